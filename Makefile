@@ -1,0 +1,75 @@
+# Two commands do everything on a fresh machine with Python 3.11 and the
+# PostgreSQL 15 server binaries: `make demo` and `make test`. See README.md.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3.11
+VENV := .venv
+STAMP := $(VENV)/.installed
+# Every recipe that needs settings runs through scripts/run.sh, which exports
+# the local defaults (scripts/stack.py env) without overriding what is already set.
+RUN := scripts/run.sh
+
+.PHONY: help install demo test test-fast ui stop up warehouse-up warehouse-down simulators-up simulators-down \
+        generate pipeline summary lint lock clean status benchmarks docs
+
+help:
+	@echo "make demo   - install, start the warehouse and simulators, run the whole pipeline through Airflow, print a summary"
+	@echo "make test   - install and run the test suite (starts the local warehouse and simulators it needs)"
+	@echo "make ui     - Airflow UI on http://localhost:$${AIRFLOW_UI_PORT:-8080} with the project's DAGs"
+	@echo "make stop   - stop everything the project started (Airflow UI, simulators, sinks, warehouse)"
+	@echo "make status - what is running"
+
+$(STAMP): requirements.txt constraints.txt
+	@scripts/install.sh "$(PYTHON)" "$(VENV)"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+warehouse-up:
+	@$(RUN) python3 scripts/stack.py pg-up
+
+warehouse-down:
+	@$(RUN) python3 scripts/stack.py pg-down
+
+generate: install warehouse-up
+	@$(RUN) python -m simulators generate
+
+simulators-up: install warehouse-up
+	@$(RUN) python3 scripts/stack.py services-up
+
+simulators-down:
+	@$(RUN) python3 scripts/stack.py services-down
+
+up: install warehouse-up simulators-up
+
+demo: up
+	@$(RUN) python scripts/demo.py
+
+test: up
+	@$(RUN) python -m pytest $(PYTEST_ARGS)
+
+ui: up
+	@$(RUN) airflow db migrate >/dev/null
+	@$(RUN) python3 scripts/stack.py ui-up
+
+stop:
+	@$(RUN) python3 scripts/stack.py down
+
+status:
+	@$(RUN) python3 scripts/stack.py status
+
+lint: install
+	@$(RUN) ruff check dags plugins ml_tasks simulators scripts benchmarks tests
+	@$(RUN) ruff format --check dags plugins ml_tasks simulators scripts benchmarks tests
+
+benchmarks: up
+	@$(RUN) python benchmarks/run_all.py
+
+# Refresh constraints.txt (the full pinned tree) from a clean venv built from requirements.txt.
+lock:
+	@rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install -q --upgrade pip \
+	 && .lock-venv/bin/pip install -q -r requirements.txt && .lock-venv/bin/pip check \
+	 && .lock-venv/bin/pip freeze | grep -v '^-e' > constraints.txt && rm -rf .lock-venv
+
+clean: stop
+	rm -rf .local build $(VENV)
