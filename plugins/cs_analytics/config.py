@@ -1,0 +1,80 @@
+"""Connection ids and settings: the one place that knows them.
+
+Connections come from Airflow (`AIRFLOW_CONN_<ID>` environment variables locally,
+any secrets backend in production); settings from environment variables, each
+documented in `.env.example` and the README.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+WAREHOUSE_CONN_ID = "warehouse"
+CRM_CONN_ID = "crm_api"
+ERP_CONN_ID = "erp_db"
+MOBILE_APP_CONN_ID = "mobile_app_api"
+CTI_LANDING_CONN_ID = "cti_landing"
+SMTP_CONN_ID = "smtp_default"
+SLACK_CONN_ID = "slack_api"
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+LOCAL_TZ = "Europe/Paris"
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"environment variable {name}={raw!r} is not a number") from exc
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    # Above this share of a batch in quarantine, the load task fails (the good rows stay loaded).
+    quarantine_max_rate: float = 0.01
+    # Incremental API reads start this far before the watermark, so records committed late are not missed.
+    api_overlap: timedelta = timedelta(minutes=15)
+    # ERP reads look back this far for transactions committed after a previous read started.
+    erp_lookback: timedelta = timedelta(hours=2)
+    http_timeout_s: float = 30.0
+    http_max_retries: int = 6
+
+    @classmethod
+    def from_env(cls) -> IngestSettings:
+        return cls(
+            quarantine_max_rate=_env_float("QUARANTINE_MAX_RATE", cls.quarantine_max_rate),
+            api_overlap=timedelta(minutes=_env_float("API_OVERLAP_MINUTES", 15)),
+            erp_lookback=timedelta(minutes=_env_float("ERP_LOOKBACK_MINUTES", 120)),
+            http_timeout_s=_env_float("HTTP_TIMEOUT_SECONDS", cls.http_timeout_s),
+            http_max_retries=int(_env_float("HTTP_MAX_RETRIES", cls.http_max_retries)),
+        )
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    alert_email_to: tuple[str, ...]
+    data_engineering_email_to: tuple[str, ...]
+    slack_alert_channel: str
+    slack_data_channel: str
+
+    @classmethod
+    def from_env(cls) -> NotifySettings:
+        def addresses(name: str, default: str) -> tuple[str, ...]:
+            return tuple(a.strip() for a in os.environ.get(name, default).split(",") if a.strip())
+
+        return cls(
+            alert_email_to=addresses("ALERT_EMAIL_TO", "claire@service-client.local"),
+            data_engineering_email_to=addresses("DATA_ENGINEERING_EMAIL_TO", "data-eng@service-client.local"),
+            slack_alert_channel=os.environ.get("SLACK_ALERT_CHANNEL", "#service-client-alertes"),
+            slack_data_channel=os.environ.get("SLACK_DATA_CHANNEL", "#data-engineering"),
+        )
+
+
+def demo_output_dir() -> Path:
+    return Path(os.environ.get("DEMO_OUTPUT_DIR", PROJECT_ROOT / "build" / "demo"))

@@ -1,0 +1,63 @@
+"""Resolve Airflow connections into what clients need (a libpq DSN, a base URL + secret).
+
+Works inside a task (through the task SDK) and outside one (scripts, tests), where
+Airflow reads the same `AIRFLOW_CONN_*` variables from the environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+def get_connection(conn_id: str) -> Any:
+    from airflow.sdk import BaseHook  # heavy import: only when a connection is needed
+
+    try:
+        return BaseHook.get_connection(conn_id)
+    except Exception as exc:  # Airflow raises its own not-found type depending on context
+        raise LookupError(
+            f"Airflow connection '{conn_id}' is not defined: set AIRFLOW_CONN_{conn_id.upper()} "
+            "(see .env.example) or add it in the Airflow UI"
+        ) from exc
+
+
+def postgres_dsn(conn_id: str) -> str:
+    """libpq key=value DSN for a Postgres connection (database in `schema`, as Airflow stores it)."""
+    conn = get_connection(conn_id)
+    parts = {
+        "host": conn.host or "localhost",
+        "port": conn.port or 5432,
+        "dbname": conn.schema or "postgres",
+        "user": conn.login,
+        "password": conn.password,
+        "application_name": f"cs_analytics:{conn_id}",
+    }
+    extra = conn.extra_dejson or {}
+    for key in ("sslmode", "sslrootcert", "connect_timeout"):
+        if key in extra:
+            parts[key] = extra[key]
+    return " ".join(f"{k}={_quote(v)}" for k, v in parts.items() if v not in (None, ""))
+
+
+def _quote(value: object) -> str:
+    text = str(value).replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{text}'"
+
+
+@dataclass(frozen=True)
+class HttpEndpoint:
+    conn_id: str
+    base_url: str
+    token: str | None
+
+
+def http_endpoint(conn_id: str) -> HttpEndpoint:
+    conn = get_connection(conn_id)
+    scheme = conn.schema or "https"
+    host = conn.host or ""
+    if "://" in host:  # a host given as a full URL
+        base = host.rstrip("/")
+    else:
+        base = f"{scheme}://{host}" + (f":{conn.port}" if conn.port else "")
+    return HttpEndpoint(conn_id=conn_id, base_url=base, token=conn.password or None)

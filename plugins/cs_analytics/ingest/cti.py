@@ -1,0 +1,421 @@
+"""CTI call detail records: daily `;`-separated CSV files dropped in a landing folder.
+
+- A file is identified by the SHA-256 of its content: a file delivered twice (same
+  content, any name) is recorded as a duplicate delivery and not loaded again.
+- Each file replaces its own day in `raw_cti.calls` (partition `_file_date`), so a
+  corrected re-delivery supersedes the first one and a re-run never duplicates.
+- Lines that cannot be loaded (not UTF-8, wrong field count, unparsable number or
+  date, missing call id, duplicate call id) go to `meta.quarantine` with the reason,
+  the raw line and `file:line`. The rest of the file loads.
+- Times are Europe/Paris wall-clock without offset. Outside DST changes the offset is
+  unambiguous. In the autumn hour that occurs twice (02:00-03:00), rows are in
+  chronological order, so the first time the clock goes *back* inside that hour marks
+  the switch from summer time (+02) to winter time (+01). A file whose calls in that
+  hour all come after the switch cannot be told apart and is read as summer time; see
+  dbt_project/DECISIONLOG.md. A time inside the spring gap (02:00-03:00 on the last
+  Sunday of March) does not exist and is quarantined.
+
+Parsing is a tight loop over bytes and strings (no per-row datetime objects): the UTC
+offset is cached per local hour and appended to the local text, and Postgres does
+the conversion during COPY.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from cs_analytics.config import LOCAL_TZ, IngestSettings
+from cs_analytics.ingest.batch import (
+    BatchContext,
+    LoadResult,
+    MissingRequiredColumn,
+    QuarantinedRow,
+    advance_watermark,
+    enforce_quarantine_rate,
+    get_watermark,
+    record_batch,
+    write_quarantine,
+)
+from cs_analytics.warehouse import Warehouse
+
+log = logging.getLogger(__name__)
+
+SOURCE, OBJECT = "cti", "calls"
+RAW_TABLE = "raw_cti.calls"
+FILE_PATTERN = re.compile(r"^cdr_(\d{8})(?:_[A-Za-z0-9-]+)?\.csv$")
+EXPECTED_COLUMNS = (
+    "call_id",
+    "start_time",
+    "end_time",
+    "caller_number",
+    "called_number",
+    "direction",
+    "queue",
+    "wait_seconds",
+    "talk_seconds",
+    "outcome",
+    "agent_id",
+    "agent_name",
+)
+REQUIRED_COLUMNS = (
+    "call_id",
+    "start_time",
+    "end_time",
+    "caller_number",
+    "direction",
+    "wait_seconds",
+    "talk_seconds",
+    "outcome",
+)
+RAW_COLUMNS = (
+    "call_id",
+    "started_at",
+    "ended_at",
+    "local_start_time",
+    "local_end_time",
+    "caller_number",
+    "called_number",
+    "direction",
+    "queue",
+    "wait_seconds",
+    "talk_seconds",
+    "outcome",
+    "agent_id",
+    "agent_name",
+    "_extra",
+    "_file_name",
+    "_file_date",
+    "_line_number",
+    "_file_sha256",
+    "_batch_id",
+    "_loaded_at",
+)
+RAW_DDL = f"""
+create schema if not exists raw_cti;
+create table if not exists {RAW_TABLE} (
+    call_id           text not null,
+    started_at        timestamptz not null,
+    ended_at          timestamptz,
+    local_start_time  text not null,      -- as delivered, Europe/Paris wall time
+    local_end_time    text,
+    caller_number     text,
+    called_number     text,
+    direction         text,
+    queue             text,
+    wait_seconds      integer,
+    talk_seconds      integer,
+    outcome           text,
+    agent_id          text,
+    agent_name        text,
+    _extra            jsonb,               -- columns the file had beyond the known layout
+    _file_name        text not null,
+    _file_date        date not null,
+    _line_number      integer not null,
+    _file_sha256      text not null,
+    _batch_id         text not null,
+    _loaded_at        timestamptz not null,
+    primary key (_file_date, call_id)
+);
+create index if not exists calls_started_at on {RAW_TABLE} (started_at);
+"""
+_TS = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+_ESC = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+PARIS = ZoneInfo(LOCAL_TZ)
+
+
+class LocalTimeError(ValueError):
+    pass
+
+
+class ParisClock:
+    """Europe/Paris wall time -> '+HH' UTC offset, cached per local hour."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, str | None] = {}  # None marks an ambiguous hour
+
+    def offset(self, local: str, second_pass: bool) -> str:
+        if not _TS.match(local) or local[14:16] >= "60" or local[17:19] >= "60":
+            raise LocalTimeError(f"not a 'YYYY-MM-DD HH:MM:SS' time: {local!r}")
+        hour_key = local[:13]
+        if hour_key not in self._cache:
+            self._cache[hour_key] = self._hour_offset(hour_key)
+        off = self._cache[hour_key]
+        if off is None:
+            return "+01" if second_pass else "+02"
+        return off
+
+    @staticmethod
+    def _hour_offset(hour_key: str) -> str | None:
+        try:
+            naive = datetime(int(hour_key[:4]), int(hour_key[5:7]), int(hour_key[8:10]), int(hour_key[11:13]), 30)
+        except ValueError as exc:
+            raise LocalTimeError(f"impossible date/time {hour_key}:..: {exc}") from exc
+        first = naive.replace(tzinfo=PARIS, fold=0)
+        second = naive.replace(tzinfo=PARIS, fold=1)
+        if first.utcoffset() != second.utcoffset():
+            # Ambiguous (autumn) or non-existent (spring): tell them apart by round-tripping.
+            if first.astimezone(UTC).astimezone(PARIS).replace(tzinfo=None) != naive:
+                raise LocalTimeError(f"{hour_key}:.. does not exist in {LOCAL_TZ} (spring DST gap)")
+            return None
+        hours = int(first.utcoffset().total_seconds() // 3600)
+        return f"{hours:+03d}"
+
+    def is_ambiguous(self, local: str) -> bool:
+        return self._cache.get(local[:13], "") is None
+
+
+@dataclass
+class ParsedFile:
+    name: str
+    file_date: date
+    sha256: str
+    lines: list[str] = field(default_factory=list)  # COPY text lines, ready to stream
+    quarantined: list[QuarantinedRow] = field(default_factory=list)
+    rows_read: int = 0
+    encoding_errors: int = 0
+
+
+def file_date_of(name: str) -> date | None:
+    m = FILE_PATTERN.match(name)
+    if not m:
+        return None
+    try:
+        return datetime.strptime(m.group(1), "%Y%m%d").date()
+    except ValueError:
+        return None
+
+
+def parse_cdr_file(path: Path, batch_id: str, loaded_at: str, content: bytes | None = None) -> ParsedFile:
+    """Parse one CDR file into COPY lines and quarantined rows. Raises MissingRequiredColumn."""
+    data = content if content is not None else path.read_bytes()
+    fdate = file_date_of(path.name)
+    if fdate is None:
+        raise ValueError(f"{path.name}: not a CDR file name (expected cdr_YYYYMMDD.csv)")
+    parsed = ParsedFile(path.name, fdate, hashlib.sha256(data).hexdigest())
+    try:
+        text_lines: list[str | None] = data.decode("utf-8").splitlines()
+        raw_lines = None
+    except UnicodeDecodeError:
+        raw_lines = data.splitlines()
+        text_lines = []
+        for raw in raw_lines:
+            try:
+                text_lines.append(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                text_lines.append(None)
+    if not text_lines or text_lines[0] is None:
+        raise ValueError(f"{path.name}: missing or undecodable header line")
+    header = [h.strip().lower() for h in text_lines[0].lstrip("\ufeff").split(";")]
+    for col in REQUIRED_COLUMNS:
+        if col not in header:
+            raise MissingRequiredColumn(SOURCE, OBJECT, col, f"header of {path.name}")
+    idx = {name: i for i, name in enumerate(header)}
+    known = [idx.get(c) for c in EXPECTED_COLUMNS]
+    extra_cols = [(name, i) for name, i in idx.items() if name not in EXPECTED_COLUMNS]
+    n_fields = len(header)
+    clock = ParisClock()
+    seen_ids: set[str] = set()
+    max_ambiguous_start = ""
+    second_pass = False
+    lineage = "\t".join((path.name.translate(_ESC), fdate.isoformat()))
+    tail = "\t".join((parsed.sha256, batch_id, loaded_at))
+
+    for lineno, line in enumerate(text_lines[1:], start=2):
+        if line is None:
+            parsed.rows_read += 1
+            parsed.encoding_errors += 1
+            raw = raw_lines[lineno - 1]  # type: ignore[index]
+            bad = next((b for b in raw if b >= 0x80), 0)
+            parsed.quarantined.append(
+                QuarantinedRow(
+                    f"{path.name}:{lineno}",
+                    f"encoding: line is not valid UTF-8 (byte 0x{bad:02x}; the file looks Latin-1/cp1252 encoded)",
+                    raw.decode("latin-1"),
+                )
+            )
+            continue
+        if not line.strip():
+            continue
+        parsed.rows_read += 1
+        fields = line.split(";")
+        loc = f"{path.name}:{lineno}"
+        if len(fields) != n_fields:
+            parsed.quarantined.append(
+                QuarantinedRow(loc, f"malformed: expected {n_fields} fields, got {len(fields)}", line)
+            )
+            continue
+        values = [fields[i].strip() if i is not None else "" for i in known]
+        (call_id, start, end, caller, called, direction, queue, wait, talk, outcome, agent_id, agent_name) = values
+        try:
+            if not call_id:
+                raise ValueError("call_id is empty")
+            if call_id in seen_ids:
+                raise ValueError(f"duplicate call_id {call_id!r} within the file")
+            for col, num in (("wait_seconds", wait), ("talk_seconds", talk)):
+                if not num.isdigit():
+                    raise ValueError(f"{col}: not a non-negative integer: {num!r}")
+            start_off = clock.offset(start, second_pass)
+            if clock.is_ambiguous(start):
+                if max_ambiguous_start and start < max_ambiguous_start:
+                    second_pass = True  # the clock went back: winter time from here on
+                    start_off = "+01"
+                max_ambiguous_start = max(max_ambiguous_start, start)
+            end_off = ""
+            if end:
+                end_off = clock.offset(end, second_pass)
+                if clock.is_ambiguous(end) and not second_pass and end < start:
+                    end_off = "+01"  # the call ran across the switch
+        except LocalTimeError as exc:
+            parsed.quarantined.append(QuarantinedRow(loc, f"unparsable time: {exc}", line))
+            continue
+        except ValueError as exc:
+            parsed.quarantined.append(QuarantinedRow(loc, str(exc), line))
+            continue
+        seen_ids.add(call_id)
+        extra = (
+            json.dumps({name: fields[i] for name, i in extra_cols}, ensure_ascii=False).translate(_ESC)
+            if extra_cols
+            else "\\N"
+        )
+        parsed.lines.append(
+            "\t".join(
+                (
+                    call_id.translate(_ESC),
+                    start + start_off,
+                    (end + end_off) if end else "\\N",
+                    start,
+                    end or "\\N",
+                    caller.translate(_ESC) or "\\N",
+                    called.translate(_ESC) or "\\N",
+                    direction.translate(_ESC) or "\\N",
+                    queue.translate(_ESC) or "\\N",
+                    wait,
+                    talk,
+                    outcome.translate(_ESC) or "\\N",
+                    agent_id.translate(_ESC) or "\\N",
+                    agent_name.translate(_ESC) or "\\N",
+                    extra,
+                    lineage,
+                    str(lineno),
+                    tail,
+                )
+            )
+            + "\n"
+        )
+    return parsed
+
+
+@dataclass
+class CtiLoadResult(LoadResult):
+    files_loaded: list[str] = field(default_factory=list)
+    duplicate_deliveries: list[str] = field(default_factory=list)
+    failed_files: dict[str, str] = field(default_factory=dict)
+
+
+def pending_files(landing: Path, until: date | None) -> list[Path]:
+    """CDR files in the landing folder for days before `until` (all if None), oldest first."""
+    files = []
+    for p in sorted(landing.glob("*.csv")):
+        d = file_date_of(p.name)
+        if d is None or until is None or d < until:
+            files.append(p)
+    return sorted(files, key=lambda p: (file_date_of(p.name) or date.min, p.name))
+
+
+def load_landing_folder(
+    warehouse: Warehouse, landing: Path, ctx: BatchContext, settings: IngestSettings | None = None
+) -> CtiLoadResult:
+    """Load every new CDR file of days before the interval end; one transaction per file."""
+    settings = settings or IngestSettings.from_env()
+    warehouse.ensure_meta()
+    warehouse.execute(RAW_DDL)
+    until = ctx.interval_end.astimezone(PARIS).date() if ctx.interval_end else None
+    result = CtiLoadResult(source=SOURCE, object=OBJECT, batch_id=ctx.batch_id)
+    if not landing.is_dir():
+        raise FileNotFoundError(f"CTI landing folder {landing} does not exist (connection 'cti_landing')")
+    with warehouse.connect(autocommit=True) as conn:
+        known = {row[0]: row[1] for row in conn.execute("select sha256, file_name from meta.cti_files")}
+    loaded_at = ctx.loaded_at.isoformat()
+    max_day: date | None = None
+
+    for path in pending_files(landing, until):
+        content = path.read_bytes()
+        sha = hashlib.sha256(content).hexdigest()
+        if sha in known:
+            if known[sha] != path.name:
+                with warehouse.transaction() as conn:
+                    conn.execute(
+                        "insert into meta.cti_duplicate_deliveries (file_name, sha256, original_name, batch_id) "
+                        "values (%s, %s, %s, %s) on conflict (file_name) do nothing",
+                        (path.name, sha, known[sha], ctx.batch_id),
+                    )
+                result.duplicate_deliveries.append(path.name)
+            continue
+        try:
+            parsed = parse_cdr_file(path, ctx.batch_id, loaded_at, content)
+        except (MissingRequiredColumn, ValueError) as exc:
+            result.failed_files[path.name] = str(exc)
+            log.error("%s", exc)
+            continue
+        with warehouse.transaction() as conn:
+            # The file replaces its day: a corrected re-delivery supersedes the previous one.
+            conn.execute(f"delete from {RAW_TABLE} where _file_date = %s", (parsed.file_date,))
+            with conn.cursor() as cur, cur.copy(f"copy {RAW_TABLE} ({', '.join(RAW_COLUMNS)}) from stdin") as cp:
+                for i in range(0, len(parsed.lines), 20000):
+                    cp.write("".join(parsed.lines[i : i + 20000]))
+            write_quarantine(conn, ctx, parsed.quarantined)
+            conn.execute(
+                "insert into meta.cti_files (sha256, file_name, file_date, size_bytes, encoding_errors, rows_loaded, "
+                "rows_quarantined, batch_id) values (%s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    sha,
+                    path.name,
+                    parsed.file_date,
+                    len(content),
+                    parsed.encoding_errors,
+                    len(parsed.lines),
+                    len(parsed.quarantined),
+                    ctx.batch_id,
+                ),
+            )
+            day_end = datetime.combine(parsed.file_date + timedelta(days=1), datetime.min.time(), PARIS)
+            get_watermark(conn, SOURCE, OBJECT)
+            advance_watermark(conn, SOURCE, OBJECT, day_end, ctx.batch_id)
+        known[sha] = path.name
+        result.files_loaded.append(path.name)
+        result.rows_read += parsed.rows_read
+        result.rows_inserted += len(parsed.lines)
+        result.rows_quarantined += len(parsed.quarantined)
+        max_day = max(max_day or parsed.file_date, parsed.file_date)
+
+    result.detail = {
+        "files_loaded": len(result.files_loaded),
+        "duplicate_deliveries": result.duplicate_deliveries,
+        "failed_files": result.failed_files,
+    }
+    with warehouse.transaction() as conn:
+        result.watermark = get_watermark(conn, SOURCE, OBJECT, lock=False)
+        record_batch(conn, ctx, result)
+    log.info(
+        "cti: %d file(s) loaded (%d rows, %d quarantined), %d duplicate deliveries, %d failed",
+        len(result.files_loaded),
+        result.rows_inserted,
+        result.rows_quarantined,
+        len(result.duplicate_deliveries),
+        len(result.failed_files),
+    )
+    if result.failed_files:
+        listing = "; ".join(f"{k}: {v}" for k, v in result.failed_files.items())
+        raise RuntimeError(
+            f"cti: {len(result.failed_files)} file(s) could not be loaded ({listing}); "
+            f"{len(result.files_loaded)} other file(s) were loaded"
+        )
+    enforce_quarantine_rate(result, settings.quarantine_max_rate)
+    return result
