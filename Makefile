@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # the local defaults (scripts/stack.py env) without overriding what is already set.
 RUN := scripts/run.sh
 
-.PHONY: help install demo test test-fast ui stop up warehouse-up warehouse-down simulators-up simulators-down \
+.PHONY: help install demo test ui stop up dbt-parse warehouse-up warehouse-down simulators-up simulators-down \
         generate pipeline summary lint lock clean status benchmarks docs
 
 help:
@@ -40,7 +40,10 @@ simulators-up: install warehouse-up
 simulators-down:
 	@$(RUN) python3 scripts/stack.py services-down
 
-up: install warehouse-up simulators-up
+dbt-parse: install
+	@$(RUN) dbt parse --quiet --project-dir dbt_project --profiles-dir dbt_project
+
+up: install warehouse-up simulators-up dbt-parse
 
 demo: up
 	@$(RUN) python scripts/demo.py

@@ -17,6 +17,7 @@ WAREHOUSE_URL (or any AIRFLOW_CONN_*) pointing elsewhere replaces the local one.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -29,7 +30,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 REPO = Path(__file__).resolve().parents[1]
 LOCAL = Path(os.environ.get("CSA_LOCAL_DIR", REPO / ".local")).resolve()
@@ -147,26 +148,48 @@ def settings() -> dict[str, str]:
     setdefault("AIRFLOW_CONN_ERP_DB", erp)
     setdefault(
         "AIRFLOW_CONN_CRM_API",
-        json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": int(s["CRM_SIM_PORT"]),
-                    "schema": "http", "password": sec["CRM_SIM_TOKEN"]}),
+        json.dumps(
+            {
+                "conn_type": "http",
+                "host": "127.0.0.1",
+                "port": int(s["CRM_SIM_PORT"]),
+                "schema": "http",
+                "password": sec["CRM_SIM_TOKEN"],
+            }
+        ),
     )
     setdefault(
         "AIRFLOW_CONN_MOBILE_APP_API",
-        json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": int(s["APP_SIM_PORT"]),
-                    "schema": "http", "password": sec["APP_SIM_API_KEY"]}),
+        json.dumps(
+            {
+                "conn_type": "http",
+                "host": "127.0.0.1",
+                "port": int(s["APP_SIM_PORT"]),
+                "schema": "http",
+                "password": sec["APP_SIM_API_KEY"],
+            }
+        ),
     )
     setdefault("AIRFLOW_CONN_CTI_LANDING", json.dumps({"conn_type": "fs", "extra": {"path": landing}}))
     setdefault(
         "AIRFLOW_CONN_SMTP_DEFAULT",
-        json.dumps({"conn_type": "smtp", "host": "127.0.0.1", "port": int(s["SMTP_SIM_PORT"]),
-                    "extra": {"disable_ssl": True, "disable_tls": True,
-                              "from_email": "analytics@service-client.local"}}),
+        json.dumps(
+            {
+                "conn_type": "smtp",
+                "host": "127.0.0.1",
+                "port": int(s["SMTP_SIM_PORT"]),
+                "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "analytics@service-client.local"},
+            }
+        ),
     )
     if env.get("SLACK_BOT_TOKEN"):
         slack_conn = {"conn_type": "slack", "password": env["SLACK_BOT_TOKEN"]}
     else:
-        slack_conn = {"conn_type": "slack", "password": sec["SLACK_SIM_TOKEN"],
-                      "extra": {"base_url": f"http://127.0.0.1:{s['SLACK_SIM_PORT']}/api/"}}
+        slack_conn = {
+            "conn_type": "slack",
+            "password": sec["SLACK_SIM_TOKEN"],
+            "extra": {"base_url": f"http://127.0.0.1:{s['SLACK_SIM_PORT']}/api/"},
+        }
     setdefault("AIRFLOW_CONN_SLACK_API", json.dumps(slack_conn))
 
     # Notification routing.
@@ -175,6 +198,13 @@ def settings() -> dict[str, str]:
     setdefault("SLACK_ALERT_CHANNEL", "#service-client-alertes")
     setdefault("SLACK_DATA_CHANNEL", "#data-engineering")
 
+    # dbt's profiles.yml reads only env_var(): the warehouse URL split into its parts.
+    wh = urlsplit(warehouse)
+    setdefault("WAREHOUSE_HOST", wh.hostname or "127.0.0.1")
+    setdefault("WAREHOUSE_PORT", wh.port or 5432)
+    setdefault("WAREHOUSE_USER", unquote(wh.username or ""))
+    setdefault("WAREHOUSE_PASSWORD", unquote(wh.password or ""))
+    setdefault("WAREHOUSE_DB", wh.path.lstrip("/") or "postgres")
     setdefault("DBT_PROFILES_DIR", REPO / "dbt_project")
     setdefault("DBT_TARGET_SCHEMA", "analytics")
     setdefault("DEMO_OUTPUT_DIR", REPO / "build" / "demo")
@@ -190,8 +220,13 @@ def cmd_env(_: list[str]) -> None:
 
 # --------------------------------------------------------------------------- postgres
 def find_pg_bin(name: str) -> str | None:
-    candidates = [os.environ.get("PG_BIN_DIR", ""), *sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True),
-                  "/usr/local/pgsql/bin", "/opt/homebrew/opt/postgresql@15/bin", "/usr/local/opt/postgresql@15/bin"]
+    candidates = [
+        os.environ.get("PG_BIN_DIR", ""),
+        *sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True),
+        "/usr/local/pgsql/bin",
+        "/opt/homebrew/opt/postgresql@15/bin",
+        "/usr/local/opt/postgresql@15/bin",
+    ]
     for d in candidates:
         if d and Path(d, name).exists():
             return str(Path(d, name))
@@ -222,8 +257,10 @@ def _as_pg_user(cmd: list[str]) -> list[str]:
 
         pwd.getpwnam("postgres")
     except KeyError:
-        fail("running as root but there is no `postgres` system user to run PostgreSQL as; "
-             "create one (`useradd -r postgres`) or run as a normal user.")
+        fail(
+            "running as root but there is no `postgres` system user to run PostgreSQL as; "
+            "create one (`useradd -r postgres`) or run as a normal user."
+        )
     if shutil.which("runuser"):
         return ["runuser", "-u", "postgres", "--", *cmd]
     return ["su", "-s", "/bin/sh", "postgres", "-c", shlex.join(cmd)]
@@ -245,8 +282,27 @@ def _port_open(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def _psql(bins: dict[str, str], port: str, sql: str, db: str = "postgres") -> str:
-    cmd = _as_pg_user([bins["psql"], "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-h", str(PG_SOCKET_DIR),
-                       "-p", port, "-U", "postgres", "-d", db, "-c", sql])
+    cmd = _as_pg_user(
+        [
+            bins["psql"],
+            "-X",
+            "-q",
+            "-t",
+            "-A",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            str(PG_SOCKET_DIR),
+            "-p",
+            port,
+            "-U",
+            "postgres",
+            "-d",
+            db,
+            "-c",
+            sql,
+        ]
+    )
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
         fail(f"psql failed on the local cluster: {out.stderr.strip()}\nSQL: {sql}")
@@ -275,15 +331,43 @@ def cmd_pg_up(_: list[str]) -> None:
         PG_DATA.chmod(0o700)
         # Superuser over the private socket only; the app role authenticates with a password over TCP.
         res = subprocess.run(
-            _as_pg_user([bins["initdb"], "-D", str(PG_DATA), "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8",
-                         "--auth-local=trust", "--auth-host=scram-sha-256"]),
-            capture_output=True, text=True)
+            _as_pg_user(
+                [
+                    bins["initdb"],
+                    "-D",
+                    str(PG_DATA),
+                    "-U",
+                    "postgres",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                ]
+            ),
+            capture_output=True,
+            text=True,
+        )
         if res.returncode != 0:
             # Some systems lack the C.UTF-8 locale.
             res = subprocess.run(
-                _as_pg_user([bins["initdb"], "-D", str(PG_DATA), "-U", "postgres", "-E", "UTF8", "--no-locale",
-                             "--auth-local=trust", "--auth-host=scram-sha-256"]),
-                capture_output=True, text=True)
+                _as_pg_user(
+                    [
+                        bins["initdb"],
+                        "-D",
+                        str(PG_DATA),
+                        "-U",
+                        "postgres",
+                        "-E",
+                        "UTF8",
+                        "--no-locale",
+                        "--auth-local=trust",
+                        "--auth-host=scram-sha-256",
+                    ]
+                ),
+                capture_output=True,
+                text=True,
+            )
         if res.returncode != 0:
             fail(f"initdb failed: {res.stderr.strip()}")
         # Tuned for a small dev box; bulk loads (COPY) benefit from a larger WAL budget.
@@ -306,9 +390,24 @@ def cmd_pg_up(_: list[str]) -> None:
             fail(f"port {port} is already taken by another process; set LOCAL_PG_PORT to a free port.")
         log(f"starting postgres on 127.0.0.1:{port}")
         res = subprocess.run(
-            _as_pg_user([bins["pg_ctl"], "start", "-w", "-t", "60", "-D", str(PG_DATA), "-l", str(PG_DIR / "postgres.log"),
-                         "-o", f"-p {port} -k {PG_SOCKET_DIR}"]),
-            capture_output=True, text=True)
+            _as_pg_user(
+                [
+                    bins["pg_ctl"],
+                    "start",
+                    "-w",
+                    "-t",
+                    "60",
+                    "-D",
+                    str(PG_DATA),
+                    "-l",
+                    str(PG_DIR / "postgres.log"),
+                    "-o",
+                    f"-p {port} -k {PG_SOCKET_DIR}",
+                ]
+            ),
+            capture_output=True,
+            text=True,
+        )
         if res.returncode != 0:
             tail = (PG_DIR / "postgres.log").read_text()[-2000:] if (PG_DIR / "postgres.log").exists() else ""
             fail(f"pg_ctl start failed: {res.stderr.strip()}\n{tail}")
@@ -357,9 +456,9 @@ def _read_pid(name: str) -> int | None:
 def _spawn(name: str, cmd: list[str], env: dict[str, str]) -> int:
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     LOG_DIR.mkdir(parents=True, exist_ok=True)
-    logf = open(LOG_DIR / f"{name}.log", "ab")
-    proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env, cwd=REPO,
-                            start_new_session=True)
+    # The child keeps its own copy of the log file descriptor.
+    with open(LOG_DIR / f"{name}.log", "ab") as logf:
+        proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env, cwd=REPO, start_new_session=True)
     _pidfile(name).write_text(str(proc.pid))
     return proc.pid
 
@@ -416,10 +515,8 @@ def _stop(name: str) -> None:
                 break
             time.sleep(0.1)
         else:
-            try:
+            with contextlib.suppress(OSError):
                 os.killpg(pid, signal.SIGKILL)
-            except OSError:
-                pass
         log(f"{name} stopped")
     _pidfile(name).unlink(missing_ok=True)
 

@@ -22,22 +22,39 @@ def get_connection(conn_id: str) -> Any:
         ) from exc
 
 
-def postgres_dsn(conn_id: str) -> str:
-    """libpq key=value DSN for a Postgres connection (database in `schema`, as Airflow stores it)."""
+def postgres_params(conn_id: str) -> dict[str, object]:
+    """libpq parameters of a Postgres connection (the database is in `schema`, as Airflow stores it)."""
     conn = get_connection(conn_id)
-    parts = {
+    params: dict[str, object] = {
         "host": conn.host or "localhost",
         "port": conn.port or 5432,
         "dbname": conn.schema or "postgres",
         "user": conn.login,
         "password": conn.password,
-        "application_name": f"cs_analytics:{conn_id}",
     }
     extra = conn.extra_dejson or {}
     for key in ("sslmode", "sslrootcert", "connect_timeout"):
         if key in extra:
-            parts[key] = extra[key]
-    return " ".join(f"{k}={_quote(v)}" for k, v in parts.items() if v not in (None, ""))
+            params[key] = extra[key]
+    return {k: v for k, v in params.items() if v not in (None, "")}
+
+
+def postgres_dsn(conn_id: str) -> str:
+    """libpq key=value DSN for a Postgres connection."""
+    params = {**postgres_params(conn_id), "application_name": f"cs_analytics:{conn_id}"}
+    return " ".join(f"{k}={_quote(v)}" for k, v in params.items())
+
+
+def sqlalchemy_url(conn_id: str) -> str:
+    """SQLAlchemy URL (psycopg2 driver) for tools that want one, e.g. Great Expectations."""
+    from urllib.parse import quote
+
+    p = postgres_params(conn_id)
+    auth = quote(str(p.get("user", "")), safe="") + (
+        ":" + quote(str(p["password"]), safe="") if "password" in p else ""
+    )
+    query = "&".join(f"{k}={quote(str(p[k]))}" for k in ("sslmode", "sslrootcert", "connect_timeout") if k in p)
+    return f"postgresql+psycopg2://{auth}@{p['host']}:{p['port']}/{p['dbname']}" + (f"?{query}" if query else "")
 
 
 def _quote(value: object) -> str:

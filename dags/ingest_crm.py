@@ -1,0 +1,49 @@
+"""
+### ingest_crm
+
+Loads the CRM (HubSpot CRM v3 API) into `raw_crm`: contacts, tickets, feedback
+submissions (NPS/CSAT), survey invitations and owners, one mapped task per object.
+
+- **Incremental**: search on `hs_lastmodifieddate` from the watermark (minus an overlap),
+  up to the end of the data interval; a fresh warehouse loads the whole history.
+- **Idempotent**: upsert on the record id, only when the source version is newer.
+- **Lineage**: every row keeps the untouched payload (JSONB), batch id, load time, endpoint.
+- Rows that cannot be loaded are in `meta.quarantine`; above `QUARANTINE_MAX_RATE` the task fails.
+
+Connection: `crm_api` (HTTP, token in the password). Updates Asset `raw_crm`.
+"""
+
+from airflow.sdk import dag, task
+
+from cs_analytics.orchestration import DEFAULT_ARGS, RAW_CRM, START_DATE, daily_interval
+
+OBJECTS = ["contacts", "tickets", "feedback_submissions", "p_survey_invitations", "owners"]
+
+
+@dag(
+    dag_id="ingest_crm",
+    schedule=daily_interval(),
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["ingestion", "crm"],
+    doc_md=__doc__,
+)
+def ingest_crm():
+    @task(map_index_template="{{ object_type }}")
+    def load(object_type: str, **context) -> dict:
+        from cs_analytics.tasks.ingest import load_crm
+
+        return load_crm(object_type, context)
+
+    @task(outlets=[RAW_CRM])
+    def publish(results: list[dict]) -> dict:
+        from cs_analytics.tasks.ingest import summarise
+
+        return summarise("crm", list(results))
+
+    publish(load.expand(object_type=OBJECTS))
+
+
+ingest_crm()

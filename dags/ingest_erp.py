@@ -1,0 +1,50 @@
+"""
+### ingest_erp
+
+Loads the Sage 100 ERP tables into `raw_erp`: customers (`F_COMPTET`), items
+(`F_ARTICLE`), document headers (`F_DOCENTETE`: quotes, orders, invoices) and lines
+(`F_DOCLIGNE`), one mapped task per table.
+
+- **Incremental** on `cbModification`, with a lookback (`ERP_LOOKBACK_MINUTES`) for
+  transactions committed late; bulk COPY from the ERP straight into the warehouse.
+- **Idempotent**: upsert on the Sage key, only when the source row is newer or different.
+- **Schema drift**: new source columns are added to the raw table; a missing required
+  column fails the task, naming the table and column.
+
+Connection: `erp_db` (Postgres, read-only use). Updates Asset `raw_erp`.
+"""
+
+from airflow.sdk import dag, task
+
+from cs_analytics.orchestration import DEFAULT_ARGS, RAW_ERP, START_DATE, daily_interval
+
+TABLES = ["F_COMPTET", "F_ARTICLE", "F_DOCENTETE", "F_DOCLIGNE"]
+
+
+@dag(
+    dag_id="ingest_erp",
+    schedule=daily_interval(),
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["ingestion", "erp"],
+    doc_md=__doc__,
+)
+def ingest_erp():
+    @task(map_index_template="{{ table }}")
+    def load(table: str, **context) -> dict:
+        from cs_analytics.tasks.ingest import load_erp
+
+        return load_erp(table, context)
+
+    @task(outlets=[RAW_ERP])
+    def publish(results: list[dict]) -> dict:
+        from cs_analytics.tasks.ingest import summarise
+
+        return summarise("erp", list(results))
+
+    publish(load.expand(table=TABLES))
+
+
+ingest_erp()

@@ -1,0 +1,59 @@
+"""How Airflow runs the dbt project (astronomer-cosmos): paths, profile, render options.
+
+The DAG is rendered from dbt's manifest (LoadMode.DBT_MANIFEST), so parsing a DAG
+file never runs dbt; `make` refreshes the manifest with `dbt parse`. The `warehouse`
+Airflow connection becomes the dbt profile at run time.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from cs_analytics.config import PROJECT_ROOT, WAREHOUSE_CONN_ID
+
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
+
+
+def dbt_executable() -> str:
+    venv_dbt = PROJECT_ROOT / ".venv" / "bin" / "dbt"
+    return str(venv_dbt) if venv_dbt.exists() else (shutil.which("dbt") or "dbt")
+
+
+def cosmos_configs() -> dict:
+    """Keyword arguments for cosmos.DbtTaskGroup."""
+    from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+    from cosmos.constants import InvocationMode, LoadMode, TestBehavior
+    from cosmos.profiles import PostgresUserPasswordProfileMapping
+
+    if not MANIFEST_PATH.exists():
+        raise FileNotFoundError(
+            f"dbt manifest not found at {MANIFEST_PATH}: run `make dbt-parse` (make demo/test/ui do it) "
+            "so the transformation DAG can be rendered without running dbt at parse time"
+        )
+    return {
+        "project_config": ProjectConfig(
+            dbt_project_path=DBT_PROJECT_DIR,
+            manifest_path=MANIFEST_PATH,
+            install_dbt_deps=False,  # no packages: the hub is out of reach, macros live in the project
+        ),
+        "profile_config": ProfileConfig(
+            profile_name="cs_analytics",
+            target_name="airflow",
+            profile_mapping=PostgresUserPasswordProfileMapping(
+                conn_id=WAREHOUSE_CONN_ID,
+                profile_args={"schema": os.environ.get("DBT_TARGET_SCHEMA", "analytics"), "threads": 2},
+            ),
+        ),
+        "execution_config": ExecutionConfig(
+            dbt_executable_path=dbt_executable(),
+            invocation_mode=InvocationMode.DBT_RUNNER,  # in-process: no interpreter start per task
+        ),
+        "render_config": RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST,
+            test_behavior=TestBehavior.AFTER_EACH,  # a failing test stops what depends on the model
+            emit_datasets=False,  # the DAG publishes one `marts` Asset, after the quality gate
+        ),
+        "operator_args": {"install_deps": False},
+    }

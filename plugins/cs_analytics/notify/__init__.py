@@ -1,0 +1,1 @@
+"""Alerts and reports to email and Slack."""

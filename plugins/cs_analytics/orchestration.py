@@ -1,0 +1,58 @@
+"""DAG conventions shared by every DAG file: owner, tags, retries, timetables, Assets.
+
+Kept free of heavy imports: DAG files import this at parse time.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Asset
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+from cs_analytics.config import LOCAL_TZ
+
+OWNER = "data-engineering"
+# Tags a DAG may carry; tests/dags enforces it, so the UI's tag filter stays useful.
+APPROVED_TAGS = frozenset(
+    {
+        "ingestion",
+        "transformation",
+        "quality",
+        "ml",
+        "alerting",
+        "reporting",
+        "crm",
+        "cti",
+        "erp",
+        "mobile_app",
+        "dbt",
+        "great_expectations",
+    }
+)
+START_DATE = pendulum.datetime(2024, 1, 1, tz=LOCAL_TZ)
+
+# Tasks touching a network or a database retry with backoff.
+DEFAULT_ARGS = {
+    "owner": OWNER,
+    "retries": 2,
+    "retry_delay": timedelta(minutes=2),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=20),
+}
+
+
+def daily_interval(cron: str = "0 0 * * *") -> CronDataIntervalTimetable:
+    """A run covers the Paris calendar day that just ended ([D 00:00, D+1 00:00) Europe/Paris)."""
+    return CronDataIntervalTimetable(cron, timezone=LOCAL_TZ)
+
+
+# Data-aware scheduling: each raw dataset is an Asset; transformation waits for all of them.
+RAW_CRM = Asset(name="raw_crm", uri="warehouse://raw_crm", group="raw")
+RAW_CTI = Asset(name="raw_cti", uri="warehouse://raw_cti", group="raw")
+RAW_ERP = Asset(name="raw_erp", uri="warehouse://raw_erp", group="raw")
+RAW_APP = Asset(name="raw_app", uri="warehouse://raw_app", group="raw")
+RAW_ASSETS = (RAW_CRM, RAW_CTI, RAW_ERP, RAW_APP)
+MARTS = Asset(name="marts", uri="warehouse://marts", group="marts")
+ML_SCORES = Asset(name="ml_scores", uri="warehouse://ml", group="ml")

@@ -1,0 +1,84 @@
+"""ML task callables: read the feature marts, call ml_tasks, write scores to the `ml` schema."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import Any
+
+from cs_analytics.config import LOCAL_TZ
+from cs_analytics.warehouse import Warehouse, copy_rows
+
+log = logging.getLogger(__name__)
+
+ML_DDL = """
+create schema if not exists ml;
+create table if not exists ml.call_volume_forecast (
+    forecast_date  date not null,      -- the day the forecast was made for (the run's data interval end)
+    target_date    date not null,
+    horizon_days   integer not null,
+    yhat           double precision not null,
+    yhat_lower     double precision not null,
+    yhat_upper     double precision not null,
+    model          text not null,
+    trained_at     timestamptz not null default now(),
+    primary key (forecast_date, target_date)
+);
+create table if not exists ml.model_runs (
+    model          text not null,
+    as_of_date     date not null,
+    metrics        jsonb not null,
+    run_id         text,
+    trained_at     timestamptz not null default now(),
+    primary key (model, as_of_date)
+);
+"""
+
+
+def as_of_date(context: dict[str, Any]) -> date:
+    """The last full day the run covers (data interval end, Paris calendar), never the wall clock."""
+    end = context["data_interval_end"].in_timezone(LOCAL_TZ)
+    return (end.subtract(days=1)).date()
+
+
+def run_call_forecast(context: dict[str, Any], horizon: int = 30) -> dict[str, Any]:
+    import json
+
+    from ml_tasks.forecast import MODEL_NAME, backtest, forecast_calls
+
+    wh = Warehouse.from_connection()
+    asof = as_of_date(context)
+    daily = wh.query_df("select ds, y from marts.ml_daily_calls where ds <= %s order by ds", (asof,))
+    metrics = backtest(daily)
+    fc = forecast_calls(daily, horizon=horizon)
+    fc["target_date"] = fc["ds"].dt.date
+    fc["horizon_days"] = (fc["ds"] - fc["ds"].min()).dt.days + 1
+    with wh.transaction() as conn:
+        conn.execute(ML_DDL)
+        conn.execute("delete from ml.call_volume_forecast where forecast_date = %s", (asof,))
+        with conn.cursor() as cur:
+            copy_rows(
+                cur,
+                "ml.call_volume_forecast",
+                ("forecast_date", "target_date", "horizon_days", "yhat", "yhat_lower", "yhat_upper", "model"),
+                (
+                    (
+                        asof,
+                        r.target_date,
+                        int(r.horizon_days),
+                        float(r.yhat),
+                        float(r.yhat_lower),
+                        float(r.yhat_upper),
+                        MODEL_NAME,
+                    )
+                    for r in fc.itertuples()
+                ),
+            )
+        conn.execute(
+            "insert into ml.model_runs (model, as_of_date, metrics, run_id) values (%s, %s, %s, %s) "
+            "on conflict (model, as_of_date) do update set metrics = excluded.metrics, run_id = excluded.run_id, "
+            "trained_at = now()",
+            (MODEL_NAME, asof, json.dumps(metrics.to_dict()), context.get("run_id")),
+        )
+    log.info("call forecast as of %s: %d days written; backtest %s", asof, len(fc), metrics.to_dict())
+    return {"model": MODEL_NAME, "as_of": asof.isoformat(), "rows": len(fc), **metrics.to_dict()}

@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""`make demo`: run the whole pipeline through Airflow on the simulated history, then
+write and print the run summary (build/demo/summary.json).
+
+Stages: generate the simulated world (skipped when the stores already match the
+settings) -> Airflow metadata DB -> dbt manifest -> every DAG with `airflow dags test`
+for the last full day (ingestion, transformation + quality gate, ML, alerts) -> summary.
+Each stage prints a line with what it did and how long it took; each DAG prints a
+line per finished task. Full logs: build/demo/logs/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = Path(os.environ.get("DEMO_OUTPUT_DIR", REPO / "build" / "demo"))
+LOGS = OUT / "logs"
+PARIS = ZoneInfo("Europe/Paris")
+PIPELINE = ("ingest_crm", "ingest_cti", "ingest_erp", "ingest_mobile_app", "transform", "ml_scoring", "alerts")
+_TASK_END = re.compile(r"\[DAG TEST\] end task task_id=(\S+)(?: map_index=(-?\d+))?")
+_TASK_STATE = re.compile(r"Task instance state updated.*new_state=(\w+)")
+
+
+def say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+class Stages:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self.t0 = time.time()
+
+    def run(self, name: str, fn, *args):
+        say(f"\n== {name}")
+        start = time.time()
+        try:
+            return fn(*args)
+        finally:
+            self.timings[name] = round(time.time() - start, 1)
+            say(f"   {name}: {self.timings[name]:.1f}s")
+
+
+def end_date() -> date:
+    if os.environ.get("SIM_END_DATE"):
+        return date.fromisoformat(os.environ["SIM_END_DATE"])
+    return datetime.now(PARIS).date() - timedelta(days=1)
+
+
+def world_is_current(end: date) -> bool:
+    manifest = Path(os.environ["GROUND_TRUTH_DIR"]) / "manifest.json"
+    if not manifest.exists():
+        return False
+    m = json.loads(manifest.read_text())
+    return (
+        str(m.get("seed")) == os.environ["SIM_SEED"]
+        and float(m.get("scale", -1)) == float(os.environ["SIM_SCALE"])
+        and str(m.get("end_date")) == end.isoformat()
+        and int(m.get("years", -1)) == int(os.environ["SIM_YEARS"])
+    )
+
+
+def generate(end: date) -> None:
+    if world_is_current(end) and not os.environ.get("DEMO_REGENERATE"):
+        say(f"   simulated world up to {end} already generated (set DEMO_REGENERATE=1 to rebuild it)")
+        return
+    subprocess.run([sys.executable, "-m", "simulators", "generate", "--end-date", end.isoformat()], check=True)
+
+
+def airflow_db() -> None:
+    LOGS.mkdir(parents=True, exist_ok=True)
+    with open(LOGS / "airflow_db_migrate.log", "w") as log:
+        subprocess.run(["airflow", "db", "migrate"], check=True, stdout=log, stderr=subprocess.STDOUT)
+    say("   metadata database migrated")
+
+
+def dbt_parse() -> None:
+    with open(LOGS / "dbt_parse.log", "w") as log:
+        subprocess.run(
+            ["dbt", "parse", "--project-dir", "dbt_project", "--profiles-dir", "dbt_project"],
+            check=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+    say("   dbt manifest written (dbt_project/target/manifest.json)")
+
+
+def dags_test(dag_id: str, logical_date: datetime) -> None:
+    """Run one DAG with `airflow dags test`, printing a line per finished task."""
+    log_path = LOGS / f"{dag_id}.log"
+    start = time.time()
+    states: list[str] = []
+    failed: list[str] = []
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            ["airflow", "dags", "test", dag_id, logical_date.isoformat()],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=REPO,
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write(line)
+            m = _TASK_STATE.search(line)
+            if m:
+                states.append(m.group(1))
+            m = _TASK_END.search(line)
+            if m:
+                task = m.group(1) + (f"[{m.group(2)}]" if m.group(2) not in (None, "-1") else "")
+                state = states[-1] if states else "?"
+                if state in ("failed", "upstream_failed"):
+                    failed.append(task)
+                say(f"   {dag_id:<18} {task:<48} {state:<10} {time.time() - start:6.1f}s")
+        rc = proc.wait()
+    if rc != 0 or failed or "state=failed" in log_path.read_text()[-3000:]:
+        tail = "".join(log_path.read_text().splitlines(keepends=True)[-40:])
+        raise SystemExit(
+            f"\nDAG {dag_id} failed (tasks: {', '.join(failed) or 'see log'}); "
+            f"full log: {log_path}\n--- last lines ---\n{tail}"
+        )
+
+
+def main() -> int:
+    OUT.mkdir(parents=True, exist_ok=True)
+    LOGS.mkdir(parents=True, exist_ok=True)
+    stages = Stages()
+    end = end_date()
+    # The daily DAGs cover [D 00:00, D+1 00:00) Paris: run them "after" D+1 00:00 to get day D.
+    run_after = datetime.combine(end + timedelta(days=1), datetime.min.time(), PARIS)
+    say(f"Demo: simulated history up to {end} (seed {os.environ['SIM_SEED']}, scale {os.environ['SIM_SCALE']})")
+    ok = True
+    error = None
+    try:
+        stages.run("generate simulated sources", generate, end)
+        stages.run("airflow metadata db", airflow_db)
+        stages.run("dbt manifest", dbt_parse)
+        for dag_id in PIPELINE:
+            stages.run(f"dag {dag_id}", dags_test, dag_id, run_after)
+    except (SystemExit, subprocess.CalledProcessError) as exc:
+        ok, error = False, str(exc)
+        say(str(exc))
+    from cs_analytics.summary import build_summary, print_summary
+
+    summary = build_summary(
+        stages.timings, total_seconds=round(time.time() - stages.t0, 1), ok=ok, error=error, as_of=end
+    )
+    (OUT / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    print_summary(summary)
+    say(f"\nSummary written to {OUT / 'summary.json'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
