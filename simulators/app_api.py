@@ -122,7 +122,9 @@ class AppServer(SimServer):
             if updated:
                 stores.upsert_app_records(conn, resource, updated)
         found = {u["id"] for u in updated}
-        return Response(200, {"touched": sorted(found), "missing": [i for i in ids if i not in found], "updated_at": now})
+        return Response(
+            200, {"touched": sorted(found), "missing": [i for i in ids if i not in found], "updated_at": now}
+        )
 
 
 def make_server(

@@ -15,7 +15,6 @@ import sqlite3
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from http import HTTPStatus
 from pathlib import Path
@@ -53,7 +52,8 @@ ALWAYS_PROPERTIES = {"hs_object_id": "id", "createdate": "created_at", "hs_lastm
 CONTACT_ALWAYS_PROPERTIES = {**ALWAYS_PROPERTIES, "lastmodifieddate": "updated_at"}
 
 _PROPERTY_NAME = re.compile(r"[A-Za-z0-9_]+")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The store's own timestamp format (`2025-03-04T07:12:33.120Z`): such values already compare as instants.
+_CANONICAL_INSTANT = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z"
 
 
 def _hubspot_error(status: int, message: str, category: str = "VALIDATION_ERROR", **extra: Any) -> ApiError:
@@ -61,17 +61,13 @@ def _hubspot_error(status: int, message: str, category: str = "VALIDATION_ERROR"
     return json_error(status, {**body, **extra})
 
 
-def _epoch_ms(ts: datetime) -> int:
-    return (ts - _EPOCH) // timedelta(milliseconds=1)
-
-
 @lru_cache(maxsize=65536)
-def _iso_ms(value: str | None) -> int | None:
-    """SQL function: a stored date property as epoch ms, so dates compare as instants."""
+def _instant_text(value: str | None) -> str | None:
+    """SQL function: any stored date (no milliseconds, an offset, epoch ms) in the store's canonical format."""
     if not value:
         return None
     try:
-        return _epoch_ms(parse_instant(value))
+        return stores.iso_utc(parse_instant(value))
     except (ValueError, OverflowError):
         return None
 
@@ -175,7 +171,7 @@ class CrmServer(SimServer):
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
         conn = stores.connect_crm(self.store_path)
-        conn.create_function("iso_ms", 1, _iso_ms, deterministic=True)
+        conn.create_function("instant_text", 1, _instant_text, deterministic=True)
         conn.create_function("num", 1, _num, deterministic=True)
         try:
             yield conn
@@ -239,12 +235,16 @@ class CrmServer(SimServer):
             query = _SearchQuery(object_type, _property_types(conn, object_type))
             where, params = query.where(spec.get("filterGroups") or [])
             order = query.order_by(spec.get("sorts") or [])
-            total = conn.execute(f"select count(*) from objects where {where}", params).fetchone()[0]
+            # The window count gives the total in the same pass as the page.
             rows = conn.execute(
-                f"select id, properties, created_at, updated_at, archived from objects where {where} "
-                f"order by {order} limit ? offset ?",
+                f"select id, properties, created_at, updated_at, archived, count(*) over () as total "
+                f"from objects where {where} order by {order} limit ? offset ?",
                 [*params, min(limit, SEARCH_MAX_RESULTS - offset_n), offset_n],
             ).fetchall()
+            if rows:
+                total = rows[0]["total"]
+            else:
+                total = conn.execute(f"select count(*) from objects where {where}", params).fetchone()[0]
         body: dict[str, Any] = {"total": total, "results": [_to_object(object_type, r, wanted) for r in rows]}
         if offset_n + len(rows) < total:
             # As on HubSpot, the cursor may point at the 10,000th result; following it is refused.
@@ -298,8 +298,12 @@ class CrmServer(SimServer):
                 rows = [(n[0], None, _guess_type(n[0]), None) for n in names]
         field_types = {"datetime": "date", "date": "date", "number": "number"}
         results = [
-            {"name": name, "label": label or name, "type": ptype or "string",
-             "fieldType": field_type or field_types.get(ptype or "", "text")}
+            {
+                "name": name,
+                "label": label or name,
+                "type": ptype or "string",
+                "fieldType": field_type or field_types.get(ptype or "", "text"),
+            }
             for name, label, ptype, field_type in rows
         ]
         return Response(200, {"results": results})
@@ -322,13 +326,21 @@ class CrmServer(SimServer):
                 if object_type == "contacts":
                     props["lastmodifieddate"] = now
                 archived = spec.get("archived", bool(row["archived"]))
-                updated.append({"id": row["id"], "properties": props, "created_at": row["created_at"],
-                                "updated_at": now, "archived": archived})
+                updated.append(
+                    {
+                        "id": row["id"],
+                        "properties": props,
+                        "created_at": row["created_at"],
+                        "updated_at": now,
+                        "archived": archived,
+                    }
+                )
             if updated:
                 stores.upsert_crm_objects(conn, object_type, updated)
         found = {u["id"] for u in updated}
-        return Response(200, {"touched": sorted(found, key=int), "missing": [i for i in ids if i not in found],
-                              "updatedAt": now})
+        return Response(
+            200, {"touched": sorted(found, key=int), "missing": [i for i in ids if i not in found], "updatedAt": now}
+        )
 
 
 def _split_names(values: Any) -> list[str] | None:
@@ -407,7 +419,9 @@ class _SearchQuery:
 
     @staticmethod
     def _typed(kind: str, sql: str) -> str:
-        return {"date": f"iso_ms({sql})", "number": f"num({sql})", "string": f"lower({sql})"}[kind]
+        if kind == "date":  # canonical values are compared in SQL; only the others go through Python
+            return f"(case when {sql} glob '{_CANONICAL_INSTANT}' then {sql} else instant_text({sql}) end)"
+        return f"num({sql})" if kind == "number" else f"lower({sql})"
 
     @staticmethod
     def _value(kind: str, name: str, value: Any) -> Any:
@@ -415,7 +429,7 @@ class _SearchQuery:
             raise _hubspot_error(400, f"Filter on {name} needs a value")
         if kind == "date":
             try:
-                return _epoch_ms(parse_instant(value))
+                return stores.iso_utc(parse_instant(value))
             except (ValueError, OverflowError) as exc:
                 raise _hubspot_error(400, f"{value!r} is not a valid date for {name} (epoch ms or ISO-8601)") from exc
         if kind == "number":
@@ -455,7 +469,9 @@ class _SearchQuery:
         for group in groups:
             filters = group.get("filters") if isinstance(group, dict) else None
             if not isinstance(filters, list) or len(filters) > SEARCH_MAX_FILTERS_PER_GROUP:
-                raise _hubspot_error(400, f"Each filter group needs a list of at most {SEARCH_MAX_FILTERS_PER_GROUP} filters")
+                raise _hubspot_error(
+                    400, f"Each filter group needs a list of at most {SEARCH_MAX_FILTERS_PER_GROUP} filters"
+                )
             ands = []
             for f in filters:
                 sql, values = self._filter(f)

@@ -46,7 +46,7 @@ BASE_FAULTS: dict[str, Any] = {
     "fail_next": 0,  # the next N requests get error_status
     "latency_ms": 0,  # added before every request
     "timeout_next": 0,  # the next N requests get no answer: the server hangs, then closes
-    "hang_seconds": 30.0,  # longest hang; it ends early when the client gives up and closes
+    "hang_seconds": 60.0,  # longest hang (past the usual 30 s client timeout); ends early when the client closes
 }
 
 
@@ -76,8 +76,8 @@ class ApiError(Exception):
         self.response = response
 
 
-def json_error(status: int, body: Any, headers: dict[str, str] | None = None) -> ApiError:
-    return ApiError(Response(status, body, headers or {}))
+def json_error(status: int, body: Any) -> ApiError:
+    return ApiError(Response(status, body))
 
 
 @dataclass
@@ -90,9 +90,10 @@ class Request:
     client_host: str
     params: dict[str, str] = field(default_factory=dict)  # named groups of the matched route
 
-    def arg(self, name: str, default: str | None = None) -> str | None:
+    def arg(self, name: str) -> str | None:
+        """First value of a query parameter."""
         values = self.query.get(name)
-        return values[0] if values else default
+        return values[0] if values else None
 
     @property
     def host(self) -> str:
@@ -127,7 +128,8 @@ class Request:
             if isinstance(body, dict):
                 fields.update(body)
         elif self.body:
-            fields.update({k: v[0] for k, v in parse_qs(self.body.decode(), keep_blank_values=True).items()})
+            form = parse_qs(self.body.decode(errors="replace"), keep_blank_values=True)
+            fields.update({k: v[0] for k, v in form.items()})
         return fields
 
 
@@ -270,6 +272,7 @@ class LimitState:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as real APIs; every response carries Content-Length
     timeout = 120  # idle keep-alive connections are dropped after this
+    disable_nagle_algorithm = True  # headers and body go out in separate writes; don't wait for delayed ACKs
     server: SimServer
 
     def _dispatch(self) -> None:
@@ -282,7 +285,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class SimServer(ThreadingHTTPServer):
-    """Base of the simulators; subclasses set `name`, `fault_defaults`, `limiters` and `routes()`."""
+    """Base of the simulators; subclasses set `name`, `fault_defaults`, `limiter_settings` and `routes()`."""
 
     daemon_threads = True
     block_on_close = False  # shutdown must not wait for idle keep-alive connections
@@ -390,7 +393,9 @@ class SimServer(ThreadingHTTPServer):
         if route is None:
             return Response(404, {"error": f"no route for {req.path}"})
         if route.control:
-            return self._call(route, req) if _is_loopback(req.client_host) else Response(403, {"error": "loopback only"})
+            return (
+                self._call(route, req) if _is_loopback(req.client_host) else Response(403, {"error": "loopback only"})
+            )
         self.stats.request()
         resp = self._serve_api(h, req, route)
         if resp is not None:
@@ -440,23 +445,28 @@ class SimServer(ThreadingHTTPServer):
             return self.failure(500)
 
     def _acquire(self, names: tuple[str, ...]) -> tuple[tuple[str, int] | None, dict[str, LimitState]]:
-        """Count the request against every limiter, or against none if one of them is full."""
+        """Count the request against every limiter, or against none if one of them is full.
+
+        Returns (limiter name, Retry-After seconds) when refused, and each limiter's state.
+        """
         names = tuple(n for n in names if n in self.limiters)
         now = self.now()
         with self._limit_lock:
             limits = {n: int(self.faults[self.limiter_settings[n][0]]) for n in names}
+            refused = None
             for n in names:
                 wait = self.limiters[n].retry_after(limits[n], now)
                 if wait is not None:
-                    states = {n: LimitState(limits[n], self.limiters[n].window, 0) for n in names}
-                    return (n, max(1, math.ceil(wait))), states
-            for n in names:
-                self.limiters[n].record(now)
+                    refused = (n, max(1, math.ceil(wait)))
+                    break
+            if refused is None:
+                for n in names:
+                    self.limiters[n].record(now)
             states = {
                 n: LimitState(limits[n], self.limiters[n].window, max(0, limits[n] - self.limiters[n].used(now)))
                 for n in names
             }
-            return None, states
+            return refused, states
 
     def _hang(self, conn: socket.socket, seconds: float) -> None:
         """Hold the request unanswered until the client closes, `seconds` pass or the server stops."""
@@ -532,8 +542,9 @@ def parse_instant(value: Any) -> datetime:
 @contextmanager
 def serve_in_thread(server: SimServer) -> Iterator[str]:
     """Serve in a daemon thread; yields the base URL and shuts the server down on exit."""
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
-                              name=f"{server.name}-server")
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True, name=f"{server.name}-server"
+    )
     thread.start()
     try:
         yield server.base_url

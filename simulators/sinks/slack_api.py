@@ -81,7 +81,10 @@ class SlackServer(SimServer):
         self._last_ts = 0.0
         self._uploads: dict[str, dict[str, Any]] = {}  # file id -> {"name", "length", "path"}
         self._channel_windows: dict[str, RollingWindow] = {}
-        names = [*BASE_CHANNELS, *(os.environ.get(k, "").lstrip("#") for k in ("SLACK_ALERT_CHANNEL", "SLACK_DATA_CHANNEL"))]
+        names = [
+            *BASE_CHANNELS,
+            *(os.environ.get(k, "").lstrip("#") for k in ("SLACK_ALERT_CHANNEL", "SLACK_DATA_CHANNEL")),
+        ]
         # Channels created by earlier posts survive a restart through the message store.
         names += [m["channel_name"] for m in slack_messages(store_dir)]
         self._channels = {channel_id(n): n for n in dict.fromkeys(n for n in names if n)}
@@ -156,9 +159,19 @@ class SlackServer(SimServer):
 
     # ---- methods
     def auth_test(self, req: Request) -> Response:
-        return Response(200, {"ok": True, "url": "https://service-client-sim.slack.com/", "team": "Service client (sim)",
-                              "user": "csa-bot", "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID,
-                              "is_enterprise_install": False})
+        return Response(
+            200,
+            {
+                "ok": True,
+                "url": "https://service-client-sim.slack.com/",
+                "team": "Service client (sim)",
+                "user": "csa-bot",
+                "team_id": TEAM_ID,
+                "user_id": BOT_USER_ID,
+                "bot_id": BOT_ID,
+                "is_enterprise_install": False,
+            },
+        )
 
     def chat_post_message(self, req: Request) -> Response:
         fields = req.form
@@ -169,19 +182,41 @@ class SlackServer(SimServer):
         cid, name = self._resolve(fields.get("channel"), create=True)
         self._check_channel_rate(cid)
         ts = self._next_ts()
-        message = {"ts": ts, "channel": cid, "channel_name": name, "text": text, "blocks": blocks,
-                   "attachments": attachments, "thread_ts": fields.get("thread_ts"), "files": [],
-                   "method": "chat.postMessage"}
+        message = {
+            "ts": ts,
+            "channel": cid,
+            "channel_name": name,
+            "text": text,
+            "blocks": blocks,
+            "attachments": attachments,
+            "thread_ts": fields.get("thread_ts"),
+            "files": [],
+            "method": "chat.postMessage",
+        }
         self._store(message)
-        echoed = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "ts": ts, "text": text,
-                  **{k: v for k in ("blocks", "attachments", "thread_ts") if (v := message[k])}}
+        echoed = {
+            "type": "message",
+            "user": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "ts": ts,
+            "text": text,
+            **{k: v for k in ("blocks", "attachments", "thread_ts") if (v := message[k])},
+        }
         return Response(200, {"ok": True, "channel": cid, "ts": ts, "message": echoed})
 
     def conversations_list(self, req: Request) -> Response:
         with self._lock:
             channels = [
-                {"id": cid, "name": name, "is_channel": True, "is_private": False, "is_archived": False,
-                 "is_member": True, "created": self._created[cid], "num_members": 3}
+                {
+                    "id": cid,
+                    "name": name,
+                    "is_channel": True,
+                    "is_private": False,
+                    "is_archived": False,
+                    "is_member": True,
+                    "created": self._created[cid],
+                    "num_members": 3,
+                }
                 for cid, name in sorted(self._channels.items(), key=lambda c: c[1])
             ]
         return Response(200, {"ok": True, "channels": channels, "response_metadata": {"next_cursor": ""}})
@@ -230,21 +265,33 @@ class SlackServer(SimServer):
                 pending = self._uploads.get(file_id)
             if pending is None or pending["path"] is None:
                 raise _slack_error("file_not_found")
-            files.append({
-                "id": file_id,
-                "name": pending["name"],
-                "title": spec.get("title") or pending["name"],
-                "mimetype": mimetypes.guess_type(pending["name"])[0] or "application/octet-stream",
-                "size": pending["length"],
-                "created": int(time.time()),
-                "channels": [cid for cid, _ in channels],
-                "path": str(pending["path"].relative_to(self.store_dir)),
-            })
+            files.append(
+                {
+                    "id": file_id,
+                    "name": pending["name"],
+                    "title": spec.get("title") or pending["name"],
+                    "mimetype": mimetypes.guess_type(pending["name"])[0] or "application/octet-stream",
+                    "size": pending["length"],
+                    "created": int(time.time()),
+                    "channels": [cid for cid, _ in channels],
+                    "path": str(pending["path"].relative_to(self.store_dir)),
+                }
+            )
         for cid, name in channels:
             self._check_channel_rate(cid)
-            self._store({"ts": self._next_ts(), "channel": cid, "channel_name": name,
-                         "text": fields.get("initial_comment") or "", "blocks": None, "attachments": None,
-                         "thread_ts": fields.get("thread_ts"), "files": files, "method": "files.completeUploadExternal"})
+            self._store(
+                {
+                    "ts": self._next_ts(),
+                    "channel": cid,
+                    "channel_name": name,
+                    "text": fields.get("initial_comment") or "",
+                    "blocks": None,
+                    "attachments": None,
+                    "thread_ts": fields.get("thread_ts"),
+                    "files": files,
+                    "method": "files.completeUploadExternal",
+                }
+            )
         return Response(200, {"ok": True, "files": [{k: v for k, v in f.items() if k != "path"} for f in files]})
 
     def sim_messages(self, req: Request) -> Response:

@@ -63,8 +63,11 @@ class MaildirKeeper:
             }
             with self._index.open("a", encoding="utf-8") as f:
                 f.write(json.dumps(entry, ensure_ascii=False) + "\n")
-        print(f"[smtp] {envelope.mail_from} -> {', '.join(envelope.rcpt_tos)} {entry['subject']!r} {len(raw)}B",
-              file=sys.stderr, flush=True)
+        print(
+            f"[smtp] {envelope.mail_from} -> {', '.join(envelope.rcpt_tos)} {entry['subject']!r} {len(raw)}B",
+            file=sys.stderr,
+            flush=True,
+        )
         return "250 Message accepted for delivery"
 
 

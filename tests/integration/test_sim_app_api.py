@@ -27,10 +27,15 @@ REPO = Path(__file__).resolve().parents[2]
 def _intervention(i: int) -> dict:
     # Three records share each updated_at, so the keyset needs its id tie-break.
     return {
-        "id": f"INT-{i:06d}", "technician_id": f"TECH-0{1 + i % 4}", "customer_code": f"CL{i:06d}",
-        "type": "breakdown", "status": "scheduled", "scheduled_start": "2025-03-04T09:00:00+01:00",
+        "id": f"INT-{i:06d}",
+        "technician_id": f"TECH-0{1 + i % 4}",
+        "customer_code": f"CL{i:06d}",
+        "type": "breakdown",
+        "status": "scheduled",
+        "scheduled_start": "2025-03-04T09:00:00+01:00",
         "address": {"city": "Lyon", "postal_code": "69003", "latitude": 45.76, "longitude": 4.85},
-        "satisfaction_score": None, "updated_at": stores.iso_utc(BASE + timedelta(minutes=i // 3)),
+        "satisfaction_score": None,
+        "updated_at": stores.iso_utc(BASE + timedelta(minutes=i // 3)),
     }
 
 
@@ -41,10 +46,21 @@ def store(tmp_path: Path) -> Path:
     records = [_intervention(i) for i in range(N_INTERVENTIONS)]
     random.Random(3).shuffle(records)
     stores.upsert_app_records(conn, "interventions", records)
-    stores.upsert_app_records(conn, "technicians", [
-        {"id": f"TECH-0{k}", "first_name": f"Tech{k}", "home_base": {"city": "Villeurbanne"}, "skills": ["gaz"],
-         "active": True, "updated_at": stores.iso_utc(BASE)} for k in range(1, 5)
-    ])
+    stores.upsert_app_records(
+        conn,
+        "technicians",
+        [
+            {
+                "id": f"TECH-0{k}",
+                "first_name": f"Tech{k}",
+                "home_base": {"city": "Villeurbanne"},
+                "skills": ["gaz"],
+                "active": True,
+                "updated_at": stores.iso_utc(BASE),
+            }
+            for k in range(1, 5)
+        ],
+    )
     conn.close()
     return path
 
@@ -60,8 +76,9 @@ def app(store: Path) -> Iterator[tuple[app_api.AppServer, str, requests.Session]
 def _page_all(http: requests.Session, url: str, on_page=None, **params) -> list[dict]:
     served, cursor, pages = [], None, 0
     while True:
-        body = http.get(f"{url}/api/v1/interventions", params={**params, **({"cursor": cursor} if cursor else {})},
-                        timeout=5).json()
+        body = http.get(
+            f"{url}/api/v1/interventions", params={**params, **({"cursor": cursor} if cursor else {})}, timeout=5
+        ).json()
         served += body["data"]
         pages += 1
         if on_page:
@@ -93,9 +110,11 @@ def test_a_record_touched_mid_paging_is_served_again_later(app) -> None:
 
     def touch_after_first_page(page: int, body: dict) -> None:
         if page == 1:
-            resp = requests.post(f"{url}/_sim/touch", json={"resource": "interventions",
-                                                             "ids": ["INT-000005", "INT-000250"],
-                                                             "fields": {"status": "done"}}, timeout=5)
+            resp = requests.post(
+                f"{url}/_sim/touch",
+                json={"resource": "interventions", "ids": ["INT-000005", "INT-000250"], "fields": {"status": "done"}},
+                timeout=5,
+            )
             touches.append(resp.json())
 
     served = _page_all(http, url, on_page=touch_after_first_page, limit=100)
@@ -115,8 +134,13 @@ def test_a_record_touched_mid_paging_is_served_again_later(app) -> None:
 
 def test_validation_and_auth(app) -> None:
     _, url, http = app
-    for params in ({"limit": 0}, {"limit": 501}, {"limit": "many"}, {"cursor": "garbage!"},
-                   {"updated_since": "yesterday"}):
+    for params in (
+        {"limit": 0},
+        {"limit": 501},
+        {"limit": "many"},
+        {"cursor": "garbage!"},
+        {"updated_since": "yesterday"},
+    ):
         assert http.get(f"{url}/api/v1/interventions", params=params, timeout=5).status_code == 400, params
     assert http.get(f"{url}/api/v1/invoices", timeout=5).status_code == 404
     for headers in ({}, {"Authorization": "Bearer nope"}):
@@ -137,8 +161,9 @@ def test_rate_limit_faults_and_stats(store: Path) -> None:
         server.clock_skew += retry_after
         assert http.get(endpoint, timeout=5).status_code == 200
 
-        requests.post(f"{url}/_sim/faults", json={"rate_limit_per_10s": 0, "fail_next": 1, "error_status": 500},
-                      timeout=5)
+        requests.post(
+            f"{url}/_sim/faults", json={"rate_limit_per_10s": 0, "fail_next": 1, "error_status": 500}, timeout=5
+        )
         assert [http.get(endpoint, timeout=5).status_code for _ in range(2)] == [500, 200]
         requests.post(f"{url}/_sim/faults", json={"error_rate": 1.0, "error_status": 503}, timeout=5)
         assert http.get(endpoint, timeout=5).status_code == 503
@@ -154,8 +179,13 @@ def test_rate_limit_faults_and_stats(store: Path) -> None:
 
 def test_cli_serves_until_sigterm(store: Path) -> None:
     env = {**os.environ, "APP_SIM_API_KEY": TOKEN, "SIM_DATA_DIR": str(store.parent)}
-    proc = subprocess.Popen([sys.executable, "-m", "simulators.app_api", "--port", "0"], cwd=REPO, env=env,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulators.app_api", "--port", "0"],
+        cwd=REPO,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         banner = proc.stderr.readline()
         assert "listening on http://127.0.0.1:" in banner, banner

@@ -33,9 +33,14 @@ def _contact(i: int) -> dict:
     return {
         "id": str(i),
         "properties": {
-            "hs_object_id": str(i), "firstname": f"Prenom{i}", "lastname": f"Nom{i}", "email": f"c{i}@example.fr",
-            "vip": i % 10 == 0, "code_client_erp": None if i % 5 == 0 else f"CL{i:06d}",
-            "createdate": stores.iso_utc(created), "hs_lastmodifieddate": stores.iso_utc(updated),
+            "hs_object_id": str(i),
+            "firstname": f"Prenom{i}",
+            "lastname": f"Nom{i}",
+            "email": f"c{i}@example.fr",
+            "vip": i % 10 == 0,
+            "code_client_erp": None if i % 5 == 0 else f"CL{i:06d}",
+            "createdate": stores.iso_utc(created),
+            "hs_lastmodifieddate": stores.iso_utc(updated),
             "lastmodifieddate": stores.iso_utc(updated),
         },
         "created_at": stores.iso_utc(created),
@@ -52,15 +57,24 @@ def _ticket(i: int) -> dict:
     updated = _ticket_updated(i)
     # Date properties as a store may hold them: with or without milliseconds, or with an offset.
     modified = {0: updated.strftime("%Y-%m-%dT%H:%M:%SZ"), 1: updated.astimezone(PARIS_WINTER).isoformat()}.get(
-        i % 3, stores.iso_utc(updated))
+        i % 3, stores.iso_utc(updated)
+    )
     return {
         "id": str(1000 + i),
         "properties": {
-            "hs_object_id": str(1000 + i), "subject": f"Ticket {i}", "content": "Chaudière en panne",
-            "hs_pipeline": "0", "hs_pipeline_stage": str(1 + i % 4), "hs_ticket_category": CATEGORIES[i % 6],
-            "hs_ticket_priority": PRIORITIES[i % 4], "source_type": "PHONE", "nb_agent_replies": str(i % 12),
-            "closed_date": stores.iso_utc(updated) if i % 4 == 3 else None, "hs_contact_id": str(1 + i),
-            "createdate": stores.iso_utc(BASE), "hs_lastmodifieddate": modified,
+            "hs_object_id": str(1000 + i),
+            "subject": f"Ticket {i}",
+            "content": "Chaudière en panne",
+            "hs_pipeline": "0",
+            "hs_pipeline_stage": str(1 + i % 4),
+            "hs_ticket_category": CATEGORIES[i % 6],
+            "hs_ticket_priority": PRIORITIES[i % 4],
+            "source_type": "PHONE",
+            "nb_agent_replies": str(i % 12),
+            "closed_date": stores.iso_utc(updated) if i % 4 == 3 else None,
+            "hs_contact_id": str(1 + i),
+            "createdate": stores.iso_utc(BASE),
+            "hs_lastmodifieddate": modified,
         },
         "created_at": stores.iso_utc(BASE),
         "updated_at": stores.iso_utc(updated),
@@ -76,19 +90,35 @@ def store(tmp_path: Path) -> Path:
     stores.upsert_crm_objects(conn, "contacts", contacts)
     stores.upsert_crm_objects(conn, "tickets", [_ticket(i) for i in range(N_TICKETS)])
     # Every ticket but the first is linked to a contact; feedback links are stored contact -> feedback.
-    conn.executemany("insert into associations values ('tickets', ?, 'contacts', ?)",
-                     [(str(1000 + i), str(1 + i)) for i in range(1, N_TICKETS)])
+    conn.executemany(
+        "insert into associations values ('tickets', ?, 'contacts', ?)",
+        [(str(1000 + i), str(1 + i)) for i in range(1, N_TICKETS)],
+    )
     conn.executemany(
         "insert into properties values ('tickets', ?, ?, ?, ?)",
-        [("hs_lastmodifieddate", "Last modified", "datetime", "date"), ("closed_date", "Closed", "datetime", "date"),
-         ("nb_agent_replies", "Agent replies", "number", "number"), ("subject", "Subject", "string", "text"),
-         ("hs_ticket_category", "Category", "enumeration", "select"),
-         ("hs_ticket_priority", "Priority", "enumeration", "select")],
+        [
+            ("hs_lastmodifieddate", "Last modified", "datetime", "date"),
+            ("closed_date", "Closed", "datetime", "date"),
+            ("nb_agent_replies", "Agent replies", "number", "number"),
+            ("subject", "Subject", "string", "text"),
+            ("hs_ticket_category", "Category", "enumeration", "select"),
+            ("hs_ticket_priority", "Priority", "enumeration", "select"),
+        ],
     )
     conn.executemany(
         "insert into owners values (?, ?, ?, ?, ?, ?, ?, 0)",
-        [(str(100 + k), f"agent{k}@service-client.local", f"Agent{k}", "Sim", 9000 + k, stores.iso_utc(BASE),
-          stores.iso_utc(BASE)) for k in range(3)],
+        [
+            (
+                str(100 + k),
+                f"agent{k}@service-client.local",
+                f"Agent{k}",
+                "Sim",
+                9000 + k,
+                stores.iso_utc(BASE),
+                stores.iso_utc(BASE),
+            )
+            for k in range(3)
+        ],
     )
     conn.close()
     return path
@@ -147,8 +177,11 @@ def test_list_serves_every_record_once_in_id_order_even_when_one_is_touched_mid_
         pages += 1
         seen += body["results"]
         if pages == 1:
-            touched = crm.sim("POST", "/_sim/touch", {"object_type": "contacts", "ids": ["7", "230"],
-                                                      "properties": {"firstname": "Touched"}})
+            touched = crm.sim(
+                "POST",
+                "/_sim/touch",
+                {"object_type": "contacts", "ids": ["7", "230"], "properties": {"firstname": "Touched"}},
+            )
             assert touched["touched"] == ["7", "230"]
         if "paging" not in body:
             break
@@ -174,8 +207,15 @@ def test_list_parameters(crm: Crm) -> None:
 
     default = crm.get("/crm/v3/objects/contacts").json()["results"]
     assert len(default) == 10
-    assert set(default[0]["properties"]) == {"firstname", "lastname", "email", "hs_object_id", "createdate",
-                                             "hs_lastmodifieddate", "lastmodifieddate"}
+    assert set(default[0]["properties"]) == {
+        "firstname",
+        "lastname",
+        "email",
+        "hs_object_id",
+        "createdate",
+        "hs_lastmodifieddate",
+        "lastmodifieddate",
+    }
 
     repeated = [("properties", "email"), ("properties", "vip,code_client_erp"), ("limit", "10")]
     props = {r["id"]: r["properties"] for r in crm.get("/crm/v3/objects/contacts", params=repeated).json()["results"]}
@@ -201,19 +241,67 @@ def test_ticket_associations(crm: Crm) -> None:
 # --------------------------------------------------------------------------- search
 def test_search_compares_dates_as_instants(crm: Crm) -> None:
     cut = _ticket_updated(10)
-    as_ms = _search_ids(crm, "tickets", {"filterGroups": [{"filters": [
-        {"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": str(_ms(cut))}]}]})
-    as_iso = _search_ids(crm, "tickets", {"filterGroups": [{"filters": [
-        {"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": cut.astimezone(PARIS_WINTER).isoformat()}]}]})
+    as_ms = _search_ids(
+        crm,
+        "tickets",
+        {
+            "filterGroups": [
+                {"filters": [{"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": str(_ms(cut))}]}
+            ]
+        },
+    )
+    as_iso = _search_ids(
+        crm,
+        "tickets",
+        {
+            "filterGroups": [
+                {
+                    "filters": [
+                        {
+                            "propertyName": "hs_lastmodifieddate",
+                            "operator": "GTE",
+                            "value": cut.astimezone(PARIS_WINTER).isoformat(),
+                        }
+                    ]
+                }
+            ]
+        },
+    )
     assert as_ms == as_iso == _ticket_ids(lambda i: i >= 10)
 
-    between = _search_ids(crm, "tickets", {"filterGroups": [{"filters": [
-        {"propertyName": "hs_lastmodifieddate", "operator": "BETWEEN", "value": str(_ms(_ticket_updated(20))),
-         "highValue": stores.iso_utc(_ticket_updated(29))}]}]})
+    between = _search_ids(
+        crm,
+        "tickets",
+        {
+            "filterGroups": [
+                {
+                    "filters": [
+                        {
+                            "propertyName": "hs_lastmodifieddate",
+                            "operator": "BETWEEN",
+                            "value": str(_ms(_ticket_updated(20))),
+                            "highValue": stores.iso_utc(_ticket_updated(29)),
+                        }
+                    ]
+                }
+            ]
+        },
+    )
     assert between == _ticket_ids(lambda i: 20 <= i <= 29)
 
-    before = _search_ids(crm, "tickets", {"filterGroups": [{"filters": [
-        {"propertyName": "hs_lastmodifieddate", "operator": "LT", "value": "2025-03-01T05:00:00+02:00"}]}]})
+    before = _search_ids(
+        crm,
+        "tickets",
+        {
+            "filterGroups": [
+                {
+                    "filters": [
+                        {"propertyName": "hs_lastmodifieddate", "operator": "LT", "value": "2025-03-01T05:00:00+02:00"}
+                    ]
+                }
+            ]
+        },
+    )
     assert before == _ticket_ids(lambda i: i < 3)  # 03:00Z
 
 
@@ -228,31 +316,50 @@ def test_search_operators_groups_and_sorts(crm: Crm) -> None:
     assert one("closed_date", "HAS_PROPERTY") == _ticket_ids(lambda i: i % 4 == 3)
     assert one("closed_date", "NOT_HAS_PROPERTY") == _ticket_ids(lambda i: i % 4 != 3)
 
-    either = _search_ids(crm, "tickets", {"filterGroups": [
-        {"filters": [{"propertyName": "hs_ticket_category", "operator": "EQ", "value": "DEVIS"},
-                     {"propertyName": "hs_ticket_priority", "operator": "EQ", "value": "MEDIUM"}]},
-        {"filters": [{"propertyName": "hs_ticket_priority", "operator": "EQ", "value": "URGENT"}]},
-    ]})
+    either = _search_ids(
+        crm,
+        "tickets",
+        {
+            "filterGroups": [
+                {
+                    "filters": [
+                        {"propertyName": "hs_ticket_category", "operator": "EQ", "value": "DEVIS"},
+                        {"propertyName": "hs_ticket_priority", "operator": "EQ", "value": "MEDIUM"},
+                    ]
+                },
+                {"filters": [{"propertyName": "hs_ticket_priority", "operator": "EQ", "value": "URGENT"}]},
+            ]
+        },
+    )
     assert either == _ticket_ids(lambda i: (i % 6 == 1 and i % 4 == 1) or i % 4 == 3)
 
-    newest_first = _search_ids(crm, "tickets", {"sorts": [{"propertyName": "hs_lastmodifieddate",
-                                                           "direction": "DESCENDING"}]})
+    newest_first = _search_ids(
+        crm, "tickets", {"sorts": [{"propertyName": "hs_lastmodifieddate", "direction": "DESCENDING"}]}
+    )
     assert newest_first == sorted(_ticket_ids(lambda i: True), reverse=True)
 
-    bad = crm.search("tickets", {"filterGroups": [{"filters": [
-        {"propertyName": "subject", "operator": "LIKE", "value": "x"}]}]})
+    bad = crm.search(
+        "tickets", {"filterGroups": [{"filters": [{"propertyName": "subject", "operator": "LIKE", "value": "x"}]}]}
+    )
     assert bad.status_code == 400 and bad.json()["category"] == "VALIDATION_ERROR"
     assert crm.search("tickets", {"limit": 201}).status_code == 400
 
 
 def test_search_sees_a_touch_and_returns_chosen_properties(crm: Crm) -> None:
     since = _ms(datetime.now(UTC)) - 1
-    crm.sim("POST", "/_sim/touch", {"object_type": "tickets", "ids": ["1005", "9999"],
-                                    "properties": {"hs_pipeline_stage": "4"}})
-    body = crm.search("tickets", {
-        "filterGroups": [{"filters": [{"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": since}]}],
-        "properties": ["hs_pipeline_stage"], "limit": 10,
-    }).json()
+    crm.sim(
+        "POST",
+        "/_sim/touch",
+        {"object_type": "tickets", "ids": ["1005", "9999"], "properties": {"hs_pipeline_stage": "4"}},
+    )
+    body = crm.search(
+        "tickets",
+        {
+            "filterGroups": [{"filters": [{"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": since}]}],
+            "properties": ["hs_pipeline_stage"],
+            "limit": 10,
+        },
+    ).json()
     assert body["total"] == 1 and "paging" not in body
     (hit,) = body["results"]
     assert hit["id"] == "1005" and hit["properties"]["hs_pipeline_stage"] == "4" and "subject" not in hit["properties"]
@@ -263,21 +370,41 @@ def big_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("crm_big") / "crm.sqlite"
     conn = stores.connect_crm(path)
     sent = [BASE + timedelta(minutes=i) for i in range(10_050)]
-    stores.upsert_crm_objects(conn, "p_survey_invitations", [
-        {"id": str(i + 1), "created_at": stores.iso_utc(ts), "updated_at": stores.iso_utc(ts),
-         "properties": {"survey_type": "CSAT", "sent_at": stores.iso_utc(ts), "hs_object_id": str(i + 1)}}
-        for i, ts in enumerate(sent)
-    ])
+    stores.upsert_crm_objects(
+        conn,
+        "p_survey_invitations",
+        [
+            {
+                "id": str(i + 1),
+                "created_at": stores.iso_utc(ts),
+                "updated_at": stores.iso_utc(ts),
+                "properties": {"survey_type": "CSAT", "sent_at": stores.iso_utc(ts), "hs_object_id": str(i + 1)},
+            }
+            for i, ts in enumerate(sent)
+        ],
+    )
     conn.close()
     return path
 
 
 def test_search_pages_with_after_and_stops_at_10000_results(big_store: Path) -> None:
     with _serve(big_store, search_per_second=0) as crm:
-        window = {"filterGroups": [{"filters": [
-            {"propertyName": "sent_at", "operator": "BETWEEN", "value": stores.iso_utc(BASE + timedelta(minutes=100)),
-             "highValue": str(_ms(BASE + timedelta(minutes=549)))}]}],
-            "sorts": [{"propertyName": "sent_at", "direction": "ASCENDING"}], "limit": 200}
+        window = {
+            "filterGroups": [
+                {
+                    "filters": [
+                        {
+                            "propertyName": "sent_at",
+                            "operator": "BETWEEN",
+                            "value": stores.iso_utc(BASE + timedelta(minutes=100)),
+                            "highValue": str(_ms(BASE + timedelta(minutes=549))),
+                        }
+                    ]
+                }
+            ],
+            "sorts": [{"propertyName": "sent_at", "direction": "ASCENDING"}],
+            "limit": 200,
+        }
         ids, after = [], "0"
         while after is not None:
             body = crm.search("p_survey_invitations", {**window, "after": after}).json()
@@ -299,14 +426,27 @@ def test_search_pages_with_after_and_stops_at_10000_results(big_store: Path) -> 
 def test_owners_and_properties(crm: Crm) -> None:
     first = crm.get("/crm/v3/owners", params={"limit": 2}).json()
     assert [o["id"] for o in first["results"]] == ["100", "101"]
-    assert set(first["results"][0]) == {"id", "email", "firstName", "lastName", "userId", "createdAt", "updatedAt",
-                                        "archived", "teams"}
+    assert set(first["results"][0]) == {
+        "id",
+        "email",
+        "firstName",
+        "lastName",
+        "userId",
+        "createdAt",
+        "updatedAt",
+        "archived",
+        "teams",
+    }
     rest = crm.get("/crm/v3/owners", params={"limit": 2, "after": first["paging"]["next"]["after"]}).json()
     assert [o["id"] for o in rest["results"]] == ["102"] and "paging" not in rest
 
     declared = {p["name"]: p for p in crm.get("/crm/v3/properties/tickets").json()["results"]}
-    assert declared["nb_agent_replies"] == {"name": "nb_agent_replies", "label": "Agent replies", "type": "number",
-                                            "fieldType": "number"}
+    assert declared["nb_agent_replies"] == {
+        "name": "nb_agent_replies",
+        "label": "Agent replies",
+        "type": "number",
+        "fieldType": "number",
+    }
     derived = {p["name"]: p["type"] for p in crm.get("/crm/v3/properties/contacts").json()["results"]}
     assert {"firstname", "email", "vip", "code_client_erp", "hs_object_id"} <= set(derived)
     assert derived["hs_lastmodifieddate"] == "datetime" and derived["email"] == "string"

@@ -74,8 +74,12 @@ def test_tokens_and_form_encoded_calls(slack) -> None:
     assert bad.value.response.status_code == 200 and bad.value.response["error"] == "invalid_auth"
     assert requests.post(f"{url}/api/auth.test", timeout=5).json() == {"ok": False, "error": "not_authed"}
 
-    form = {"token": TOKEN, "channel": "data-engineering", "text": "dbt build ok",
-            "blocks": json.dumps([{"type": "divider"}])}
+    form = {
+        "token": TOKEN,
+        "channel": "data-engineering",
+        "text": "dbt build ok",
+        "blocks": json.dumps([{"type": "divider"}]),
+    }
     resp = requests.post(f"{url}/api/chat.postMessage", data=form, timeout=5)
     assert resp.status_code == 200 and resp.json()["ok"], resp.text
     assert inbox.slack_messages(store)[-1]["blocks"] == [{"type": "divider"}]
@@ -87,8 +91,13 @@ def test_files_upload_v2_stores_the_file_and_a_file_message(slack) -> None:
     _, url, store = slack
     client = WebClient(token=TOKEN, base_url=f"{url}/api/")
     data_channel = slack_api.channel_id("data-engineering")
-    resp = client.files_upload_v2(channel=data_channel, content="jour;appels\n2025-03-03;61\n",
-                                  filename="appels.csv", title="Appels", initial_comment="Rapport du jour")
+    resp = client.files_upload_v2(
+        channel=data_channel,
+        content="jour;appels\n2025-03-03;61\n",
+        filename="appels.csv",
+        title="Appels",
+        initial_comment="Rapport du jour",
+    )
     file_id = resp["file"]["id"]
     assert resp["file"]["title"] == "Appels" and resp["file"]["channels"] == [data_channel]
     assert (store / "files" / file_id / "appels.csv").read_text() == "jour;appels\n2025-03-03;61\n"
@@ -124,7 +133,8 @@ def test_airflow_slack_hook_reaches_the_sink_through_base_url(slack, monkeypatch
     with pytest.warns(UserWarning, match="Channel ID"):
         hook.send_file_v1_to_v2(channels="#data-engineering", content="ok", filename="run.txt")
     assert [m["text"] for m in inbox.slack_messages(store, channel="service-client-alertes")] == [
-        "Churn : 3 clients à risque"]
+        "Churn : 3 clients à risque"
+    ]
     assert inbox.slack_messages(store, channel="data-engineering")[0]["files"][0]["name"] == "run.txt"
 
 
@@ -139,13 +149,17 @@ def test_smtp_sink_keeps_messages_in_the_maildir_and_index(smtp) -> None:
     msg.add_alternative("<h1>Rapport</h1><p>61 appels</p>", subtype="html")
     msg.add_attachment(b"jour;appels\n", maintype="text", subtype="csv", filename="appels.csv")
     with smtplib.SMTP(host, port, timeout=5) as client:
-        client.send_message(msg, to_addrs=["claire@service-client.local", "data-eng@service-client.local",
-                                           "audit@service-client.local"])
+        client.send_message(
+            msg, to_addrs=["claire@service-client.local", "data-eng@service-client.local", "audit@service-client.local"]
+        )
 
     (entry,) = inbox.mails(maildir)
     assert entry["subject"] == "Rapport quotidien — appels" and entry["from"] == "analytics@service-client.local"
-    assert entry["to"] == ["claire@service-client.local", "data-eng@service-client.local",
-                           "audit@service-client.local"]  # envelope recipients, Bcc included
+    assert entry["to"] == [
+        "claire@service-client.local",
+        "data-eng@service-client.local",
+        "audit@service-client.local",
+    ]  # envelope recipients, Bcc included
     assert entry["message_id"] and entry["date"] and (maildir / entry["file"]).exists()
     received = inbox.read_mail(entry, maildir)
     assert "61 appels" in received.get_body(("html",)).get_content()
@@ -158,15 +172,30 @@ def test_airflow_smtp_hook_sends_to_the_sink(smtp, monkeypatch, tmp_path: Path) 
     from airflow.providers.smtp.hooks.smtp import SmtpHook
 
     host, port, maildir = smtp
-    conn = {"conn_type": "smtp", "host": host, "port": port, "login": "airflow", "password": "any",
-            "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "analytics@service-client.local",
-                      "timeout": 5, "retry_limit": 0}}
+    conn = {
+        "conn_type": "smtp",
+        "host": host,
+        "port": port,
+        "login": "airflow",
+        "password": "any",
+        "extra": {
+            "disable_ssl": True,
+            "disable_tls": True,
+            "from_email": "analytics@service-client.local",
+            "timeout": 5,
+            "retry_limit": 0,
+        },
+    }
     monkeypatch.setenv("AIRFLOW_CONN_SMTP_TEST", json.dumps(conn))
     report = tmp_path / "kpi.csv"
     report.write_text("kpi;valeur\nfcr;0.72\n")
     with SmtpHook(smtp_conn_id="smtp_test") as hook:
-        hook.send_email_smtp(to="claire@service-client.local", subject="KPI hebdo",
-                             html_content="<p>FCR <b>72 %</b></p>", files=[str(report)])
+        hook.send_email_smtp(
+            to="claire@service-client.local",
+            subject="KPI hebdo",
+            html_content="<p>FCR <b>72 %</b></p>",
+            files=[str(report)],
+        )
 
     (entry,) = inbox.mails(maildir)
     assert entry["subject"] == "KPI hebdo" and entry["to"] == ["claire@service-client.local"]
@@ -178,10 +207,15 @@ def test_airflow_smtp_hook_sends_to_the_sink(smtp, monkeypatch, tmp_path: Path) 
 # --------------------------------------------------------------------------- command lines
 @pytest.mark.parametrize("module", ["simulators.sinks.slack_api", "simulators.sinks.smtp_sink"])
 def test_sink_command_lines_stop_cleanly_on_sigterm(module: str, tmp_path: Path) -> None:
-    env = {**os.environ, "SLACK_SIM_TOKEN": TOKEN, "SLACK_SIM_STORE": str(tmp_path / "slack"),
-           "SMTP_SIM_MAILDIR": str(tmp_path / "mail")}
-    proc = subprocess.Popen([sys.executable, "-m", module, "--port", "0"], cwd=REPO, env=env,
-                            stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "SLACK_SIM_TOKEN": TOKEN,
+        "SLACK_SIM_STORE": str(tmp_path / "slack"),
+        "SMTP_SIM_MAILDIR": str(tmp_path / "mail"),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module, "--port", "0"], cwd=REPO, env=env, stderr=subprocess.PIPE, text=True
+    )
     try:
         banner = proc.stderr.readline()
         assert "listening on" in banner, banner
