@@ -26,16 +26,33 @@ FUTURE = datetime.now(UTC) + timedelta(days=1)
 
 def contact(i: int) -> dict:
     ts = stores.iso_utc(BASE + timedelta(hours=i))
-    return {"id": str(100 + i), "created_at": ts, "updated_at": ts,
-            "properties": {"email": f"c{i}@example.fr", "phone": "+33612345678", "statut_client": "actif",
-                           "hs_lastmodifieddate": ts, "createdate": ts, "firstname": f"P{i}"}}
+    return {
+        "id": str(100 + i),
+        "created_at": ts,
+        "updated_at": ts,
+        "properties": {
+            "email": f"c{i}@example.fr",
+            "phone": "+33612345678",
+            "statut_client": "actif",
+            "hs_lastmodifieddate": ts,
+            "createdate": ts,
+            "firstname": f"P{i}",
+        },
+    }
 
 
 def intervention(i: int) -> dict:
     ts = stores.iso_utc(BASE + timedelta(hours=i))
-    return {"id": f"INT-{i:06d}", "updated_at": ts, "created_at": ts, "technician_id": "TECH-01",
-            "customer_code": f"CL{i:06d}", "type": "breakdown", "status": "done",
-            "scheduled_start": "2025-03-01T09:00:00+01:00"}
+    return {
+        "id": f"INT-{i:06d}",
+        "updated_at": ts,
+        "created_at": ts,
+        "technician_id": "TECH-01",
+        "customer_code": f"CL{i:06d}",
+        "type": "breakdown",
+        "status": "done",
+        "scheduled_start": "2025-03-01T09:00:00+01:00",
+    }
 
 
 @pytest.fixture
@@ -43,8 +60,10 @@ def crm(tmp_path) -> Iterator[tuple[crm_api.CrmServer, str]]:
     path = tmp_path / "crm.sqlite"
     conn = stores.connect_crm(path)
     stores.upsert_crm_objects(conn, "contacts", [contact(i) for i in range(N)])
-    conn.executemany("insert into properties (object_type, name, type) values ('contacts', ?, ?)",
-                     [(p, "datetime" if "date" in p else "string") for p in contact(0)["properties"]])
+    conn.executemany(
+        "insert into properties (object_type, name, type) values ('contacts', ?, ?)",
+        [(p, "datetime" if "date" in p else "string") for p in contact(0)["properties"]],
+    )
     conn.close()
     server = crm_api.make_server(store_path=path, token=TOKEN, rate_limit_per_10s=0, search_per_second=0)
     with serve_in_thread(server) as url:
@@ -62,13 +81,21 @@ def app(tmp_path) -> Iterator[tuple[app_api.AppServer, str]]:
         yield server, url
 
 
-def session(url: str, server, token: str = TOKEN, timeout: float = 5.0, http: requests.Session | None = None,
-            sleeps: list[float] | None = None) -> ApiSession:
+def session(
+    url: str,
+    server,
+    token: str = TOKEN,
+    timeout: float = 5.0,
+    http: requests.Session | None = None,
+    sleeps: list[float] | None = None,
+) -> ApiSession:
     """Retry waits advance the simulator's clock instead of sleeping, and are recorded."""
+
     def fake_sleep(seconds: float) -> None:
         server.clock_skew += seconds
         if sleeps is not None:
             sleeps.append(seconds)
+
     return ApiSession("crm_api", url, token, timeout, RetryPolicy(max_retries=5, sleep=fake_sleep), http)
 
 
@@ -77,8 +104,9 @@ def ctx(obj: str, run: str, end: datetime, start: datetime | None = None, source
 
 
 def raw_state(warehouse, table: str) -> tuple:
-    return warehouse.query(f"select count(*), count(distinct id), md5(string_agg(id || _record_hash, ',' order by id)) "
-                           f"from {table}")[0]
+    return warehouse.query(
+        f"select count(*), count(distinct id), md5(string_agg(id || _record_hash, ',' order by id)) from {table}"
+    )[0]
 
 
 class TouchingSession(requests.Session):
@@ -108,10 +136,15 @@ def test_crm_full_then_incremental_search_sees_every_record_once_under_change(wa
     # Incremental search; after its first page, two records already read are modified and move
     # to the end of the sorted result set: offset paging would now skip two unread records.
     def touch():
-        requests.post(f"{url}/_sim/touch", json={"object_type": "contacts", "ids": ["200", "205"],
-                                                 "properties": {"firstname": "changed"}}, timeout=5)
-    client = HubSpotClient(session(url, server, http=TouchingSession(touch, "/search")), page_size=25,
-                          search_page_size=20)
+        requests.post(
+            f"{url}/_sim/touch",
+            json={"object_type": "contacts", "ids": ["200", "205"], "properties": {"firstname": "changed"}},
+            timeout=5,
+        )
+
+    client = HubSpotClient(
+        session(url, server, http=TouchingSession(touch, "/search")), page_size=25, search_page_size=20
+    )
     second = load_object(warehouse, client, "contacts", ctx("contacts", "r2", FUTURE, half), SETTINGS)
     count, distinct, _ = raw_state(warehouse, "raw_crm.contacts")
     assert count == distinct == N
@@ -150,7 +183,7 @@ def test_crm_5xx_and_timeouts_are_retried_with_growing_backoff(warehouse, crm):
     result = load_object(warehouse, client, "contacts", ctx("contacts", "r1", FUTURE), SETTINGS)
     assert result.rows_inserted == N
     assert client.api.stats.retries_5xx == 3 and client.api.stats.retries_timeout == 1
-    caps = [min(30.0, 0.5 * 2 ** i) for i in range(len(sleeps))]
+    caps = [min(30.0, 0.5 * 2**i) for i in range(len(sleeps))]
     assert all(0 <= s <= cap for s, cap in zip(sleeps, caps, strict=True))
 
 
@@ -168,26 +201,35 @@ def test_crm_required_property_gone_from_the_schema_is_named(warehouse, crm):
     conn.execute("delete from properties where object_type = 'contacts' and name = 'statut_client'")
     conn.close()
     with pytest.raises(MissingRequiredColumn, match=r"crm.contacts: required column 'statut_client'"):
-        load_object(warehouse, HubSpotClient(session(url, server)), "contacts", ctx("contacts", "r1", FUTURE),
-                    SETTINGS)
+        load_object(warehouse, HubSpotClient(session(url, server)), "contacts", ctx("contacts", "r1", FUTURE), SETTINGS)
 
 
 def test_app_keyset_paging_keeps_latest_version_of_records_changed_mid_run(warehouse, app):
     server, url = app
 
     def touch():
-        requests.post(f"{url}/_sim/touch", json={"resource": "interventions", "ids": ["INT-000005", "INT-000150"],
-                                                 "fields": {"status": "cancelled"}}, timeout=5)
+        requests.post(
+            f"{url}/_sim/touch",
+            json={"resource": "interventions", "ids": ["INT-000005", "INT-000150"], "fields": {"status": "cancelled"}},
+            timeout=5,
+        )
+
     client = MobileAppClient(session(url, server, http=TouchingSession(touch, "/api/v1/")), page_size=25)
-    result = load_resource(warehouse, client, "interventions", ctx("interventions", "r1", FUTURE,
-                                                                   source="mobile_app"), SETTINGS)
+    result = load_resource(
+        warehouse, client, "interventions", ctx("interventions", "r1", FUTURE, source="mobile_app"), SETTINGS
+    )
     count, distinct, _ = raw_state(warehouse, "raw_app.interventions")
     assert count == distinct == N and result.rows_read >= N  # touched records may be served twice
     cancelled = warehouse.query("select id from raw_app.interventions where payload->>'status' = 'cancelled'")
     assert sorted(r[0] for r in cancelled) == ["INT-000005", "INT-000150"]
     before = raw_state(warehouse, "raw_app.interventions")
-    load_resource(warehouse, MobileAppClient(session(url, server)), "interventions",
-                  ctx("interventions", "r2", FUTURE, BASE, source="mobile_app"), SETTINGS)
+    load_resource(
+        warehouse,
+        MobileAppClient(session(url, server)),
+        "interventions",
+        ctx("interventions", "r2", FUTURE, BASE, source="mobile_app"),
+        SETTINGS,
+    )
     assert raw_state(warehouse, "raw_app.interventions") == before
 
 
@@ -197,16 +239,27 @@ def test_app_bad_records_quarantined_and_missing_field_named(warehouse, app):
     bad = intervention(N + 1) | {"customer_code": ""}
     stores.upsert_app_records(conn, "interventions", [bad])
     conn.close()
-    result = load_resource(warehouse, MobileAppClient(session(url, server)), "interventions",
-                           ctx("interventions", "r1", FUTURE, source="mobile_app"), SETTINGS)
+    result = load_resource(
+        warehouse,
+        MobileAppClient(session(url, server)),
+        "interventions",
+        ctx("interventions", "r1", FUTURE, source="mobile_app"),
+        SETTINGS,
+    )
     assert result.rows_quarantined == 1
     reason = warehouse.query("select reason from meta.quarantine where location like %s", ("%INT-000201",))[0][0]
     assert "customer_code" in reason
 
     conn = stores.connect_app(server.store_path)
-    stores.upsert_app_records(conn, "interventions", [
-        {k: v for k, v in intervention(i).items() if k != "technician_id"} for i in range(N)])
+    stores.upsert_app_records(
+        conn, "interventions", [{k: v for k, v in intervention(i).items() if k != "technician_id"} for i in range(N)]
+    )
     conn.close()
     with pytest.raises(MissingRequiredColumn, match=r"mobile_app.interventions: required column 'technician_id'"):
-        load_resource(warehouse, MobileAppClient(session(url, server)), "interventions",
-                      ctx("interventions", "r2", FUTURE, source="mobile_app"), SETTINGS)
+        load_resource(
+            warehouse,
+            MobileAppClient(session(url, server)),
+            "interventions",
+            ctx("interventions", "r2", FUTURE, source="mobile_app"),
+            SETTINGS,
+        )

@@ -11,8 +11,10 @@ from cs_analytics.config import IngestSettings
 from cs_analytics.ingest.batch import BatchContext, QuarantineRateExceeded
 from cs_analytics.ingest.cti import load_landing_folder
 
-HEADER = ("call_id;start_time;end_time;caller_number;called_number;direction;queue;wait_seconds;talk_seconds;"
-          "outcome;agent_id;agent_name")
+HEADER = (
+    "call_id;start_time;end_time;caller_number;called_number;direction;queue;wait_seconds;talk_seconds;"
+    "outcome;agent_id;agent_name"
+)
 LENIENT = IngestSettings(quarantine_max_rate=1.0)
 
 
@@ -37,7 +39,8 @@ def write(landing: Path, name: str, text: str, encoding: str = "utf-8") -> Path:
 def table_checksum(warehouse) -> tuple:
     return warehouse.query(
         "select count(*), md5(string_agg(call_id || started_at::text || coalesce(ended_at::text, '') || "
-        "coalesce(wait_seconds::text, ''), ',' order by call_id)) from raw_cti.calls")[0]
+        "coalesce(wait_seconds::text, ''), ',' order by call_id)) from raw_cti.calls"
+    )[0]
 
 
 def test_loads_and_converts_paris_time_in_winter_and_summer(warehouse, tmp_path):
@@ -52,14 +55,18 @@ def test_loads_and_converts_paris_time_in_winter_and_summer(warehouse, tmp_path)
 
 def test_autumn_ambiguous_hour_is_resolved_by_row_order(warehouse, tmp_path):
     # 26 Oct 2025: 02:00-03:00 happens twice. Rows are chronological: the clock goes back after 02:50.
-    write(tmp_path, "cdr_20251026.csv", cdr(
-        row("a1", "2025-10-26 01:55:00", "2025-10-26 01:58:00"),
-        row("a2", "2025-10-26 02:10:00", "2025-10-26 02:12:00"),  # first pass, +02
-        row("a3", "2025-10-26 02:50:00", "2025-10-26 02:52:00"),  # first pass, +02
-        row("a4", "2025-10-26 02:05:00", "2025-10-26 02:07:00"),  # clock went back: second pass, +01
-        row("a5", "2025-10-26 02:40:00", "2025-10-26 02:41:00"),  # second pass, +01
-        row("a6", "2025-10-26 03:10:00", "2025-10-26 03:11:00"),  # +01
-    ))
+    write(
+        tmp_path,
+        "cdr_20251026.csv",
+        cdr(
+            row("a1", "2025-10-26 01:55:00", "2025-10-26 01:58:00"),
+            row("a2", "2025-10-26 02:10:00", "2025-10-26 02:12:00"),  # first pass, +02
+            row("a3", "2025-10-26 02:50:00", "2025-10-26 02:52:00"),  # first pass, +02
+            row("a4", "2025-10-26 02:05:00", "2025-10-26 02:07:00"),  # clock went back: second pass, +01
+            row("a5", "2025-10-26 02:40:00", "2025-10-26 02:41:00"),  # second pass, +01
+            row("a6", "2025-10-26 03:10:00", "2025-10-26 03:11:00"),  # +01
+        ),
+    )
     load_landing_folder(warehouse, tmp_path, ctx(), LENIENT)
     got = dict(warehouse.query("select call_id, started_at from raw_cti.calls"))
     assert got["a2"] == datetime(2025, 10, 26, 0, 10, tzinfo=UTC)
@@ -71,15 +78,19 @@ def test_autumn_ambiguous_hour_is_resolved_by_row_order(warehouse, tmp_path):
 
 
 def test_bad_lines_go_to_quarantine_with_reason_and_location(warehouse, tmp_path):
-    write(tmp_path, "cdr_20250301.csv", cdr(
-        row("ok1", "2025-03-01 09:00:00", "2025-03-01 09:01:00"),
-        "broken;line;with;too;few;fields",
-        row("bad_wait", "2025-03-01 09:05:00", "2025-03-01 09:06:00", wait="12s"),
-        row("bad_date", "2025-02-30 09:05:00", "2025-02-30 09:06:00"),
-        row("gap", "2025-03-30 02:30:00", "2025-03-30 02:31:00"),  # spring DST gap: does not exist
-        row("ok1", "2025-03-01 09:10:00", "2025-03-01 09:11:00"),  # duplicate id in the file
-        row("ok2", "2025-03-01 09:20:00", "2025-03-01 09:21:00"),
-    ))
+    write(
+        tmp_path,
+        "cdr_20250301.csv",
+        cdr(
+            row("ok1", "2025-03-01 09:00:00", "2025-03-01 09:01:00"),
+            "broken;line;with;too;few;fields",
+            row("bad_wait", "2025-03-01 09:05:00", "2025-03-01 09:06:00", wait="12s"),
+            row("bad_date", "2025-02-30 09:05:00", "2025-02-30 09:06:00"),
+            row("gap", "2025-03-30 02:30:00", "2025-03-30 02:31:00"),  # spring DST gap: does not exist
+            row("ok1", "2025-03-01 09:10:00", "2025-03-01 09:11:00"),  # duplicate id in the file
+            row("ok2", "2025-03-01 09:20:00", "2025-03-01 09:21:00"),
+        ),
+    )
     result = load_landing_folder(warehouse, tmp_path, ctx(), LENIENT)
     assert result.rows_read == 7 and result.rows_inserted == 2 and result.rows_quarantined == 5
     q = dict(warehouse.query("select location, reason from meta.quarantine where source = 'cti'"))
@@ -93,10 +104,15 @@ def test_bad_lines_go_to_quarantine_with_reason_and_location(warehouse, tmp_path
 
 
 def test_latin1_lines_are_quarantined_as_encoding_errors(warehouse, tmp_path):
-    write(tmp_path, "cdr_20250302.csv", cdr(
-        row("l1", "2025-03-02 09:00:00", "2025-03-02 09:01:00", agent="Hélène Durand"),
-        row("l2", "2025-03-02 09:02:00", "2025-03-02 09:03:00", agent="Paul Blanc"),
-    ), encoding="latin-1")
+    write(
+        tmp_path,
+        "cdr_20250302.csv",
+        cdr(
+            row("l1", "2025-03-02 09:00:00", "2025-03-02 09:01:00", agent="Hélène Durand"),
+            row("l2", "2025-03-02 09:02:00", "2025-03-02 09:03:00", agent="Paul Blanc"),
+        ),
+        encoding="latin-1",
+    )
     result = load_landing_folder(warehouse, tmp_path, ctx(), LENIENT)
     assert result.rows_inserted == 1 and result.rows_quarantined == 1
     reason, raw = warehouse.query("select reason, raw_record from meta.quarantine")[0]
@@ -112,8 +128,9 @@ def test_quarantine_rate_above_limit_fails_but_keeps_good_rows(warehouse, tmp_pa
 
 
 def test_redelivered_file_is_recognised_by_content_and_reruns_change_nothing(warehouse, tmp_path):
-    content = cdr(row("d1", "2025-04-01 10:00:00", "2025-04-01 10:05:00"),
-                  row("d2", "2025-04-01 11:00:00", "2025-04-01 11:05:00"))
+    content = cdr(
+        row("d1", "2025-04-01 10:00:00", "2025-04-01 10:05:00"), row("d2", "2025-04-01 11:00:00", "2025-04-01 11:05:00")
+    )
     write(tmp_path, "cdr_20250401.csv", content)
     load_landing_folder(warehouse, tmp_path, ctx("r1"), LENIENT)
     before = table_checksum(warehouse)
@@ -128,8 +145,14 @@ def test_redelivered_file_is_recognised_by_content_and_reruns_change_nothing(war
 def test_corrected_redelivery_replaces_its_day(warehouse, tmp_path):
     write(tmp_path, "cdr_20250402.csv", cdr(row("e1", "2025-04-02 10:00:00", "2025-04-02 10:05:00", wait="5")))
     load_landing_folder(warehouse, tmp_path, ctx("r1"), LENIENT)
-    write(tmp_path, "cdr_20250402_v2.csv", cdr(row("e1", "2025-04-02 10:00:00", "2025-04-02 10:05:00", wait="7"),
-                                               row("e2", "2025-04-02 10:30:00", "2025-04-02 10:35:00")))
+    write(
+        tmp_path,
+        "cdr_20250402_v2.csv",
+        cdr(
+            row("e1", "2025-04-02 10:00:00", "2025-04-02 10:05:00", wait="7"),
+            row("e2", "2025-04-02 10:30:00", "2025-04-02 10:35:00"),
+        ),
+    )
     load_landing_folder(warehouse, tmp_path, ctx("r2"), LENIENT)
     assert warehouse.query("select call_id, wait_seconds from raw_cti.calls order by 1") == [("e1", 7), ("e2", 12)]
 
@@ -147,11 +170,19 @@ def test_late_file_is_picked_up_by_the_next_run_and_interval_end_is_respected(wa
 
 
 def test_schema_drift_extra_column_kept_missing_required_column_named(warehouse, tmp_path):
-    write(tmp_path, "cdr_20250501.csv", cdr(row("x1", "2025-05-01 10:00:00", "2025-05-01 10:01:00") + ";FR",
-                                            header=HEADER + ";caller_country"))
-    write(tmp_path, "cdr_20250502.csv", cdr("y1;2025-05-02 10:00:00;+33612345678;inbound;1;2;answered",
-                                            header="call_id;start_time;caller_number;direction;wait_seconds;"
-                                                   "talk_seconds;outcome"))
+    write(
+        tmp_path,
+        "cdr_20250501.csv",
+        cdr(row("x1", "2025-05-01 10:00:00", "2025-05-01 10:01:00") + ";FR", header=HEADER + ";caller_country"),
+    )
+    write(
+        tmp_path,
+        "cdr_20250502.csv",
+        cdr(
+            "y1;2025-05-02 10:00:00;+33612345678;inbound;1;2;answered",
+            header="call_id;start_time;caller_number;direction;wait_seconds;talk_seconds;outcome",
+        ),
+    )
     with pytest.raises(RuntimeError, match=r"cdr_20250502.csv: cti.calls: required column 'end_time' is missing"):
         load_landing_folder(warehouse, tmp_path, ctx(), LENIENT)
     assert warehouse.query("select _extra->>'caller_country' from raw_cti.calls where call_id = 'x1'") == [("FR",)]

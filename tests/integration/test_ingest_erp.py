@@ -32,8 +32,11 @@ def erp(second_db_url: str) -> Warehouse:
 
 
 def add_customer(erp: Warehouse, num: str | None, name: str, modified: str) -> None:
-    erp.execute('insert into dbo."F_COMPTET" ("CT_Num", "CT_Intitule", "CT_Telephone", "CT_EMail", "CT_Sommeil", '
-                '"cbModification") values (%s, %s, %s, %s, 0, %s)', (num, name, "04 78 00 00 00", "a@b.fr", modified))
+    erp.execute(
+        'insert into dbo."F_COMPTET" ("CT_Num", "CT_Intitule", "CT_Telephone", "CT_EMail", "CT_Sommeil", '
+        '"cbModification") values (%s, %s, %s, %s, 0, %s)',
+        (num, name, "04 78 00 00 00", "a@b.fr", modified),
+    )
 
 
 def ctx(run: str, end: datetime, start: datetime | None = None) -> BatchContext:
@@ -41,8 +44,10 @@ def ctx(run: str, end: datetime, start: datetime | None = None) -> BatchContext:
 
 
 def checksum(warehouse: Warehouse) -> tuple:
-    return warehouse.query("select count(*), md5(string_agg(ct_num || ct_intitule || cbmodification::text, ',' "
-                           "order by ct_num)) from raw_erp.f_comptet")[0]
+    return warehouse.query(
+        "select count(*), md5(string_agg(ct_num || ct_intitule || cbmodification::text, ',' "
+        "order by ct_num)) from raw_erp.f_comptet"
+    )[0]
 
 
 DAY1_END = datetime(2025, 6, 1, 22, 0, tzinfo=UTC)  # 2025-06-02 00:00 Paris
@@ -58,8 +63,10 @@ def test_first_load_then_incremental_upsert_is_idempotent(warehouse, erp):
     # Sage's local time became an instant: 15:30 Paris in June is 13:30 UTC.
     assert first.watermark == datetime(2025, 6, 1, 13, 30, tzinfo=UTC)
 
-    erp.execute('update dbo."F_COMPTET" set "CT_Intitule" = \'Martin SARL\', "cbModification" = '
-                '\'2025-06-02 11:00:00\' where "CT_Num" = \'CL000002\'')
+    erp.execute(
+        'update dbo."F_COMPTET" set "CT_Intitule" = \'Martin SARL\', "cbModification" = '
+        "'2025-06-02 11:00:00' where \"CT_Num\" = 'CL000002'"
+    )
     second = load_table(warehouse, erp, "F_COMPTET", ctx("r2", DAY2_END, DAY1_END), SETTINGS)
     assert (second.rows_inserted, second.rows_updated) == (1, 1)
     assert warehouse.query("select ct_intitule from raw_erp.f_comptet where ct_num = 'CL000002'") == [("Martin SARL",)]
@@ -85,8 +92,9 @@ def test_schema_drift_new_column_added_missing_required_column_named(warehouse, 
     add_customer(erp, "CL000020", "Drift", "2025-06-01 10:00:00")
     load_table(warehouse, erp, "F_COMPTET", ctx("r1", DAY1_END), SETTINGS)
     erp.execute('alter table dbo."F_COMPTET" add column "CT_Siret" varchar(14)')
-    erp.execute('update dbo."F_COMPTET" set "CT_Siret" = \'12345678900011\', "cbModification" = '
-                '\'2025-06-02 08:00:00\'')
+    erp.execute(
+        'update dbo."F_COMPTET" set "CT_Siret" = \'12345678900011\', "cbModification" = \'2025-06-02 08:00:00\''
+    )
     result = load_table(warehouse, erp, "F_COMPTET", ctx("r2", DAY2_END, DAY1_END), SETTINGS)
     assert result.detail["columns_added"] == ["CT_Siret"]
     assert warehouse.query("select ct_siret from raw_erp.f_comptet") == [("12345678900011",)]

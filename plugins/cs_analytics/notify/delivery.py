@@ -129,7 +129,7 @@ def deliver(
                     slack.post(recipient, slack_text(alert), slack_blocks(alert))
                 report.sent[(channel, alert.severity)] += 1
             except Exception as exc:  # one failing sink must not stop the other deliveries
-                error = f"{type(exc).__name__}: {exc}"
+                error = f"{type(exc).__name__}: {exc}".replace("\n", " ")
                 report.failures.append(f"{alert.key} -> {channel}:{recipient}: {error}")
                 log.error("delivery failed: %s -> %s:%s: %s", alert.key, channel, recipient, error)
             warehouse.execute(

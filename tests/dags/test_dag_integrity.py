@@ -1,0 +1,68 @@
+"""The "definitions load" test: every DAG imports cleanly, fast, and follows the conventions."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cs_analytics.orchestration import APPROVED_TAGS
+
+try:  # Airflow >= 3.2
+    from airflow.dag_processing.dagbag import DagBag
+except ImportError:  # pragma: no cover - older Airflow
+    from airflow.models.dagbag import DagBag
+
+DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
+EXPECTED = {"ingest_crm", "ingest_cti", "ingest_erp", "ingest_mobile_app", "transform", "ml_scoring", "alerts"}
+NETWORK_TASK_PREFIXES = (
+    "load",
+    "publish",
+    "wait_for",
+    "dbt.",
+    "quality_gate",
+    "call_volume_forecast",
+    "evaluate_and_notify",
+)
+
+
+@pytest.fixture(scope="module")
+def dagbag() -> DagBag:
+    return DagBag(dag_folder=str(DAGS_DIR))
+
+
+def test_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+
+
+def test_expected_dags_present_and_file_name_is_dag_id(dagbag):
+    assert set(dagbag.dags) >= EXPECTED
+    for dag_id, dag in dagbag.dags.items():
+        assert Path(dag.fileloc).stem == dag_id
+
+
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED))
+def test_owner_tags_docs_and_retries(dagbag, dag_id):
+    dag = dagbag.dags[dag_id]
+    assert dag.tags and set(dag.tags) <= APPROVED_TAGS, f"{dag_id} tags {dag.tags} not all approved"
+    assert dag.doc_md and len(dag.doc_md) > 100, f"{dag_id} needs a module docstring (doc_md)"
+    for task in dag.tasks:
+        assert task.owner == "data-engineering", f"{dag_id}.{task.task_id} owner {task.owner}"
+        if task.task_id.startswith(NETWORK_TASK_PREFIXES):
+            assert task.retries >= 2, f"{dag_id}.{task.task_id} touches a network/database: needs retries >= 2"
+
+
+@pytest.mark.parametrize("dag_file", sorted(p.name for p in DAGS_DIR.glob("*.py")))
+def test_dag_file_does_not_import_heavy_libraries(dag_file):
+    """pandas, prophet, lightgbm, sklearn and GX load inside task callables, never at parse time.
+    (Parse speed itself is measured by benchmarks/dag_parse_time.py, not asserted here.)"""
+    heavy = ("pandas", "prophet", "lightgbm", "sklearn", "great_expectations", "statsmodels")
+    code = (
+        f"import sys, runpy; runpy.run_path({str(DAGS_DIR / dag_file)!r}); "
+        f"print('HEAVY=' + ','.join(m for m in {heavy!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = next(line for line in out.stdout.splitlines() if line.startswith("HEAVY=")).removeprefix("HEAVY=")
+    assert loaded == "", f"{dag_file} imports heavy modules at parse time: {loaded}"
