@@ -1,0 +1,3 @@
+-- One server, three databases: the warehouse, Airflow's metadata, and the simulated ERP.
+create database airflow;
+create database sage_erp;
