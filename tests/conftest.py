@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from cs_analytics.warehouse import Warehouse
+from cs_analytics.warehouse import Warehouse, drop_database
 
 
 def url_with_database(url: str, database: str) -> str:
@@ -36,8 +36,7 @@ def throwaway_database(server_url: str, prefix: str) -> Iterator[str]:
     try:
         yield url_with_database(server_url, name)
     finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{name}" with (force)')
+        drop_database(server_url, name)
 
 
 @pytest.fixture

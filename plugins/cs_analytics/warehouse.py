@@ -179,3 +179,19 @@ def copy_rows(
         if buf:
             copy.write("".join(buf))
     return n
+
+
+def drop_database(server_url: str, name: str, attempts: int = 20) -> None:
+    """DROP DATABASE ... WITH (FORCE), retried: an autovacuum worker on a freshly loaded table
+    cannot be terminated by a non-superuser, but it finishes within moments."""
+    import time
+
+    for attempt in range(attempts):
+        try:
+            with psycopg.connect(server_url, autocommit=True) as conn:
+                conn.execute(f'drop database if exists "{name}" with (force)')
+            return
+        except psycopg.errors.InsufficientPrivilege:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5)

@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -138,15 +139,15 @@ class ParisClock:
     """Europe/Paris wall time -> '+HH' UTC offset, cached per local hour."""
 
     def __init__(self) -> None:
-        self._cache: dict[str, str | None] = {}  # None marks an ambiguous hour
+        self.cache: dict[str, str | None] = {}  # None marks an ambiguous hour
 
     def offset(self, local: str, second_pass: bool) -> str:
         if not _TS.match(local) or local[14:16] >= "60" or local[17:19] >= "60":
             raise LocalTimeError(f"not a 'YYYY-MM-DD HH:MM:SS' time: {local!r}")
         hour_key = local[:13]
-        if hour_key not in self._cache:
-            self._cache[hour_key] = self._hour_offset(hour_key)
-        off = self._cache[hour_key]
+        if hour_key not in self.cache:
+            self.cache[hour_key] = self._hour_offset(hour_key)
+        off = self.cache[hour_key]
         if off is None:
             return "+01" if second_pass else "+02"
         return off
@@ -168,18 +169,7 @@ class ParisClock:
         return f"{hours:+03d}"
 
     def is_ambiguous(self, local: str) -> bool:
-        return self._cache.get(local[:13], "") is None
-
-
-@dataclass
-class ParsedFile:
-    name: str
-    file_date: date
-    sha256: str
-    lines: list[str] = field(default_factory=list)  # COPY text lines, ready to stream
-    quarantined: list[QuarantinedRow] = field(default_factory=list)
-    rows_read: int = 0
-    encoding_errors: int = 0
+        return self.cache.get(local[:13], "") is None
 
 
 def file_date_of(name: str) -> date | None:
@@ -192,124 +182,146 @@ def file_date_of(name: str) -> date | None:
         return None
 
 
-def parse_cdr_file(path: Path, batch_id: str, loaded_at: str, content: bytes | None = None) -> ParsedFile:
-    """Parse one CDR file into COPY lines and quarantined rows. Raises MissingRequiredColumn."""
-    data = content if content is not None else path.read_bytes()
-    fdate = file_date_of(path.name)
-    if fdate is None:
-        raise ValueError(f"{path.name}: not a CDR file name (expected cdr_YYYYMMDD.csv)")
-    parsed = ParsedFile(path.name, fdate, hashlib.sha256(data).hexdigest())
-    try:
-        text_lines: list[str | None] = data.decode("utf-8").splitlines()
-        raw_lines = None
-    except UnicodeDecodeError:
-        raw_lines = data.splitlines()
-        text_lines = []
-        for raw in raw_lines:
-            try:
-                text_lines.append(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                text_lines.append(None)
-    if not text_lines or text_lines[0] is None:
-        raise ValueError(f"{path.name}: missing or undecodable header line")
-    header = [h.strip().lower() for h in text_lines[0].lstrip("\ufeff").split(";")]
-    for col in REQUIRED_COLUMNS:
-        if col not in header:
-            raise MissingRequiredColumn(SOURCE, OBJECT, col, f"header of {path.name}")
-    idx = {name: i for i, name in enumerate(header)}
-    known = [idx.get(c) for c in EXPECTED_COLUMNS]
-    extra_cols = [(name, i) for name, i in idx.items() if name not in EXPECTED_COLUMNS]
-    n_fields = len(header)
-    clock = ParisClock()
-    seen_ids: set[str] = set()
-    max_ambiguous_start = ""
-    second_pass = False
-    lineage = "\t".join((path.name.translate(_ESC), fdate.isoformat()))
-    tail = "\t".join((parsed.sha256, batch_id, loaded_at))
+def _nullable(value: str) -> str:
+    return value or "\\N"
 
-    for lineno, line in enumerate(text_lines[1:], start=2):
-        if line is None:
-            parsed.rows_read += 1
-            parsed.encoding_errors += 1
-            raw = raw_lines[lineno - 1]  # type: ignore[index]
-            bad = next((b for b in raw if b >= 0x80), 0)
-            parsed.quarantined.append(
-                QuarantinedRow(
-                    f"{path.name}:{lineno}",
+
+class CdrFile:
+    """One CDR file: the header is checked on construction (MissingRequiredColumn), then
+    `copy_lines()` streams the valid rows as COPY text while recording the quarantined ones,
+    so COPY can start before the file is fully parsed."""
+
+    def __init__(self, name: str, content: bytes, batch_id: str, loaded_at: str):
+        self.name = name
+        fdate = file_date_of(name)
+        if fdate is None:
+            raise ValueError(f"{name}: not a CDR file name (expected cdr_YYYYMMDD.csv)")
+        self.file_date = fdate
+        self.sha256 = hashlib.sha256(content).hexdigest()
+        self.quarantined: list[QuarantinedRow] = []
+        self.rows_read = self.rows_loaded = self.encoding_errors = 0
+        try:
+            self._lines: list[str | None] = content.decode("utf-8").splitlines()
+            self._raw: list[bytes] | None = None
+        except UnicodeDecodeError:  # decode line by line: only the bad lines are lost to quarantine
+            self._raw = content.splitlines()
+            self._lines = []
+            for raw in self._raw:
+                try:
+                    self._lines.append(raw.decode("utf-8"))
+                except UnicodeDecodeError:
+                    self._lines.append(None)
+        if not self._lines or self._lines[0] is None:
+            raise ValueError(f"{name}: missing or undecodable header line")
+        self.header = [h.strip().lower() for h in self._lines[0].lstrip("\ufeff").split(";")]
+        for col in REQUIRED_COLUMNS:
+            if col not in self.header:
+                raise MissingRequiredColumn(SOURCE, OBJECT, col, f"header of {name}")
+        self._lineage = f"{name.translate(_ESC)}\t{fdate.isoformat()}"
+        self._tail = f"{self.sha256}\t{batch_id}\t{loaded_at}"
+
+    def _quarantine(self, lineno: int, reason: str, raw: str) -> None:
+        self.quarantined.append(QuarantinedRow(f"{self.name}:{lineno}", reason, raw))
+
+    def copy_lines(self) -> Iterator[str]:
+        idx = {col: i for i, col in enumerate(self.header)}
+        standard = tuple(self.header) == EXPECTED_COLUMNS  # the usual layout: no remapping per row
+        known = [idx.get(c) for c in EXPECTED_COLUMNS]
+        extra_cols = [(col, i) for col, i in idx.items() if col not in EXPECTED_COLUMNS]
+        n_fields = len(self.header)
+        clock = ParisClock()
+        offsets = clock.cache
+        seen_ids: set[str] = set()
+        max_ambiguous_start = ""
+        second_pass = False
+
+        for lineno, line in enumerate(self._lines[1:], start=2):
+            if line is None:
+                self.rows_read += 1
+                self.encoding_errors += 1
+                raw = self._raw[lineno - 1]  # type: ignore[index]
+                bad = next((b for b in raw if b >= 0x80), 0)
+                self._quarantine(
+                    lineno,
                     f"encoding: line is not valid UTF-8 (byte 0x{bad:02x}; the file looks Latin-1/cp1252 encoded)",
                     raw.decode("latin-1"),
                 )
-            )
-            continue
-        if not line.strip():
-            continue
-        parsed.rows_read += 1
-        fields = line.split(";")
-        loc = f"{path.name}:{lineno}"
-        if len(fields) != n_fields:
-            parsed.quarantined.append(
-                QuarantinedRow(loc, f"malformed: expected {n_fields} fields, got {len(fields)}", line)
-            )
-            continue
-        values = [fields[i].strip() if i is not None else "" for i in known]
-        (call_id, start, end, caller, called, direction, queue, wait, talk, outcome, agent_id, agent_name) = values
-        try:
+                continue
+            if not line or line.isspace():
+                continue
+            self.rows_read += 1
+            fields = line.split(";")
+            if len(fields) != n_fields:
+                self._quarantine(lineno, f"malformed: expected {n_fields} fields, got {len(fields)}", line)
+                continue
+            if "; " in line or " ;" in line or line[0] == " " or line[-1] == " ":
+                fields = [f.strip() for f in fields]
+            if "\\" in line or "\t" in line:
+                fields = [f.translate(_ESC) for f in fields]
+            if standard:
+                call_id, start, end, caller, called, direction, queue, wait, talk, outcome, agent_id, agent = fields
+            else:
+                (call_id, start, end, caller, called, direction, queue, wait, talk, outcome, agent_id, agent) = [
+                    fields[i] if i is not None else "" for i in known
+                ]
             if not call_id:
-                raise ValueError("call_id is empty")
+                self._quarantine(lineno, "call_id is empty", line)
+                continue
             if call_id in seen_ids:
-                raise ValueError(f"duplicate call_id {call_id!r} within the file")
-            for col, num in (("wait_seconds", wait), ("talk_seconds", talk)):
-                if not num.isdigit():
-                    raise ValueError(f"{col}: not a non-negative integer: {num!r}")
-            start_off = clock.offset(start, second_pass)
-            if clock.is_ambiguous(start):
-                if max_ambiguous_start and start < max_ambiguous_start:
-                    second_pass = True  # the clock went back: winter time from here on
-                    start_off = "+01"
-                max_ambiguous_start = max(max_ambiguous_start, start)
-            end_off = ""
-            if end:
-                end_off = clock.offset(end, second_pass)
-                if clock.is_ambiguous(end) and not second_pass and end < start:
-                    end_off = "+01"  # the call ran across the switch
-        except LocalTimeError as exc:
-            parsed.quarantined.append(QuarantinedRow(loc, f"unparsable time: {exc}", line))
-            continue
-        except ValueError as exc:
-            parsed.quarantined.append(QuarantinedRow(loc, str(exc), line))
-            continue
-        seen_ids.add(call_id)
-        extra = (
-            json.dumps({name: fields[i] for name, i in extra_cols}, ensure_ascii=False).translate(_ESC)
-            if extra_cols
-            else "\\N"
-        )
-        parsed.lines.append(
-            "\t".join(
-                (
-                    call_id.translate(_ESC),
-                    start + start_off,
-                    (end + end_off) if end else "\\N",
-                    start,
-                    end or "\\N",
-                    caller.translate(_ESC) or "\\N",
-                    called.translate(_ESC) or "\\N",
-                    direction.translate(_ESC) or "\\N",
-                    queue.translate(_ESC) or "\\N",
-                    wait,
-                    talk,
-                    outcome.translate(_ESC) or "\\N",
-                    agent_id.translate(_ESC) or "\\N",
-                    agent_name.translate(_ESC) or "\\N",
-                    extra,
-                    lineage,
-                    str(lineno),
-                    tail,
+                self._quarantine(lineno, f"duplicate call_id {call_id!r} within the file", line)
+                continue
+            if not (wait.isdigit() and len(wait) < 10):
+                self._quarantine(lineno, f"wait_seconds: not a non-negative integer: {wait!r}", line)
+                continue
+            if not (talk.isdigit() and len(talk) < 10):
+                self._quarantine(lineno, f"talk_seconds: not a non-negative integer: {talk!r}", line)
+                continue
+            try:
+                start_off = (
+                    offsets.get(start[:13])
+                    if _TS.match(start) and start[14:16] < "60" and start[17:19] < "60"
+                    else clock.offset(start, second_pass)
                 )
+                if start_off is None:  # first time this hour is seen, or the ambiguous autumn hour
+                    start_off = clock.offset(start, second_pass)
+                    if clock.is_ambiguous(start):
+                        if max_ambiguous_start and start < max_ambiguous_start:
+                            second_pass = True  # the clock went back: winter time from here on
+                            start_off = "+01"
+                        max_ambiguous_start = max(max_ambiguous_start, start)
+                end_off = ""
+                if end:
+                    end_off = (
+                        offsets.get(end[:13])
+                        if _TS.match(end) and end[14:16] < "60" and end[17:19] < "60"
+                        else clock.offset(end, second_pass)
+                    )
+                    if end_off is None:
+                        end_off = clock.offset(end, second_pass)
+                        if clock.is_ambiguous(end) and not second_pass and end < start:
+                            end_off = "+01"  # the call ran across the switch
+            except LocalTimeError as exc:
+                self._quarantine(lineno, f"unparsable time: {exc}", line)
+                continue
+            seen_ids.add(call_id)
+            extra = (
+                json.dumps({c: fields[i] for c, i in extra_cols}, ensure_ascii=False).translate(_ESC)
+                if extra_cols
+                else "\\N"
             )
-            + "\n"
-        )
-    return parsed
+            self.rows_loaded += 1
+            yield (
+                f"{call_id}\t{start}{start_off}\t{end + end_off if end else chr(92) + 'N'}\t{start}\t"
+                f"{_nullable(end)}\t{_nullable(caller)}\t{_nullable(called)}\t{_nullable(direction)}\t"
+                f"{_nullable(queue)}\t{wait}\t{talk}\t{_nullable(outcome)}\t{_nullable(agent_id)}\t"
+                f"{_nullable(agent)}\t{extra}\t{self._lineage}\t{lineno}\t{self._tail}\n"
+            )
+
+
+def parse_cdr_file(path: Path, batch_id: str, loaded_at: str) -> tuple[CdrFile, list[str]]:
+    """Parse a whole file at once (tests, benchmarks); the loader streams instead."""
+    cdr = CdrFile(path.name, path.read_bytes(), batch_id, loaded_at)
+    return cdr, list(cdr.copy_lines())
 
 
 @dataclass
@@ -359,7 +371,7 @@ def load_landing_folder(
                 result.duplicate_deliveries.append(path.name)
             continue
         try:
-            parsed = parse_cdr_file(path, ctx.batch_id, loaded_at, content)
+            parsed = CdrFile(path.name, content, ctx.batch_id, loaded_at)
         except (MissingRequiredColumn, ValueError) as exc:
             result.failed_files[path.name] = str(exc)
             log.error("%s", exc)
@@ -368,8 +380,15 @@ def load_landing_folder(
             # The file replaces its day: a corrected re-delivery supersedes the previous one.
             conn.execute(f"delete from {RAW_TABLE} where _file_date = %s", (parsed.file_date,))
             with conn.cursor() as cur, cur.copy(f"copy {RAW_TABLE} ({', '.join(RAW_COLUMNS)}) from stdin") as cp:
-                for i in range(0, len(parsed.lines), 20000):
-                    cp.write("".join(parsed.lines[i : i + 20000]))
+                # Small chunks: the server ingests one while the next is parsed (two cores at work).
+                buf: list[str] = []
+                for line in parsed.copy_lines():
+                    buf.append(line)
+                    if len(buf) == 2000:
+                        cp.write("".join(buf))
+                        buf.clear()
+                if buf:
+                    cp.write("".join(buf))
             write_quarantine(conn, ctx, parsed.quarantined)
             conn.execute(
                 "insert into meta.cti_files (sha256, file_name, file_date, size_bytes, encoding_errors, rows_loaded, "
@@ -380,7 +399,7 @@ def load_landing_folder(
                     parsed.file_date,
                     len(content),
                     parsed.encoding_errors,
-                    len(parsed.lines),
+                    parsed.rows_loaded,
                     len(parsed.quarantined),
                     ctx.batch_id,
                 ),
@@ -391,7 +410,7 @@ def load_landing_folder(
         known[sha] = path.name
         result.files_loaded.append(path.name)
         result.rows_read += parsed.rows_read
-        result.rows_inserted += len(parsed.lines)
+        result.rows_inserted += parsed.rows_loaded
         result.rows_quarantined += len(parsed.quarantined)
         max_day = max(max_day or parsed.file_date, parsed.file_date)
 

@@ -88,7 +88,7 @@ class SourceColumn:
 
     @property
     def raw_type(self) -> str:
-        return "timestamptz" if self.is_local_timestamp else self.pg_type
+        return "timestamp with time zone" if self.is_local_timestamp else self.pg_type
 
 
 def source_columns(erp: Warehouse, table: str) -> list[SourceColumn]:
@@ -110,16 +110,24 @@ def source_columns(erp: Warehouse, table: str) -> list[SourceColumn]:
     return [SourceColumn(name, typ) for name, typ in rows]
 
 
+def raw_column_types(warehouse: Warehouse, spec: ErpTable) -> dict[str, str]:
+    schema, table = spec.raw_table.split(".")
+    return dict(
+        warehouse.query(
+            """
+            select a.attname, format_type(a.atttypid, a.atttypmod)
+            from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
+            where n.nspname = %s and c.relname = %s and a.attnum > 0 and not a.attisdropped
+            """,
+            (schema, table),
+        )
+    )
+
+
 def ensure_raw_table(warehouse: Warehouse, spec: ErpTable, columns: list[SourceColumn]) -> list[str]:
     """Create the raw table, or add the columns the source has gained. Returns the columns added."""
     schema, table = spec.raw_table.split(".")
-    existing = {
-        r[0]
-        for r in warehouse.query(
-            "select column_name from information_schema.columns where table_schema = %s and table_name = %s",
-            (schema, table),
-        )
-    }
+    existing = raw_column_types(warehouse, spec)
     if not existing:
         cols = [sql.SQL("{} {}").format(sql.Identifier(c.raw_name), sql.SQL(c.raw_type)) for c in columns]
         cols += [
@@ -168,6 +176,8 @@ def load_table(
             raise MissingRequiredColumn(SOURCE, table, req, f"{SOURCE_SCHEMA}.{table}")
     warehouse.ensure_meta()
     added = ensure_raw_table(warehouse, spec, columns)
+    raw_types = raw_column_types(warehouse, spec)
+    binary = all(raw_types.get(c.raw_name) == c.raw_type for c in columns)
     result = LoadResult(source=SOURCE, object=table, batch_id=ctx.batch_id, detail={"columns_added": added})
 
     select_list = sql.SQL(", ").join(
@@ -226,10 +236,12 @@ def load_table(
                 cur.execute(
                     sql.SQL("create temp table _erp_in (like {}) on commit drop").format(sql.SQL(spec.raw_table))
                 )
-            out_q = sql.SQL("copy (select {}, {} from {} where ({}) and {} and {} is not null) to stdout").format(
-                select_list, lineage, src, window, key_ok, sql.Identifier(MODIFIED)
+            # Binary COPY skips text parsing on both servers; it needs identical column types.
+            fmt = sql.SQL("(format binary)" if binary else "")
+            out_q = sql.SQL("copy (select {}, {} from {} where ({}) and {} and {} is not null) to stdout {}").format(
+                select_list, lineage, src, window, key_ok, sql.Identifier(MODIFIED), fmt
             )
-            in_q = sql.SQL("copy {} ({}) from stdin").format(target, target_cols)
+            in_q = sql.SQL("copy {} ({}) from stdin {}").format(target, target_cols, fmt)
             with econn.cursor() as ecur, ecur.copy(out_q) as out_copy, cur.copy(in_q) as in_copy:
                 for chunk in out_copy:
                     in_copy.write(chunk)
