@@ -118,8 +118,14 @@ def _to_str(v: Any) -> str:
 def upsert_crm_objects(conn: sqlite3.Connection, object_type: str, rows: Iterable[Mapping[str, Any]]) -> int:
     """rows: {id, properties, created_at, updated_at, archived?}; timestamps as ISO strings."""
     data = [
-        (object_type, str(r["id"]), _str_props(r["properties"]), r["created_at"], r["updated_at"],
-         int(bool(r.get("archived", False))))
+        (
+            object_type,
+            str(r["id"]),
+            _str_props(r["properties"]),
+            r["created_at"],
+            r["updated_at"],
+            int(bool(r.get("archived", False))),
+        )
         for r in rows
     ]
     conn.execute("begin")
@@ -137,5 +143,52 @@ def upsert_app_records(conn: sqlite3.Connection, resource: str, rows: Iterable[M
     data = [(str(r["id"]), r["updated_at"], json.dumps(r, ensure_ascii=False)) for r in rows]
     conn.execute("begin")
     conn.executemany(f'insert or replace into "{resource}" (id, updated_at, payload) values (?, ?, ?)', data)
+    conn.execute("commit")
+    return len(data)
+
+
+def replace_crm_associations(conn: sqlite3.Connection, rows: Iterable[tuple[str, str, str, str]]) -> int:
+    """rows: (from_type, from_id, to_type, to_id)."""
+    data = list(rows)
+    conn.execute("begin")
+    conn.executemany(
+        "insert or replace into associations (from_type, from_id, to_type, to_id) values (?, ?, ?, ?)", data
+    )
+    conn.execute("commit")
+    return len(data)
+
+
+def upsert_crm_owners(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]) -> int:
+    """rows: {id, email, first_name, last_name, user_id, created_at, updated_at, archived?}."""
+    data = [
+        (
+            str(r["id"]),
+            r["email"],
+            r["first_name"],
+            r["last_name"],
+            int(r["user_id"]),
+            r["created_at"],
+            r["updated_at"],
+            int(bool(r.get("archived", False))),
+        )
+        for r in rows
+    ]
+    conn.execute("begin")
+    conn.executemany(
+        "insert or replace into owners (id, email, first_name, last_name, user_id, created_at, updated_at, archived) "
+        "values (?, ?, ?, ?, ?, ?, ?, ?)",
+        data,
+    )
+    conn.execute("commit")
+    return len(data)
+
+
+def upsert_crm_properties(conn: sqlite3.Connection, object_type: str, rows: Iterable[Mapping[str, str]]) -> int:
+    """rows: {name, label, type, field_type} — the property catalogue `GET /crm/v3/properties/{type}` serves."""
+    data = [(object_type, r["name"], r["label"], r["type"], r["field_type"]) for r in rows]
+    conn.execute("begin")
+    conn.executemany(
+        "insert or replace into properties (object_type, name, label, type, field_type) values (?, ?, ?, ?, ?)", data
+    )
     conn.execute("commit")
     return len(data)

@@ -1,0 +1,183 @@
+"""The deterministic world behind the simulated source systems.
+
+`build_world(WorldConfig(...))` returns every entity and event from the warm-up start to
+`end_date + 180 days`; the exporters (`simulators.export`) show what the sources would show
+at the end of `end_date`, and the ground truth the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from simulators.world import catalog
+from simulators.world.behaviour import Behaviour, simulate_behaviour
+from simulators.world.calendar import build_calendar
+from simulators.world.calls import build_calls
+from simulators.world.churn import probability_within
+from simulators.world.clock import paris_to_utc
+from simulators.world.config import WorldConfig
+from simulators.world.field import FieldWork, build_field_work
+from simulators.world.ledger import Ledger, build_ledger
+from simulators.world.people import (
+    FIRST_CRM_CONTACT_ID,
+    build_agents,
+    build_customers,
+    build_leads,
+    build_technicians,
+    build_unknown_numbers,
+)
+from simulators.world.rng import component_rng
+from simulators.world.tickets import Conversations, build_conversations
+
+__all__ = ["World", "WorldConfig", "build_world"]
+
+
+@dataclass
+class World:
+    config: WorldConfig
+    calendar: pd.DataFrame
+    customers: pd.DataFrame
+    leads: pd.DataFrame
+    agents: pd.DataFrame
+    technicians: pd.DataFrame
+    unknown_numbers: pd.DataFrame
+    behaviour: Behaviour
+    calls: pd.DataFrame
+    conversations: Conversations
+    field: FieldWork
+    ledger: Ledger
+
+    # ----------------------------------------------------------------- day indexes
+    def day_index(self, day) -> int:
+        return (pd.Timestamp(day) - pd.Timestamp(self.config.warmup_start)).days
+
+    @property
+    def start_index(self) -> int:
+        return self.day_index(self.config.start_date)
+
+    @property
+    def end_index(self) -> int:
+        return self.day_index(self.config.end_date)
+
+    @property
+    def snapshot(self) -> np.datetime64:
+        return np.datetime64(self.config.snapshot, "s")
+
+    @property
+    def history_start(self) -> np.datetime64:
+        return paris_to_utc(np.array([np.datetime64(self.config.start_date, "s")]))[0]
+
+    # ----------------------------------------------------------------- customers
+    @property
+    def exported_customers(self) -> np.ndarray:
+        """Customers the sources know: arrived by `end_date` and not gone before the first exported day."""
+        arrived = self.customers["arrival_day"].to_numpy() <= self.end_index
+        return arrived & (self.behaviour.churn_day >= self.start_index)
+
+    @property
+    def churn_instant(self) -> np.ndarray:
+        """When each customer is recorded as lost (10:00 Paris on its churn day), NaT if never."""
+        churn_day = self.behaviour.churn_day
+        dates = np.datetime64(self.config.warmup_start, "D") + np.minimum(churn_day, len(self.calendar)).astype(
+            "timedelta64[D]"
+        )
+        instants = paris_to_utc(dates.astype("datetime64[s]") + np.timedelta64(10 * 3600, "s"))
+        return np.where(churn_day < len(self.calendar), instants, np.datetime64("NaT"))
+
+    def true_segments(self) -> np.ndarray:
+        """The RFM segment each customer belongs to at `end_date`.
+
+        Long-run profiles hold for customers still active; a recent customer is new whatever its
+        profile; a customer gone for over a year is lost, one gone more recently at risk.
+        """
+        churn_day = self.behaviour.churn_day
+        arrival = self.customers["arrival_day"].to_numpy()
+        gone = churn_day <= self.end_index
+        return np.select(
+            [gone & (self.end_index - churn_day > 365), gone, self.end_index - arrival < catalog.NEW_CUSTOMER_DAYS],
+            [catalog.LOST, catalog.AT_RISK, catalog.NEW],
+            default=self.customers["profile"].to_numpy(),
+        )
+
+    def churn_truth(self) -> pd.DataFrame:
+        """Customers active at `end_date`: chance of leaving within 180 days and whether they did."""
+        arrival = self.customers["arrival_day"].to_numpy()
+        churn_day = self.behaviour.churn_day
+        active = (arrival <= self.end_index) & (churn_day > self.end_index)
+        probability = probability_within(self.behaviour.features_at_end, months=6)
+        churned = churn_day <= self.end_index + 180
+        return pd.DataFrame(
+            {
+                "customer": np.flatnonzero(active),
+                "churn_prob_180d": np.round(probability[active], 4),
+                "churned_within_180d": churned[active],
+                "latent_dissatisfaction": np.round(self.behaviour.dissatisfaction_at_end[active], 3),
+            }
+        )
+
+
+def _quiet(stage: str, count: int, unit: str = "rows") -> None:
+    """Default progress callback: say nothing."""
+
+
+def build_world(config: WorldConfig, progress: Callable[[str, int, str], None] = _quiet) -> World:
+    """Simulate the whole period; `progress(stage, count, unit)` is called after each stage."""
+    calendar = build_calendar(config)
+    progress("calendar", len(calendar), "days")
+    customers = build_customers(config, calendar)
+    leads = build_leads(config, customers)
+    agents = build_agents(config)
+    technicians = build_technicians(config)
+    unknown_numbers = build_unknown_numbers(config, customers, leads)
+    progress("people", len(customers) + len(leads) + len(agents) + len(technicians), "rows")
+    behaviour = simulate_behaviour(config, calendar, customers, len(technicians))
+    progress("behaviour", len(behaviour.calls) + len(behaviour.tickets) + len(behaviour.interventions), "events")
+    calls = build_calls(config, calendar, customers, behaviour.calls, unknown_numbers, agents, technicians)
+    progress("calls", len(calls), "rows")
+    conversations = build_conversations(config, calendar, behaviour.tickets, behaviour.nps, calls, agents)
+    progress("tickets", len(conversations.tickets) + len(conversations.invitations), "rows")
+    field = build_field_work(config, customers, technicians, behaviour.interventions, behaviour.quotes)
+    progress("field work", len(field.interventions) + len(field.time_entries), "rows")
+    ledger = build_ledger(config, customers, field.interventions, behaviour.quotes, field.field_quotes)
+    progress("ledger", len(ledger.documents) + len(ledger.lines), "rows")
+    customers, leads = _with_crm_ids(config, customers, leads)
+    return World(
+        config=config,
+        calendar=calendar,
+        customers=customers,
+        leads=leads,
+        agents=agents,
+        technicians=technicians,
+        unknown_numbers=unknown_numbers,
+        behaviour=behaviour,
+        calls=calls,
+        conversations=conversations,
+        field=field,
+        ledger=ledger,
+    )
+
+
+def _with_crm_ids(
+    config: WorldConfig, customers: pd.DataFrame, leads: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """HubSpot contact ids: numeric, increasing in creation order (customers and leads), with gaps."""
+    rng = component_rng(config.seed, "crm_ids")
+    created = pd.concat(
+        [
+            pd.DataFrame(
+                {"kind": "customer", "index": customers.index, "created": pd.to_datetime(customers["signup_date"])}
+            ),
+            pd.DataFrame({"kind": "lead", "index": leads.index, "created": pd.to_datetime(leads["created_date"])}),
+        ],
+        ignore_index=True,
+    ).sort_values(["created", "kind", "index"], kind="stable")
+    created["crm_id"] = FIRST_CRM_CONTACT_ID + np.cumsum(rng.integers(1, 4, len(created))) - 1
+    ids = created.set_index(["kind", "index"])["crm_id"]
+    return (
+        customers.assign(crm_contact_id=ids.loc["customer"].reindex(customers.index).astype(str).to_numpy()),
+        leads.assign(crm_contact_id=ids.loc["lead"].reindex(leads.index).astype(str).to_numpy()),
+    )

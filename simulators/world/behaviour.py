@@ -19,7 +19,7 @@ import pandas as pd
 
 from simulators.world import catalog
 from simulators.world.catalog import BREAKDOWN, DEVIS, EMAIL, FORM, INSTALLATION, MAINTENANCE, PHONE, RECLAMATION
-from simulators.world.churn import ActivityLedger, monthly_hazard
+from simulators.world.churn import ActivityTrail, monthly_hazard
 from simulators.world.config import WorldConfig
 from simulators.world.rng import component_rng
 
@@ -28,11 +28,12 @@ OUTBOUND_SHARE_OPEN_DAY = 0.14
 UNKNOWN_SHARE = 0.075
 NIGHT_LINE_KNOWN_SHARE = 0.8
 PHONE_TICKET_RATE = 0.72
-EMAIL_TICKETS_PER_DAY = 19.0
+EMAIL_TICKETS_PER_DAY = 21.0
 FORM_TICKETS_PER_DAY = 7.5
 EMAIL_WEEKDAY = np.array([1.3, 1.15, 1.1, 1.08, 1.0, 0.2, 0.12])
 FORM_WEEKDAY = np.array([1.15, 1.05, 1.0, 1.0, 0.95, 0.45, 0.35])
 INTERVENTIONS_PER_OPEN_DAY = 15.0
+VISITS_PER_TECHNICIAN_DAY = 4.6
 CSAT_INVITATION_RATE = 0.45
 NPS_EVERY_DAYS = 120
 OFFICE_QUOTE_RATE = 0.09  # share of DEVIS tickets that become a Sage quote
@@ -66,7 +67,7 @@ class Behaviour:
     dissatisfaction_at_end: np.ndarray
     features_at_end: pd.DataFrame
     vip_low_satisfaction: pd.DataFrame
-    ledger: ActivityLedger
+    trail: ActivityTrail
 
 
 def _softmax_draw(rng: np.random.Generator, logits: np.ndarray) -> np.ndarray:
@@ -86,7 +87,9 @@ def _motives(rng: np.random.Generator, shares: np.ndarray, dissatisfaction: np.n
     return _softmax_draw(rng, logits)
 
 
-def _scaled_profile(calendar: pd.DataFrame, weekday_factors: np.ndarray, mean_per_day: float, scale: float) -> np.ndarray:
+def _scaled_profile(
+    calendar: pd.DataFrame, weekday_factors: np.ndarray, mean_per_day: float, scale: float
+) -> np.ndarray:
     holiday = np.where(calendar["is_holiday"], 0.25, 1.0)
     shape = (
         weekday_factors[calendar["weekday"]]
@@ -114,7 +117,9 @@ class _Events:
         return pd.DataFrame({c: np.concatenate([p[c] for p in parts]).astype(t) for c, t in columns.items()})
 
 
-def simulate_behaviour(config: WorldConfig, calendar: pd.DataFrame, customers: pd.DataFrame) -> Behaviour:
+def simulate_behaviour(
+    config: WorldConfig, calendar: pd.DataFrame, customers: pd.DataFrame, technician_count: int
+) -> Behaviour:
     rng = component_rng(config.seed, "behaviour")
     n_days, n = len(calendar), len(customers)
     end_index = (config.end_date - config.warmup_start).days
@@ -124,7 +129,7 @@ def simulate_behaviour(config: WorldConfig, calendar: pd.DataFrame, customers: p
     is_pro = (customers["customer_type"] == "professionnel").to_numpy()
     profile = customers["profile"]
     engagement = profile.map(catalog.PROFILE_ENGAGEMENT).to_numpy() * np.where(is_pro, 1.5, 1.0)
-    demand = profile.map(catalog.PROFILE_INTERVENTIONS).to_numpy() * np.where(is_pro, 1.8, 1.0)
+    demand = profile.map(catalog.PROFILE_INTERVENTIONS).to_numpy() * np.where(is_pro, 1.2, 1.0)
     is_vip = customers["vip"].to_numpy()
 
     day_calls = calendar["day_calls_expected"].to_numpy() * calendar["dispersion"].to_numpy()
@@ -135,18 +140,24 @@ def simulate_behaviour(config: WorldConfig, calendar: pd.DataFrame, customers: p
     night_known = (calendar["night_calls_expected"] * calendar["dispersion"]).to_numpy() * NIGHT_LINE_KNOWN_SHARE
     typical_load = np.median(known_inbound[is_open])
     answer_rate = np.clip(0.93 - 0.22 * (known_inbound / typical_load - 1), 0.55, 0.96)
-    email_rate = _scaled_profile(calendar, EMAIL_WEEKDAY, EMAIL_TICKETS_PER_DAY, config.scale) * calendar["dispersion"].to_numpy()
-    form_rate = _scaled_profile(calendar, FORM_WEEKDAY, FORM_TICKETS_PER_DAY, config.scale) * calendar["dispersion"].to_numpy()
+    email_rate = (
+        _scaled_profile(calendar, EMAIL_WEEKDAY, EMAIL_TICKETS_PER_DAY, config.scale)
+        * calendar["dispersion"].to_numpy()
+    )
+    form_rate = (
+        _scaled_profile(calendar, FORM_WEEKDAY, FORM_TICKETS_PER_DAY, config.scale) * calendar["dispersion"].to_numpy()
+    )
     weekday = calendar["weekday"].to_numpy()
-    visit_shape = np.where(is_open, 1.0, np.where(weekday == 5, 0.08, 0.03)) * (
-        calendar["season"] ** 0.5 * calendar["weather_factor"] * calendar["trend"]
-    ).to_numpy()
+    visit_shape = (
+        np.where(is_open, 1.0, np.where(weekday == 5, 0.08, 0.03))
+        * (calendar["season"] ** 0.5 * calendar["weather_factor"] * calendar["trend"]).to_numpy()
+    )
     visit_rate = visit_shape / visit_shape[is_open].mean() * INTERVENTIONS_PER_OPEN_DAY * config.scale
     on_wave = (calendar["weather_event"] != "").to_numpy()
     day_of_month = pd.to_datetime(calendar["date"]).dt.day.to_numpy()
     days_in_month = pd.to_datetime(calendar["date"]).dt.days_in_month.to_numpy()
 
-    ledger = ActivityLedger(n_days, n, arrival, signup_day)
+    trail = ActivityTrail(n_days, n, arrival, signup_day)
     events = _Events()
     dissatisfaction = np.zeros(n)
     target = np.zeros(n)
@@ -161,6 +172,8 @@ def simulate_behaviour(config: WorldConfig, calendar: pd.DataFrame, customers: p
     planted_vips = np.zeros(0, np.int64)
     planted_days = np.zeros(0, np.int64)
     next_open = _next_open_day(is_open)
+    visit_capacity = round(VISITS_PER_TECHNICIAN_DAY * technician_count)
+    backlog = (np.zeros(0, int), np.zeros(0, int), np.zeros(0, int))  # visits waiting for a free slot
 
     for t in range(n_days):
         alive = (arrival <= t) & (t < churn_day)
@@ -174,7 +187,7 @@ def simulate_behaviour(config: WorldConfig, calendar: pd.DataFrame, customers: p
         recovers = ending & (rng.random(n) < EPISODE_RECOVERY)
         target = np.where(recovers, 0.0, target)
         episode_end = np.where(ending & ~recovers, t + rng.integers(60, 200, n), episode_end)
-        rate = np.where(target > dissatisfaction, 1 / 35, 1 / 50)
+        rate = np.where(target > dissatisfaction, 1 / 60, 1 / 50)
         dissatisfaction = dissatisfaction + (target - dissatisfaction) * rate + shock
         shock = np.zeros(n)
         if t == end_index - 21:
@@ -190,10 +203,7 @@ def simulate_behaviour(config: WorldConfig, calendar: pd.DataFrame, customers: p
         ramp = np.where((arrival > 0) & (t - arrival < 90), 0.5, 1.0)
         activity = alive * ramp * np.where(dormant, 0.15, 1.0)
         call_weight = engagement * activity * np.exp(-ENGAGEMENT_DROP * dissatisfaction)
-        total_weight = call_weight.sum()
-        if total_weight == 0:
-            continue
-        share = call_weight / total_weight
+        share = call_weight / max(call_weight.sum(), 1e-12)
 
         # ---- calls
         wave = bool(on_wave[t])
@@ -233,27 +243,30 @@ def simulate_behaviour(config: WorldConfig, calendar: pd.DataFrame, customers: p
                 day_rank=call_index,
             )
             if channel != "outbound":
-                np.add.at(ledger.calls[t], who, 1)
-                ledger.touch(t, who)
+                np.add.at(trail.calls[t], who, 1)
+                trail.touch(t, who)
             phone = makes_ticket.nonzero()[0]
             ticket_rows = _add_tickets(
-                events, rng, t, who[phone], PHONE, motive[phone], dissatisfaction, ledger, ticket_rows, call_rank=phone
+                events, rng, t, who[phone], PHONE, motive[phone], dissatisfaction, trail, ticket_rows, call_rank=phone
             )
             quote_requests.append(who[phone][motive[phone] == DEVIS])
 
         # ---- e-mails and portal forms
         ticket_weight = engagement * activity * np.exp(-0.2 * dissatisfaction)
-        ticket_share = ticket_weight / ticket_weight.sum()
-        for source, expected, shares in ((EMAIL, email_rate[t], EMAIL_MOTIVE_SHARES), (FORM, form_rate[t], FORM_MOTIVE_SHARES)):
+        ticket_share = ticket_weight / max(ticket_weight.sum(), 1e-12)
+        for source, expected, shares in (
+            (EMAIL, email_rate[t], EMAIL_MOTIVE_SHARES),
+            (FORM, form_rate[t], FORM_MOTIVE_SHARES),
+        ):
             who = np.repeat(np.arange(n), rng.poisson(expected * ticket_share))
             motive = _motives(rng, shares, dissatisfaction[who], wave)
-            ledger.touch(t, who)
-            ticket_rows = _add_tickets(events, rng, t, who, source, motive, dissatisfaction, ledger, ticket_rows)
+            trail.touch(t, who)
+            ticket_rows = _add_tickets(events, rng, t, who, source, motive, dissatisfaction, trail, ticket_rows)
             quote_requests.append(who[motive == DEVIS])
         planted_today = planted_vips[(planted_days == t) & alive[planted_vips]]
         if len(planted_today):
             ticket_rows = _add_tickets(
-                events, rng, t, planted_today, EMAIL, np.full(len(planted_today), RECLAMATION), dissatisfaction, ledger,
+                events, rng, t, planted_today, EMAIL, np.full(len(planted_today), RECLAMATION), dissatisfaction, trail,
                 ticket_rows, forced_score=1,
             )  # fmt: skip
 
@@ -263,35 +276,58 @@ def simulate_behaviour(config: WorldConfig, calendar: pd.DataFrame, customers: p
         if len(office):
             amount = np.round(rng.lognormal(np.log(1900), 0.6, len(office)) * np.where(is_pro[office], 1.5, 1.0), -1)
             quote_rows = _add_quotes(
-                events, rng, t, office, "office", amount, np.full(len(office), -1), dissatisfaction[office], ledger,
+                events, rng, t, office, "office", amount, np.full(len(office), -1), dissatisfaction[office], trail,
                 pending_installations, quote_rows, next_open,
             )  # fmt: skip
 
         # ---- interventions
-        visit_weight = demand * alive * ramp * np.where(dormant, 0.02, 1.0)
+        visit_weight = demand * alive * ramp * ~dormant
         count = rng.poisson(visit_rate[t])
         who = rng.choice(n, size=count, p=visit_weight / visit_weight.sum()) if count else np.zeros(0, int)
-        kind = np.where(rng.random(count) < (0.5 if is_open[t] else 0.0) - (0.15 if wave else 0.0), MAINTENANCE, BREAKDOWN)
+        # Weekend visits are emergencies; cold and heat waves bring breakdowns.
+        maintenance_share = (0.5 if is_open[t] else 0.0) - (0.15 if wave else 0.0)
+        kind = np.where(rng.random(count) < maintenance_share, MAINTENANCE, BREAKDOWN)
         source_quote = -np.ones(count, int)
         booked = [(c, q) for c, q in pending_installations.pop(t, []) if alive[c]]
         if booked:
             who = np.concatenate([who, [c for c, _ in booked]]).astype(int)
             kind = np.concatenate([kind, np.full(len(booked), INSTALLATION)])
             source_quote = np.concatenate([source_quote, [q for _, q in booked]])
+        # A technician's day holds a few visits: the rest waits for the next business day, oldest
+        # first; at weekends only emergencies go out and the backlog waits for Monday.
+        still_alive = alive[backlog[0]]
+        waiting = tuple(column[still_alive] for column in backlog)
+        if is_open[t]:
+            queue = [
+                np.concatenate([w, today]).astype(int)
+                for w, today in zip(waiting, (who, kind, source_quote), strict=True)
+            ]
+            backlog = tuple(column[visit_capacity:] for column in queue)
+            who, kind, source_quote = (column[:visit_capacity] for column in queue)
+        else:
+            backlog = tuple(
+                np.concatenate([w, today[technician_count:]]).astype(int)
+                for w, today in zip(waiting, (who, kind, source_quote), strict=True)
+            )
+            who, kind, source_quote = who[:technician_count], kind[:technician_count], source_quote[:technician_count]
         if len(who):
             day_load = count / visit_rate[t] if is_open[t] else 1.0
             visits = _add_interventions(
-                events, rng, t, who, kind, source_quote, dissatisfaction, ledger, day_load, intervention_rows
+                events, rng, t, who, kind, source_quote, dissatisfaction, trail, day_load, intervention_rows
             )
             intervention_rows += len(who)
             np.add.at(shock, visits["customer"][visits["big_delay"]], LATE_VISIT_SHOCK)
-            quoting = (~visits["cancelled"]) & (visits["kind"] != INSTALLATION) & (rng.random(len(who)) < FIELD_QUOTE_RATE)
+            quoting = (
+                (~visits["cancelled"]) & (visits["kind"] != INSTALLATION) & (rng.random(len(who)) < FIELD_QUOTE_RATE)
+            )
             quoted = visits["customer"][quoting]
             if len(quoted):
-                amount = np.round(rng.lognormal(np.log(520), 0.75, len(quoted)) * np.where(is_pro[quoted], 1.4, 1.0), -1)
+                amount = np.round(
+                    rng.lognormal(np.log(440), 0.75, len(quoted)) * np.where(is_pro[quoted], 1.4, 1.0), -1
+                )
                 quote_rows = _add_quotes(
                     events, rng, t, quoted, "field", amount.clip(90, 15000), visits["row"][quoting],
-                    dissatisfaction[quoted], ledger, pending_installations, quote_rows, next_open,
+                    dissatisfaction[quoted], trail, pending_installations, quote_rows, next_open,
                 )  # fmt: skip
 
         # ---- NPS survey every ~4 months
@@ -299,7 +335,7 @@ def simulate_behaviour(config: WorldConfig, calendar: pd.DataFrame, customers: p
         if len(surveyed):
             d = dissatisfaction[surveyed]
             responded = rng.random(len(surveyed)) < np.clip(0.62 - 0.05 * d, 0.3, 0.9)
-            score = np.clip(np.round(9.0 - 2.2 * d + rng.normal(0, 1.45, len(surveyed))), 0, 10)
+            score = np.clip(np.round(9.1 - 1.5 * d + rng.normal(0, 1.45, len(surveyed))), 0, 10)
             events.add("nps", day=np.full(len(surveyed), t), customer=surveyed, responded=responded, score=score)
             next_nps[surveyed] = t + NPS_EVERY_DAYS + rng.integers(-10, 11, len(surveyed))
 
@@ -307,9 +343,9 @@ def simulate_behaviour(config: WorldConfig, calendar: pd.DataFrame, customers: p
         if t == end_index:
             dissatisfaction_at_end = dissatisfaction.copy()
         if t == end_index + 1:
-            features_at_end = ledger.features(t)
+            features_at_end = trail.features(t)
         if day_of_month[t] == 1 and t >= CHURN_FROM_DAY:
-            hazard = monthly_hazard(ledger.features(t))
+            hazard = monthly_hazard(trail.features(t))
             protected = np.isin(np.arange(n), planted_vips) & (t <= end_index)
             leaves = alive & ~protected & (rng.random(n) < hazard)
             churn_day = np.where(leaves, t + rng.integers(0, days_in_month[t], n), churn_day)
@@ -317,32 +353,67 @@ def simulate_behaviour(config: WorldConfig, calendar: pd.DataFrame, customers: p
     return Behaviour(
         calls=events.frame(
             "calls",
-            {"day": "int64", "customer": "int64", "channel": "object", "motive": "int64", "second_of_day": "int64",
-             "outcome": "object", "ticket": "bool", "day_rank": "int64"},
+            {
+                "day": "int64",
+                "customer": "int64",
+                "channel": "object",
+                "motive": "int64",
+                "second_of_day": "int64",
+                "outcome": "object",
+                "ticket": "bool",
+                "day_rank": "int64",
+            },
         ),  # fmt: skip
         tickets=events.frame(
             "tickets",
-            {"row": "int64", "day": "int64", "customer": "int64", "source": "int64", "motive": "int64",
-             "call_rank": "int64", "csat_invited": "bool", "csat_responded": "bool", "csat_score": "float64",
-             "planted": "bool"},
+            {
+                "row": "int64",
+                "day": "int64",
+                "customer": "int64",
+                "source": "int64",
+                "motive": "int64",
+                "call_rank": "int64",
+                "csat_invited": "bool",
+                "csat_responded": "bool",
+                "csat_score": "float64",
+                "planted": "bool",
+            },
         ),  # fmt: skip
         nps=events.frame("nps", {"day": "int64", "customer": "int64", "responded": "bool", "score": "float64"}),
         interventions=events.frame(
             "interventions",
-            {"row": "int64", "day": "int64", "customer": "int64", "kind": "int64", "cancelled": "bool",
-             "delay_min": "float64", "big_delay": "bool", "satisfaction": "float64", "source_quote": "int64",
-             "day_load": "float64"},
+            {
+                "row": "int64",
+                "day": "int64",
+                "customer": "int64",
+                "kind": "int64",
+                "cancelled": "bool",
+                "delay_min": "float64",
+                "big_delay": "bool",
+                "satisfaction": "float64",
+                "source_quote": "int64",
+                "day_load": "float64",
+            },
         ),  # fmt: skip
         quotes=events.frame(
             "quotes",
-            {"row": "int64", "origin": "object", "day": "int64", "customer": "int64", "intervention": "int64",
-             "amount": "float64", "outcome": "object", "decision_day": "int64", "installation_day": "int64"},
+            {
+                "row": "int64",
+                "origin": "object",
+                "day": "int64",
+                "customer": "int64",
+                "intervention": "int64",
+                "amount": "float64",
+                "outcome": "object",
+                "decision_day": "int64",
+                "installation_day": "int64",
+            },
         ),  # fmt: skip
         churn_day=churn_day,
         dissatisfaction_at_end=dissatisfaction_at_end,
         features_at_end=features_at_end,
         vip_low_satisfaction=pd.DataFrame({"customer": planted_vips, "day": planted_days}),
-        ledger=ledger,
+        trail=trail,
     )
 
 
@@ -362,7 +433,7 @@ def _add_tickets(
     source: int,
     motive: np.ndarray,
     dissatisfaction: np.ndarray,
-    ledger: ActivityLedger,
+    trail: ActivityTrail,
     first_row: int,
     call_rank: np.ndarray | None = None,
     forced_score: int | None = None,
@@ -379,9 +450,9 @@ def _add_tickets(
     if forced_score is not None:
         invited[:] = responded[:] = True
         score[:] = forced_score
-    np.add.at(ledger.complaints[day], who, complaint)
-    np.add.at(ledger.satisfaction_sum[day], who, np.where(responded, score, 0))
-    np.add.at(ledger.satisfaction_count[day], who, responded)
+    np.add.at(trail.complaints[day], who, complaint)
+    np.add.at(trail.satisfaction_sum[day], who, np.where(responded, score, 0))
+    np.add.at(trail.satisfaction_count[day], who, responded)
     events.add(
         "tickets",
         row=np.arange(first_row, first_row + count),
@@ -406,7 +477,7 @@ def _add_interventions(
     kind: np.ndarray,
     source_quote: np.ndarray,
     dissatisfaction: np.ndarray,
-    ledger: ActivityLedger,
+    trail: ActivityTrail,
     day_load: float,
     first_row: int,
 ) -> dict[str, np.ndarray]:
@@ -414,17 +485,17 @@ def _add_interventions(
     count = len(who)
     cancelled = rng.random(count) < 0.04
     big_delay = ~cancelled & (rng.random(count) < 0.07 * (1 + 1.5 * max(day_load - 1, 0)))
-    delay = np.where(big_delay, 45 + rng.gamma(2.0, 40.0, count), np.clip(rng.normal(4, 9, count), -15, 35))
+    delay = np.where(big_delay, 30 + rng.gamma(2.0, 25.0, count), np.clip(rng.normal(4, 9, count), -15, 35))
     delay = np.where(cancelled, np.nan, np.round(delay))
     scored = ~cancelled & (rng.random(count) < 0.7)
     mean_score = 4.55 - 0.7 * dissatisfaction[who] - 1.0 * big_delay
     score = np.where(scored, np.clip(np.round(mean_score + rng.normal(0, 0.6, count)), 1, 5), np.nan)
     done = ~cancelled
-    np.add.at(ledger.delay_sum[day], who[done], np.clip(delay[done], 0, None))
-    np.add.at(ledger.delay_count[day], who[done], 1)
-    np.add.at(ledger.satisfaction_sum[day], who[scored], score[scored])
-    np.add.at(ledger.satisfaction_count[day], who[scored], 1)
-    ledger.touch(day, who[done])
+    np.add.at(trail.delay_sum[day], who[done], np.clip(delay[done], 0, None))
+    np.add.at(trail.delay_count[day], who[done], 1)
+    np.add.at(trail.satisfaction_sum[day], who[scored], score[scored])
+    np.add.at(trail.satisfaction_count[day], who[scored], 1)
+    trail.touch(day, who[done])
     visits = {
         "row": np.arange(first_row, first_row + count),
         "day": np.full(count, day),
@@ -450,14 +521,14 @@ def _add_quotes(
     amount: np.ndarray,
     intervention: np.ndarray,
     dissatisfaction: np.ndarray,
-    ledger: ActivityLedger,
+    trail: ActivityTrail,
     pending_installations: dict[int, list[tuple[int, int]]],
     first_row: int,
     next_open: np.ndarray,
 ) -> int:
     """Quotes and their fate: unhappy customers accept fewer; an accepted quote books an installation."""
     count = len(who)
-    n_days = ledger.calls.shape[0]
+    n_days = trail.calls.shape[0]
     bias = 0.35 if origin == "field" else 0.0
     accepted = rng.random(count) < 1 / (1 + np.exp(-(bias - 1.1 * dissatisfaction)))
     refused = ~accepted & (rng.random(count) < 0.6)
@@ -465,7 +536,7 @@ def _add_quotes(
     lag = np.where(accepted | refused, 1 + np.round(rng.gamma(1.5, 4.0, count)), 30).astype(int)
     decision_day = day + lag
     unvalidated = ~accepted & (decision_day < n_days)
-    np.add.at(ledger.unvalidated, (decision_day[unvalidated], who[unvalidated]), 1)
+    np.add.at(trail.unvalidated, (decision_day[unvalidated], who[unvalidated]), 1)
     wanted_day = np.minimum(decision_day + rng.integers(7, 35, count), n_days)
     installation_day = np.where(accepted, next_open[wanted_day], -1)
     rows = np.arange(first_row, first_row + count)

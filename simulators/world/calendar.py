@@ -17,7 +17,7 @@ from simulators.world.config import WorldConfig
 from simulators.world.rng import component_rng
 
 # Monday highest, Saturday low, Sunday near zero (the company line is closed at weekends).
-WEEKDAY_CALLS = np.array([1.45, 1.15, 1.07, 1.05, 1.0, 0.28, 0.06])
+WEEKDAY_CALLS = np.array([1.25, 1.1, 1.05, 1.03, 1.0, 0.4, 0.08])
 HOLIDAY_CALLS = 0.06
 MEAN_CALLS_PER_DAY = 45.0
 NIGHT_LINE_CALLS_PER_NIGHT = 1.1
@@ -112,7 +112,7 @@ def build_calendar(config: WorldConfig) -> pd.DataFrame:
     """One row per day from the warm-up start to the horizon end."""
     rng = component_rng(config.seed, "calendar")
     dates = pd.date_range(config.warmup_start, config.horizon_end, freq="D")
-    weekday = dates.weekday.to_numpy()
+    weekday = dates.day_of_week.to_numpy()
     months = dates.month.to_numpy()
     french_holidays = holidays.country_holidays("FR", years=range(dates[0].year, dates[-1].year + 1))
     is_holiday = np.array([d in french_holidays for d in dates.date])
@@ -155,6 +155,7 @@ def build_calendar(config: WorldConfig) -> pd.DataFrame:
             "weather_factor": weather_factor,
             "trend": trend,
             "is_spike": spike_factor > 0,
+            "spike_factor": np.where(spike_factor > 0, spike_factor, 1.0),
             "day_calls_expected": day_calls,
             "night_calls_expected": night,
             "planted_dst_calls": planted_dst,

@@ -29,11 +29,10 @@ NEW_CUSTOMER_DAYS = 150
 
 # Per profile: contact engagement (calls, e-mails), intervention demand, invoice basket multiplier.
 PROFILE_ENGAGEMENT = {VIP_CHAMPIONS: 2.0, LOYAL: 1.4, POTENTIAL: 1.0, AT_RISK: 0.9, LOST: 0.7}
-PROFILE_INTERVENTIONS = {VIP_CHAMPIONS: 5.0, LOYAL: 2.2, POTENTIAL: 0.7, AT_RISK: 1.2, LOST: 0.8}
+PROFILE_INTERVENTIONS = {VIP_CHAMPIONS: 5.0, LOYAL: 2.2, POTENTIAL: 0.45, AT_RISK: 1.2, LOST: 0.8}
 PROFILE_BASKET = {VIP_CHAMPIONS: 2.6, LOYAL: 1.0, POTENTIAL: 0.75, AT_RISK: 0.9, LOST: 0.5}
 PROFILE_VIP_PROBABILITY = {VIP_CHAMPIONS: 0.55, LOYAL: 0.12, POTENTIAL: 0.04, AT_RISK: 0.03, LOST: 0.02}
 
-CUSTOMER_TYPES = ("particulier", "professionnel")
 INTERVENTION_TYPES = ("annual_maintenance", "breakdown", "installation")
 MAINTENANCE, BREAKDOWN, INSTALLATION = range(len(INTERVENTION_TYPES))
 BOOKING_CHANNELS = ("phone", "portal", "email", "technician")
@@ -62,6 +61,7 @@ ARTICLES = (
     ("PCE-CARTE", "Carte électronique chaudière", "PIECES", 410.0),
     ("PCE-GAZ", "Recharge fluide frigorigène (kg)", "PIECES", 120.0),
     ("PCE-FILTRE", "Filtre à particules", "PIECES", 28.0),
+    ("FOURN-DIV", "Fournitures et petit matériel", "PIECES", 1.0),
     ("CTR-PART", "Contrat d'entretien annuel particulier", "CONTRAT", 189.0),
     ("CTR-PRO", "Contrat de maintenance multi-sites", "CONTRAT", 1450.0),
 )

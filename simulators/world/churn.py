@@ -26,7 +26,7 @@ NEUTRAL_SATISFACTION = 4.2
 SATISFACTION_PRIOR_WEIGHT = 2.0
 MIN_EXPOSURE_DAYS = 60
 
-INTERCEPT = -7.3
+INTERCEPT = -7.9
 WEIGHTS = {
     "call_decline": 1.0,  # per unit of log drop in the call rate
     "silence": 0.75,  # per unit of log1p(days since last contact / 30)
@@ -58,7 +58,7 @@ def probability_within(features: pd.DataFrame, months: int = 6) -> np.ndarray:
     return 1 - (1 - monthly_hazard(features)) ** months
 
 
-class ActivityLedger:
+class ActivityTrail:
     """Per customer and day, the activity the churn features read (dense arrays, one row a day)."""
 
     def __init__(self, n_days: int, n_customers: int, arrival_day: np.ndarray, signup_day: np.ndarray) -> None:
@@ -103,7 +103,9 @@ class ActivityLedger:
                 "avg_satisfaction": (score_sum + SATISFACTION_PRIOR_WEIGHT * NEUTRAL_SATISFACTION)
                 / (score_count + SATISFACTION_PRIOR_WEIGHT),
                 "complaints_90d": self.complaints[recent].sum(0),
-                "avg_delay_min_180d": np.where(delay_count > 0, self.delay_sum[window].sum(0) / np.maximum(delay_count, 1), 0.0),
+                "avg_delay_min_180d": np.where(
+                    delay_count > 0, self.delay_sum[window].sum(0) / np.maximum(delay_count, 1), 0.0
+                ),
                 "unvalidated_quotes_180d": self.unvalidated[window].sum(0),
                 "tenure_days": day - self.signup_day,
             }

@@ -13,7 +13,6 @@ PARIS_TZ = "Europe/Paris"
 OPEN_HOUR = 8
 CLOSE_HOUR = 18
 _OPEN_SECONDS = (CLOSE_HOUR - OPEN_HOUR) * 3600
-NAT = np.datetime64("NaT", "s")
 
 
 def paris_to_utc(wall: np.ndarray) -> np.ndarray:

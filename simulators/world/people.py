@@ -16,8 +16,8 @@ from simulators.world import catalog, names
 from simulators.world.config import WorldConfig
 from simulators.world.rng import component_rng
 
-INITIAL_CUSTOMERS = 290
-ARRIVALS_PER_MONTH = 3.0
+INITIAL_CUSTOMERS = 265
+ARRIVALS_PER_MONTH = 3.6
 LEAD_SHARE = 0.12
 PRO_SHARE = 0.25
 CRM_HAS_ERP_CODE = 0.60
@@ -35,11 +35,6 @@ def _slug(text: str) -> str:
 
 
 # --------------------------------------------------------------------------- phone numbers
-def e164(national_digits: pd.Series) -> pd.Series:
-    """`612345678` -> `+33612345678`."""
-    return "+33" + national_digits
-
-
 def format_phone(national_digits: pd.Series, style: pd.Series) -> pd.Series:
     """Write a 9-digit national number the way a given system's users type it."""
     zero = "0" + national_digits
@@ -109,7 +104,9 @@ def _addresses(rng: np.random.Generator, n: int) -> pd.DataFrame:
     picked = table.iloc[commune].reset_index(drop=True)
     return pd.DataFrame(
         {
-            "street": [f"{k} {s}" for k, s in zip(rng.integers(1, 160, n), rng.choice(names.STREETS, size=n), strict=True)],
+            "street": [
+                f"{k} {s}" for k, s in zip(rng.integers(1, 160, n), rng.choice(names.STREETS, size=n), strict=True)
+            ],
             "postal_code": picked["postal_code"],
             "city": picked["city"],
             "latitude": np.round(picked["lat"].to_numpy() + rng.normal(0, 0.007, n), 5),
@@ -139,7 +136,9 @@ def build_customers(config: WorldConfig, calendar: pd.DataFrame) -> pd.DataFrame
     arrival_count = rng.poisson(ARRIVALS_PER_MONTH * config.scale * (n_days - 1) / 30.44)
     arrival_day = np.concatenate([np.zeros(initial, int), np.sort(rng.integers(1, n_days, arrival_count))])
     n = len(arrival_day)
-    tenure_before = np.where(arrival_day == 0, 30 + rng.exponential(6 * 365, n).clip(0, 25 * 365), 0).astype(int)
+    tenure = 30 + rng.exponential(6 * 365, n)
+    tenure = np.where(tenure > 25 * 365, rng.uniform(10 * 365, 25 * 365, n), tenure)  # no pile-up at the cap
+    tenure_before = np.where(arrival_day == 0, tenure, 0).astype(int)
     signup = pd.Timestamp(config.warmup_start) + pd.to_timedelta(arrival_day - tenure_before, unit="D")
     order = np.lexsort((np.arange(n), signup.to_numpy()))  # ids follow signup order
     arrival_day, signup = arrival_day[order], signup[order]
@@ -162,17 +161,25 @@ def build_customers(config: WorldConfig, calendar: pd.DataFrame) -> pd.DataFrame
     vip_probability = pd.Series(profile).map(catalog.PROFILE_VIP_PROBABILITY).to_numpy() * np.where(is_pro, 1.6, 1.0)
     first, last = _person_names(rng, n)
     company = pd.Series(
-        [f"{k} {la}" if pro else None for k, la, pro in zip(rng.choice(names.COMPANY_KINDS, n), last, is_pro, strict=True)],
+        [
+            f"{k} {la}" if pro else None
+            for k, la, pro in zip(rng.choice(names.COMPANY_KINDS, n), last, is_pro, strict=True)
+        ],
         dtype=object,
     )
     providers = rng.choice(names.EMAIL_PROVIDERS, size=n, p=names.EMAIL_PROVIDER_WEIGHTS)
     email = _canonical_emails(first, last, company, providers)
     suffixes = _unique_numbers(rng, 2 * n)
-    mobile = pd.Series([f"{p}{s:08d}" for p, s in zip(rng.choice(["6", "7"], n, p=[0.8, 0.2]), suffixes[:n], strict=True)])
+    mobile = pd.Series(
+        [f"{p}{s:08d}" for p, s in zip(rng.choice(["6", "7"], n, p=[0.8, 0.2]), suffixes[:n], strict=True)]
+    )
     has_landline = is_pro | (rng.random(n) < 0.35)
     landline_prefix = rng.choice(["478", "472", "437", "426"], n)
     landline = pd.Series(
-        [f"{p}{s % 1_000_000:06d}" if has else None for p, s, has in zip(landline_prefix, suffixes[n:], has_landline, strict=True)],
+        [
+            f"{p}{s % 1_000_000:06d}" if has else None
+            for p, s, has in zip(landline_prefix, suffixes[n:], has_landline, strict=True)
+        ],
         dtype=object,
     )
     customers = pd.DataFrame(
@@ -217,7 +224,9 @@ def _add_identity_mess(rng: np.random.Generator, customers: pd.DataFrame) -> pd.
             crm_email.iat[i] = _typo(rng, crm_email.iat[i])
         else:
             erp_email.iat[i] = _typo(rng, out["email"].iat[i]).upper()
-    return out.assign(crm_email=crm_email, erp_email=erp_email, email_typo=np.where(typo, np.where(typo_in_crm, "crm", "erp"), ""))
+    return out.assign(
+        crm_email=crm_email, erp_email=erp_email, email_typo=np.where(typo, np.where(typo_in_crm, "crm", "erp"), "")
+    )
 
 
 # --------------------------------------------------------------------------- others
@@ -283,7 +292,9 @@ def build_technicians(config: WorldConfig) -> pd.DataFrame:
     count = max(3, round(4 * config.scale))
     people = _generated_names(names.TECHNICIANS, count, rng)
     bases = rng.choice(len(names.COMMUNES), size=count)
-    skills = [sorted(rng.choice(names.TECHNICIAN_SKILLS, size=int(rng.integers(2, 5)), replace=False)) for _ in range(count)]
+    skills = [
+        sorted(rng.choice(names.TECHNICIAN_SKILLS, size=int(rng.integers(2, 5)), replace=False)) for _ in range(count)
+    ]
     mobile = rng.choice(100_000_000, size=count, replace=False)
     return pd.DataFrame(
         {
@@ -307,7 +318,10 @@ def build_unknown_numbers(config: WorldConfig, customers: pd.DataFrame, leads: p
     n = max(30, round(160 * config.scale * config.years))
     known = set(customers["mobile"]) | set(customers["landline"].dropna()) | set(leads["mobile"])
     prefixes = rng.choice(["6", "7", "478", "472", "9"], size=3 * n, p=[0.45, 0.15, 0.2, 0.1, 0.1])
-    candidates = [p + f"{s:08d}"[: 9 - len(p)] for p, s in zip(prefixes, rng.choice(100_000_000, 3 * n, replace=False), strict=True)]
+    candidates = [
+        p + f"{s:08d}"[: 9 - len(p)]
+        for p, s in zip(prefixes, rng.choice(100_000_000, 3 * n, replace=False), strict=True)
+    ]
     fresh = [c for c in dict.fromkeys(candidates) if c not in known][:n]
     return pd.DataFrame(
         {
