@@ -131,6 +131,8 @@ def dags_test(dag_id: str, logical_date: datetime) -> None:
 
 
 def main() -> int:
+    # A failure in the demo is shown at once rather than after minutes of retry delays.
+    os.environ.setdefault("TASK_RETRY_DELAY_SECONDS", "3")
     OUT.mkdir(parents=True, exist_ok=True)
     LOGS.mkdir(parents=True, exist_ok=True)
     stages = Stages()

@@ -115,7 +115,8 @@ def _id_cursor(after: str | None) -> int:
 
 class CrmServer(SimServer):
     name = "crm"
-    fault_defaults = {"rate_limit_per_10s": 100, "search_per_second": 5}
+    # HubSpot Professional private apps: 190 requests per 10 s, search 5 per second.
+    fault_defaults = {"rate_limit_per_10s": 190, "search_per_second": 5}
     limiter_settings = {"default": ("rate_limit_per_10s", 10.0), "search": ("search_per_second", 1.0)}
 
     def __init__(self, host: str, port: int, *, store_path: Path, token: str, **faults: Any):

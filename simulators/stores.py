@@ -138,9 +138,21 @@ def upsert_crm_objects(conn: sqlite3.Connection, object_type: str, rows: Iterabl
     return len(data)
 
 
+def _json_nulls(value: Any) -> Any:
+    """A JSON API sends null, never NaN: missing values from pandas become None."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, Mapping):
+        return {k: _json_nulls(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_nulls(v) for v in value]
+    return value
+
+
 def upsert_app_records(conn: sqlite3.Connection, resource: str, rows: Iterable[Mapping[str, Any]]) -> int:
     """rows: API payloads, each with `id` and `updated_at` (ISO string)."""
-    data = [(str(r["id"]), r["updated_at"], json.dumps(r, ensure_ascii=False)) for r in rows]
+    data = [(str(r["id"]), r["updated_at"], json.dumps(_json_nulls(r), ensure_ascii=False, allow_nan=False))
+            for r in rows]
     conn.execute("begin")
     conn.executemany(f'insert or replace into "{resource}" (id, updated_at, payload) values (?, ?, ?)', data)
     conn.execute("commit")

@@ -151,7 +151,7 @@ def print_summary(s: dict[str, Any]) -> None:
         f"({s['total_seconds']:.0f}s)\n{line}"
     )
     if s.get("error"):
-        print(f"error: {s['error'].splitlines()[0]}")
+        print("error: " + next((ln for ln in s["error"].splitlines() if ln.strip()), ""))
     print("\nRows loaded per source")
     for src, n in s["rows_per_source"].items():
         print(f"  {src:<12} {n:>10,}")

@@ -63,8 +63,15 @@ create table if not exists meta.quarantine (
     batch_id        text not null,
     first_seen_at   timestamptz not null default now(),
     last_seen_at    timestamptz not null default now(),
+    -- set when the same record later loads (fixed at the source, or superseded by a re-delivery)
+    resolved_at     timestamptz,
+    resolved_by     text,
     unique (source, object, location)
 );
+
+-- Warehouses created before these columns existed.
+alter table meta.quarantine add column if not exists resolved_at timestamptz;
+alter table meta.quarantine add column if not exists resolved_by text;
 
 -- Every CDR file seen in the landing folder, identified by content hash.
 create table if not exists meta.cti_files (

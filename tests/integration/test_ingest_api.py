@@ -12,7 +12,7 @@ import requests
 from cs_analytics.config import IngestSettings
 from cs_analytics.ingest.batch import BatchContext, MissingRequiredColumn
 from cs_analytics.ingest.crm import HubSpotClient, load_object
-from cs_analytics.ingest.http import ApiSession, RetryPolicy, SourceAuthError
+from cs_analytics.ingest.http_client import ApiSession, RetryPolicy, SourceAuthError
 from cs_analytics.ingest.mobile_app import MobileAppClient, load_resource
 from simulators import app_api, crm_api, stores
 from simulators.httpbase import serve_in_thread

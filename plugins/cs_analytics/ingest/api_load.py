@@ -25,6 +25,7 @@ from cs_analytics.ingest.batch import (
     enforce_quarantine_rate,
     get_watermark,
     record_batch,
+    resolve_quarantine,
     write_quarantine,
 )
 from cs_analytics.warehouse import Warehouse, copy_rows
@@ -77,8 +78,9 @@ Fetcher = Callable[[datetime | None, datetime | None], Iterable[dict[str, Any]]]
 Parser = Callable[[dict[str, Any]], ApiRecord]
 
 
-def record_hash(payload: dict[str, Any]) -> str:
-    return hashlib.md5(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+def canonical_json(payload: dict[str, Any]) -> str:
+    """Sorted keys, so the same record always hashes the same; NaN/Infinity rejected (not JSON)."""
+    return json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
 def load_api_object(
@@ -107,6 +109,11 @@ def load_api_object(
         quarantined: list[QuarantinedRow] = []
         max_updated: list[datetime] = []
 
+        def reject(obj: Any, reason: str) -> None:
+            rid = obj.get("id") if isinstance(obj, dict) else None
+            location = f"{endpoint}#{rid if rid is not None else f'record-{result.rows_read}'}"
+            quarantined.append(QuarantinedRow(location, reason, json.dumps(obj, default=str)[:20000]))
+
         def rows() -> Iterator[tuple]:
             for obj in fetch(since, ctx.interval_end):
                 result.rows_read += 1
@@ -115,14 +122,13 @@ def load_api_object(
                 try:
                     rec = parse(obj)
                 except (ValueError, KeyError, TypeError) as exc:
-                    rid = obj.get("id") if isinstance(obj, dict) else None
-                    quarantined.append(
-                        QuarantinedRow(
-                            location=f"{endpoint}#{rid if rid is not None else f'record-{result.rows_read}'}",
-                            reason=f"{type(exc).__name__}: {exc}",
-                            raw_record=json.dumps(obj, default=str)[:20000],
-                        )
-                    )
+                    reject(obj, f"invalid record: {exc}")
+                    continue
+                try:
+                    # Strict JSON: a NaN or Infinity the source let through would abort the whole COPY.
+                    payload = canonical_json(rec.payload)
+                except ValueError as exc:
+                    reject(obj, f"not valid JSON (NaN or Infinity in the payload): {exc}")
                     continue
                 if not max_updated or rec.updated_at > max_updated[0]:
                     max_updated[:] = [rec.updated_at]
@@ -131,8 +137,8 @@ def load_api_object(
                     rec.updated_at,
                     rec.created_at,
                     rec.archived,
-                    json.dumps(rec.payload, ensure_ascii=False, separators=(",", ":")),
-                    record_hash(rec.payload),
+                    payload,
+                    hashlib.md5(payload.encode()).hexdigest(),
                     ctx.batch_id,
                     ctx.loaded_at,
                     endpoint,
@@ -168,6 +174,8 @@ def load_api_object(
         result.rows_inserted, result.rows_updated = inserted, updated
         result.rows_unchanged = distinct_ids - inserted - updated
         result.rows_quarantined = write_quarantine(conn, ctx, quarantined)
+        # Records quarantined by an earlier run that now loaded (fixed at the source) are resolved.
+        resolve_quarantine(conn, ctx, "select %s || '#' || id from _api_in", (endpoint,))
         result.watermark = max_updated[0] if max_updated else watermark
         advance_watermark(conn, ctx.source, ctx.object, max_updated[0] if max_updated else None, ctx.batch_id)
         record_batch(conn, ctx, result)

@@ -131,12 +131,22 @@ def write_quarantine(conn: psycopg.Connection, ctx: BatchContext, rows: list[Qua
             order by location
             on conflict (source, object, location) do update
                set reason = excluded.reason, raw_record = excluded.raw_record,
-                   batch_id = excluded.batch_id, last_seen_at = now()
+                   batch_id = excluded.batch_id, last_seen_at = now(), resolved_at = null, resolved_by = null
             """,
             (ctx.source, ctx.object, ctx.batch_id),
         )
     log.warning("%s.%s: %d row(s) quarantined in batch %s", ctx.source, ctx.object, len(rows), ctx.batch_id)
     return len(rows)
+
+
+def resolve_quarantine(conn: psycopg.Connection, ctx: BatchContext, locations_sql: str, params: tuple) -> int:
+    """Mark open entries resolved: `locations_sql` selects their locations (the rows just loaded)."""
+    cur = conn.execute(
+        f"update meta.quarantine set resolved_at = now(), resolved_by = %s "
+        f"where source = %s and object = %s and resolved_at is null and location in ({locations_sql})",
+        (ctx.batch_id, ctx.source, ctx.object, *params),
+    )
+    return cur.rowcount
 
 
 def record_batch(conn: psycopg.Connection, ctx: BatchContext, result: LoadResult) -> None:

@@ -42,6 +42,7 @@ from cs_analytics.ingest.batch import (
     enforce_quarantine_rate,
     get_watermark,
     record_batch,
+    resolve_quarantine,
     write_quarantine,
 )
 from cs_analytics.warehouse import Warehouse
@@ -389,6 +390,13 @@ def load_landing_folder(
                         buf.clear()
                 if buf:
                     cp.write("".join(buf))
+            # Entries of an earlier delivery of this day are superseded by this file.
+            resolve_quarantine(
+                conn,
+                ctx,
+                "select location from meta.quarantine where location like %s and location not like %s",
+                (f"cdr_{parsed.file_date:%Y%m%d}%", f"{path.name}:%"),
+            )
             write_quarantine(conn, ctx, parsed.quarantined)
             conn.execute(
                 "insert into meta.cti_files (sha256, file_name, file_date, size_bytes, encoding_errors, rows_loaded, "

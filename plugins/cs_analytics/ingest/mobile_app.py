@@ -15,7 +15,7 @@ from cs_analytics.config import MOBILE_APP_CONN_ID, IngestSettings
 from cs_analytics.connections import http_endpoint
 from cs_analytics.ingest.api_load import ApiRecord, load_api_object
 from cs_analytics.ingest.batch import BatchContext, LoadResult, MissingRequiredColumn
-from cs_analytics.ingest.http import ApiSession, RetryPolicy
+from cs_analytics.ingest.http_client import ApiSession, RetryPolicy
 from cs_analytics.warehouse import Warehouse
 
 SOURCE = "mobile_app"
