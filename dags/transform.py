@@ -16,7 +16,7 @@ Builds the star schema and KPI marts with dbt, then gates them with Great Expect
 from airflow.sdk import dag, task
 from cosmos import DbtTaskGroup
 
-from cs_analytics.dbt import cosmos_configs
+from cs_analytics.dbt_cosmos import cosmos_configs
 from cs_analytics.orchestration import DEFAULT_ARGS, MARTS, RAW_ASSETS, START_DATE
 
 

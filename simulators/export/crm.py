@@ -211,7 +211,8 @@ def ticket_state(world: World) -> pd.DataFrame:
         reopens_so_far=np.where(is_closed, t["reopen_count"], 0),
         first_reply_seen=np.where(replied, first, np.datetime64("NaT")),
         closed_seen=np.where(is_closed, closed, np.datetime64("NaT")),
-        updated_utc=np.maximum(updated, t["created_utc"].to_numpy()),
+        # Everything the export shows happened before the snapshot instant (an exclusive interval end).
+        updated_utc=np.minimum(np.maximum(updated, t["created_utc"].to_numpy()), snapshot - np.timedelta64(1, "s")),
     )
 
 
