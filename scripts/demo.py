@@ -94,9 +94,10 @@ def dbt_parse() -> None:
     say("   dbt manifest written (dbt_project/target/manifest.json)")
 
 
-def dags_test(dag_id: str, logical_date: datetime) -> None:
-    """Run one DAG with `airflow dags test`, printing a line per finished task."""
-    log_path = LOGS / f"{dag_id}.log"
+def dags_test(dag_id: str, logical_date: datetime, log_dir: Path = LOGS, env: dict[str, str] | None = None) -> None:
+    """Run one DAG with `airflow dags test`, printing a line per finished task; SystemExit on failure."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{dag_id}.log"
     start = time.time()
     states: list[str] = []
     failed: list[str] = []
@@ -107,6 +108,7 @@ def dags_test(dag_id: str, logical_date: datetime) -> None:
             stderr=subprocess.STDOUT,
             text=True,
             cwd=REPO,
+            env=env,
         )
         assert proc.stdout is not None
         for line in proc.stdout:
