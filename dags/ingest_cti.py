@@ -14,12 +14,10 @@ local times) from the landing folder into `raw_cti.calls`.
 Connection: `cti_landing` (type fs, `path` in extra). Updates Asset `raw_cti`.
 """
 
-from datetime import timedelta
-
 from airflow.providers.standard.sensors.filesystem import FileSensor
 from airflow.sdk import dag, task
 
-from cs_analytics.config import CTI_LANDING_CONN_ID
+from cs_analytics.config import CTI_LANDING_CONN_ID, CtiWaitSettings
 from cs_analytics.orchestration import DEFAULT_ARGS, RAW_CTI, START_DATE, daily_interval
 
 
@@ -34,13 +32,14 @@ from cs_analytics.orchestration import DEFAULT_ARGS, RAW_CTI, START_DATE, daily_
     doc_md=__doc__,
 )
 def ingest_cti():
+    wait = CtiWaitSettings.from_env()
     wait_for_cdr_file = FileSensor(
         task_id="wait_for_cdr_file",
         fs_conn_id=CTI_LANDING_CONN_ID,
         filepath="cdr_{{ data_interval_start.in_timezone('Europe/Paris').strftime('%Y%m%d') }}.csv",
-        poke_interval=300,
-        timeout=int(timedelta(hours=8).total_seconds()),
-        mode="reschedule",
+        poke_interval=wait.poke_seconds,
+        timeout=int(wait.timeout_hours * 3600),
+        mode="reschedule",  # frees the worker slot between looks
     )
 
     @task(outlets=[RAW_CTI])

@@ -76,5 +76,20 @@ class NotifySettings:
         )
 
 
+@dataclass(frozen=True)
+class CtiWaitSettings:
+    """How long ingest_cti waits for a late CDR file, and how often it looks."""
+
+    poke_seconds: int = 300
+    timeout_hours: float = 8.0
+
+    @classmethod
+    def from_env(cls) -> CtiWaitSettings:
+        return cls(
+            int(_env_float("CTI_FILE_POKE_SECONDS", cls.poke_seconds)),
+            _env_float("CTI_FILE_WAIT_HOURS", cls.timeout_hours),
+        )
+
+
 def demo_output_dir() -> Path:
     return Path(os.environ.get("DEMO_OUTPUT_DIR", PROJECT_ROOT / "build" / "demo"))

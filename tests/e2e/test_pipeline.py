@@ -16,7 +16,7 @@ import pytest
 
 from cs_analytics.warehouse import Warehouse
 from scripts.demo import PIPELINE, dags_test
-from simulators import app_api, crm_api
+from simulators import app_api, crm_api, stores
 from simulators.export import Destinations, generate
 from simulators.httpbase import serve_in_thread
 from simulators.sinks import inbox, slack_api, smtp_sink
@@ -30,6 +30,7 @@ pytestmark = pytest.mark.e2e
 END = date(2026, 1, 11)
 RUN_AFTER = datetime.combine(END + timedelta(days=1), datetime.min.time(), PARIS)
 SLACK_TOKEN = "xoxb-e2e"
+INGESTION = ("ingest_crm", "ingest_cti", "ingest_erp", "ingest_mobile_app")
 
 
 def _conn_env(url: str) -> str:
@@ -83,6 +84,9 @@ def pipeline(tmp_path_factory, server_url):
                 }
             )
             env.pop("SLACK_BOT_TOKEN", None)
+            # A fresh warehouse first catches up to the day before (the backfill), then the daily run.
+            for dag_id in INGESTION:
+                dags_test(dag_id, RUN_AFTER - timedelta(days=1), log_dir=tmp / "logs_backfill", env=env)
             for dag_id in PIPELINE:
                 dags_test(dag_id, RUN_AFTER, log_dir=tmp / "logs", env=env)
             yield {
@@ -114,6 +118,36 @@ def test_every_source_row_is_loaded_or_quarantined(pipeline):
     # CDR lines: every one is in raw or in quarantine with a reason.
     assert raw["calls"] + quarantined.get("calls", 0) == counts["cti"]["rows"]
     assert all(n > 0 for n in raw.values())
+
+
+def test_the_daily_run_reads_only_its_own_interval(pipeline):
+    """After the backfill, the run for END reads the records changed on END (plus the overlap), no more."""
+    wh, dest = pipeline["wh"], pipeline["dest"]
+    day_start = datetime.combine(END, datetime.min.time(), PARIS)
+    day_end = day_start + timedelta(days=1)
+    batches = {
+        obj: (read, start)
+        for obj, read, start in wh.query(
+            "select object, rows_read, window_start from meta.load_batches "
+            "where interval_end = %s and dag_id like 'ingest_%%' and run_id not like '%%backfill%%'",
+            (day_end,),
+        )
+    }
+    backfill = dict(wh.query("select object, rows_read from meta.load_batches where interval_end = %s", (day_start,)))
+    conn = stores.connect_crm(dest.data_dir / "crm.sqlite")
+    overlap_start = stores.iso_utc(day_start - timedelta(minutes=15))
+    changed_on_end = conn.execute(
+        "select count(*) from objects where object_type = 'tickets' and updated_at >= ? and updated_at < ?",
+        (overlap_start, stores.iso_utc(day_end)),
+    ).fetchone()[0]
+    total = conn.execute("select count(*) from objects where object_type = 'tickets'").fetchone()[0]
+    conn.close()
+    read, window_start = batches["tickets"]
+    assert window_start == day_start - timedelta(minutes=15)
+    # Records changed in the 15-minute overlap before midnight are read again, by design.
+    assert read == changed_on_end and 0 < read < total / 50
+    assert backfill["tickets"] + read >= total
+    assert batches["calls"][0] < 200  # one day of calls, not the history
 
 
 def test_quality_gate_ran_and_passed(pipeline):
@@ -159,7 +193,7 @@ def test_rerunning_ingestion_leaves_raw_identical(pipeline):
         "select 'erp' || do_piece || cbmodification::text from raw_erp.f_docentete) s"
     )
     before = wh.query(checksum_sql)[0][0]
-    for dag_id in ("ingest_crm", "ingest_cti", "ingest_erp", "ingest_mobile_app"):
+    for dag_id in INGESTION:
         dags_test(dag_id, RUN_AFTER, log_dir=tmp / "logs_idem", env=pipeline["env"])
     assert wh.query(checksum_sql)[0][0] == before
 
