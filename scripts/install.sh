@@ -18,8 +18,18 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 echo "[install] pip install -r requirements.txt -c constraints.txt (about a minute on a fresh machine)"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip 2>&1 | { grep -v -E "^WARNING: Location" || true; }
-# The filter only hides this machine's notes about missing local index folders; pipefail keeps pip's status.
-"$VENV/bin/python" -m pip install --quiet -r requirements.txt -c constraints.txt 2>&1 \
-  | { grep -v -E "^WARNING: Location" || true; }
+# Progress: a line every 25 packages collected, then one for the install itself. pipefail keeps
+# pip's exit status; the filter drops this machine's notes about absent local index folders.
+"$VENV/bin/python" -m pip install -r requirements.txt -c constraints.txt 2>&1 \
+  | awk -v start="$start" '
+      /^WARNING: Location/ { next }
+      /^(Collecting|Processing) / { n++; if (n % 25 == 0) { printf "[install] %4d packages resolved (%ds)\n", n, systime() - start; fflush() } next }
+      /^Installing collected packages/ { printf "[install] %4d packages resolved; installing them ... (%ds)\n", n, systime() - start; fflush(); next }
+      /^Successfully installed/ { printf "[install] installed (%ds)\n", systime() - start; fflush(); next }
+      /^(ERROR|error)/ { print; fflush() }
+      /^$/ { next }
+      /^Requirement already satisfied|^  |^Using cached|^Downloading|^Obtaining|^Preparing|^Building|^Created|^Stored/ { next }
+      { print; fflush() }'
+
 "$VENV/bin/python" -m pip check
 echo "[install] done in $(( $(date +%s) - start ))s"
