@@ -74,5 +74,6 @@ lock:
 	 && .lock-venv/bin/pip install -q -r requirements.txt && .lock-venv/bin/pip check \
 	 && .lock-venv/bin/pip freeze | grep -v '^-e' > constraints.txt && rm -rf .lock-venv
 
-clean: stop
+clean:
+	@python3 scripts/stack.py clean
 	rm -rf .local build $(VENV)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import hashlib
 import json
 import os
 import secrets
@@ -36,7 +37,26 @@ REPO = Path(__file__).resolve().parents[1]
 LOCAL = Path(os.environ.get("CSA_LOCAL_DIR", REPO / ".local")).resolve()
 RUN_DIR = LOCAL / "run"
 LOG_DIR = LOCAL / "log"
-PG_DIR = LOCAL / "pg"
+
+
+def _pg_dir() -> Path:
+    """The cluster's folder: .local/pg, unless the `postgres` user (used when we run as root)
+    cannot reach it, e.g. a checkout under /root; then a folder under /var/tmp, keyed on the checkout."""
+    local_pg = LOCAL / "pg"
+    if os.geteuid() != 0 or (local_pg / "data" / "PG_VERSION").exists():
+        return local_pg
+    LOCAL.mkdir(parents=True, exist_ok=True)
+    runuser = shutil.which("runuser")
+    if (
+        runuser
+        and subprocess.run([runuser, "-u", "postgres", "--", "test", "-x", str(LOCAL)], capture_output=True).returncode
+        != 0
+    ):
+        return Path("/var/tmp") / f"cs_analytics-pg-{hashlib.sha1(str(LOCAL).encode()).hexdigest()[:10]}"
+    return local_pg
+
+
+PG_DIR = _pg_dir()
 PG_DATA = PG_DIR / "data"
 PG_SOCKET_DIR = PG_DIR / "run"
 SECRETS_FILE = LOCAL / "secrets.env"
@@ -325,6 +345,8 @@ def cmd_pg_up(_: list[str]) -> None:
     PG_DIR.mkdir(parents=True, exist_ok=True)
     PG_SOCKET_DIR.mkdir(parents=True, exist_ok=True)
     if not (PG_DATA / "PG_VERSION").exists():
+        if not PG_DIR.is_relative_to(LOCAL):
+            log(f"the postgres user cannot reach {LOCAL}; the cluster lives in {PG_DIR} instead")
         log(f"initdb {PG_DATA}")
         PG_DATA.mkdir(parents=True, exist_ok=True)
         _chown_pg(PG_DIR)
@@ -551,6 +573,14 @@ def cmd_down(_: list[str]) -> None:
     cmd_pg_down([])
 
 
+def cmd_clean(_: list[str]) -> None:
+    """Stop everything, then remove the cluster folder when it lives outside .local."""
+    cmd_down([])
+    if not PG_DIR.is_relative_to(LOCAL) and PG_DIR.exists():
+        shutil.rmtree(PG_DIR)
+        log(f"removed {PG_DIR}")
+
+
 def cmd_status(_: list[str]) -> None:
     s = settings()
     print(f"postgres      {'running' if pg_running() else 'stopped'}  127.0.0.1:{s['LOCAL_PG_PORT']}")
@@ -569,6 +599,7 @@ COMMANDS = {
     "ui-up": cmd_ui_up,
     "ui-down": cmd_ui_down,
     "down": cmd_down,
+    "clean": cmd_clean,
     "status": cmd_status,
 }
 
