@@ -3,46 +3,117 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
+
+from airflow.sdk.exceptions import AirflowFailException
 
 from cs_analytics.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
 
-class QualityGateFailed(RuntimeError):
-    pass
+class QualityGateFailed(AirflowFailException):
+    """A critical expectation failed. An AirflowFailException: retrying cannot fix data, so the
+    task fails at once and everything downstream (the marts Asset, ML, alerts) stays put."""
+
+
+def reference_instant(context: dict[str, Any]) -> datetime | None:
+    """The instant freshness is judged at: the run's data interval end, else its logical date,
+    else when it was due (asset-triggered runs have neither); None means now."""
+    for key in ("data_interval_end", "logical_date"):
+        value = context.get(key)
+        if value is not None:
+            return value
+    dag_run = context.get("dag_run")
+    return getattr(dag_run, "run_after", None) if dag_run is not None else None
+
+
+def gate_alert(result, dag_id: str):
+    from cs_analytics.notify.messages import Alert
+
+    failed = result.critical_failures
+    return Alert(
+        key=f"quality_gate_failed:{dag_id}:{result.run_id}",
+        severity="critical",
+        audience="data_engineering",
+        rule="quality_gate",
+        title=f"Quality gate failed: {len(failed)} critical expectation(s)",
+        summary=(
+            "The marts were not published; ML scoring and business alerts are on hold until the data "
+            "are fixed and the transform DAG re-runs."
+        ),
+        facts=(
+            ("Run", result.run_id),
+            ("Suites failing", ", ".join(sorted({o.suite for o in failed}))),
+            ("Warnings", str(len(result.warnings))),
+            ("Rows quarantined", f"{result.quarantined_rows} (meta.dq_quarantine)"),
+            ("Data Docs", result.failing_suite_docs() or "not built"),
+        ),
+        details=tuple(o.describe() for o in failed[:20]),
+        link=result.failing_suite_docs(),
+    )
 
 
 def run_quality_gate(context: dict[str, Any]) -> dict[str, Any]:
     from cs_analytics.config import WAREHOUSE_CONN_ID
     from cs_analytics.connections import sqlalchemy_url
     from cs_analytics.notify.delivery import deliver
-    from cs_analytics.notify.messages import Alert
-    from cs_analytics.quality.gate import load_suite_specs, run_gate, store_results
+    from cs_analytics.quality.gate import load_suite_specs, run_gate
 
     run_id = context["run_id"]
+    dag_id = context["dag"].dag_id
     wh = Warehouse.from_connection()
-    result = run_gate(load_suite_specs(), run_id=run_id, connection_string=sqlalchemy_url(WAREHOUSE_CONN_ID))
-    store_results(wh, result)
-    for o in result.warnings:
-        log.warning("DQ warning: %s %s %s observed=%s", o.suite, o.expectation, o.column or "", o.observed_value)
-    if not result.passed:
-        failed = result.critical_failures
-        alert = Alert(
-            key=f"quality_gate_failed:{run_id}",
-            severity="critical",
-            audience="data_engineering",
-            rule="quality_gate",
-            title=f"Quality gate failed: {len(failed)} critical expectation(s)",
-            summary="The marts were not published; ML scoring and business alerts are on hold.",
-            details=tuple(
-                f"{o.suite}: {o.expectation}({o.column or ''}) observed={o.observed_value} "
-                f"unexpected={o.unexpected_count}"
-                for o in failed
-            ),
-            link=result.data_docs,
+    try:
+        result = run_gate(
+            load_suite_specs(),
+            run_id=run_id,
+            connection_string=sqlalchemy_url(WAREHOUSE_CONN_ID),
+            warehouse=wh,
+            as_of=reference_instant(context),
         )
-        deliver([alert], wh, dag_id=context["dag"].dag_id, run_id=run_id)
-        raise QualityGateFailed("; ".join(alert.details))
+    except Exception as exc:
+        # The gate itself broke (warehouse down, a suite file invalid...): nothing was checked,
+        # so nothing is published; data engineering hears of it once per run (the key is stable
+        # across retries), then Airflow retries.
+        from cs_analytics.notify.messages import Alert
+
+        try:
+            deliver(
+                [
+                    Alert(
+                        key=f"quality_gate_error:{dag_id}:{run_id}",
+                        severity="critical",
+                        audience="data_engineering",
+                        rule="quality_gate",
+                        title="Quality gate could not run",
+                        summary="The data were not checked, so the marts were not published.",
+                        details=(f"{type(exc).__name__}: {exc}"[:500],),
+                    )
+                ],
+                wh,
+                dag_id=dag_id,
+                run_id=run_id,
+            )
+        except Exception:
+            log.exception("could not deliver the quality-gate error alert")
+        raise
+    for o in result.warnings:
+        log.warning("DQ warning: %s", o.describe())
+    log.info(
+        "quality gate: %s in %.1fs (stages %s); Data Docs %s",
+        "PASSED" if result.passed else "FAILED",
+        result.seconds,
+        result.stage_seconds,
+        result.data_docs,
+    )
+    if not result.passed:
+        for o in result.critical_failures:
+            log.error("DQ critical: %s", o.describe())
+        alert = gate_alert(result, dag_id)
+        deliver([alert], wh, dag_id=dag_id, run_id=run_id)
+        raise QualityGateFailed(
+            f"{len(result.critical_failures)} critical expectation(s) failed: "
+            + "; ".join(o.describe() for o in result.critical_failures[:5])
+        )
     return result.to_dict()

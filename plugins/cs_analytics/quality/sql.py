@@ -1,0 +1,186 @@
+"""The warehouse side of the quality gate: history, quarantine and run tables, the `dq`
+schema of helper functions and of the views GX validates.
+
+Every suite is validated on a table `dq.<suite>` that the gate rebuilds at the start of
+each run (CREATE UNLOGGED TABLE AS SELECT ...): `_dq_key` (the row key, for GX's unexpected indexes and the
+quarantine), then the columns to check — typed columns as they are, JSON payload fields
+extracted with SQL — restricted, for `new_rows` suites, to the rows loaded since the
+last passed gate run. GX reads the views through a SQL data source, so every
+expectation is a query run by PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from psycopg import sql
+
+from cs_analytics.quality.specs import SuiteSpec
+
+DQ_SCHEMA = "dq"
+
+DDL = """
+create schema if not exists meta;
+create schema if not exists dq;
+
+-- One row per gate run.
+create table if not exists meta.dq_runs (
+    run_id             text primary key,
+    started_at         timestamptz not null,
+    finished_at        timestamptz,
+    as_of              timestamptz not null,
+    validate_since     timestamptz not null,   -- new_rows suites validate rows loaded from here on
+    passed             boolean,                -- null while running (or if the gate crashed)
+    suites             integer,
+    expectations       integer,
+    critical_failures  integer,
+    warnings           integer,
+    quarantined_rows   integer,
+    data_docs          text,
+    seconds            double precision
+);
+
+-- The history BI charts: one row per expectation per run.
+create table if not exists meta.dq_results (
+    run_id              text not null,
+    validated_at        timestamptz not null default now(),
+    suite               text not null,
+    table_name          text not null,
+    expectation         text not null,
+    column_name         text,
+    kwargs              jsonb not null,
+    severity            text not null check (severity in ('critical', 'warning')),
+    success             boolean not null,
+    observed_value      text,
+    unexpected_count    bigint,
+    unexpected_percent  double precision,
+    primary key (run_id, suite, expectation, kwargs)
+);
+alter table meta.dq_results add column if not exists observed_number double precision;
+alter table meta.dq_results add column if not exists element_count bigint;
+alter table meta.dq_results add column if not exists exception text;
+alter table meta.dq_results add column if not exists quarantined_rows integer;
+alter table meta.dq_results add column if not exists quarantine_cap integer;
+alter table meta.dq_results add column if not exists data_docs text;
+create index if not exists dq_results_validated_at on meta.dq_results (validated_at);
+
+-- Rows that failed a critical row-level expectation: copied here (never deleted from the
+-- raw table, never dropped silently), at most `cap` rows per expectation and run.
+create table if not exists meta.dq_quarantine (
+    quarantine_id   bigserial primary key,
+    run_id          text not null,
+    suite           text not null,
+    expectation     text not null,
+    kwargs          jsonb not null,
+    table_name      text not null,
+    row_key         text,
+    row_data        jsonb not null,
+    quarantined_at  timestamptz not null default now()
+);
+create index if not exists dq_quarantine_run on meta.dq_quarantine (run_id, suite);
+
+-- Failed warnings of the latest run (the daily report and BI read this).
+create or replace view meta.dq_latest_warnings as
+select r.run_id, r.validated_at, r.suite, r.table_name, r.expectation, r.column_name, r.kwargs,
+       r.observed_value, r.unexpected_count, r.unexpected_percent, r.data_docs
+from meta.dq_results r
+where r.run_id = (select run_id from meta.dq_runs where finished_at is not null
+                  order by started_at desc limit 1)
+  and r.severity = 'warning' and not r.success;
+
+-- Safe casts for JSON payload fields: null where the text is not a number / an instant,
+-- so one malformed value shows up as an unexpected row instead of failing the query.
+create or replace function dq.try_numeric(v text) returns numeric
+language sql immutable parallel safe as $$
+    select case when v ~ '^\\s*[-+]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][-+]?[0-9]+)?\\s*$' then v::numeric end
+$$;
+-- ISO-8601 dates and instants only (what the APIs send), with the calendar checked by the
+-- pattern (month 01-12, day within the month, 29 February in leap years), so the cast
+-- never raises: pure SQL, inlined by the planner, parallel safe.
+create or replace function dq.try_timestamptz(v text) returns timestamptz
+language sql stable parallel safe as $$
+    select case
+        when v ~ '^[1-9][0-9]{3}-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-9]))([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]{1,6})?)?)?(Z|[+-]([01][0-9]|2[0-3])(:?[0-5][0-9])?)?$'
+         and (substr(v, 6, 5) <> '02-29'
+              or (substr(v, 1, 4)::int % 4 = 0 and (substr(v, 1, 4)::int % 100 <> 0 or substr(v, 1, 4)::int % 400 = 0)))
+        then v::timestamptz end
+$$;
+drop function if exists dq._cast_timestamptz(text);
+-- French phone numbers as the sources spell them (06 12 34 56 78, 06.12.34.56.78,
+-- 0033612345678, +33 6 12 34 56 78) to E.164; anything else passes through unchanged.
+create or replace function dq.fr_phone_e164(v text) returns text
+language sql immutable parallel safe as $$
+    select case
+        when d ~ '^\\+[1-9][0-9]{6,14}$' then d
+        when d ~ '^00[1-9][0-9]{6,14}$' then '+' || substr(d, 3)
+        when d ~ '^0[1-9][0-9]{8}$' then '+33' || substr(d, 2)
+        else v end
+    from (select regexp_replace(v, '[\\s.()-]', '', 'g') as d) x
+$$;
+
+-- French public holidays (from the `holidays` package), for the volume band.
+create table if not exists dq.holidays (
+    day   date primary key,
+    name  text not null
+);
+"""
+
+
+def holiday_rows(first_year: int = 2015, last_year: int = 2040) -> list[tuple]:
+    import holidays
+
+    return sorted(holidays.country_holidays("FR", years=range(first_year, last_year + 1)).items())
+
+
+def key_expression(spec: SuiteSpec, alias: str) -> sql.Composable:
+    parts = [sql.SQL("{}.{}::text").format(sql.Identifier(alias), sql.Identifier(k)) for k in spec.key]
+    if len(parts) == 1:
+        return parts[0]
+    return sql.SQL("concat_ws('|', {})").format(sql.SQL(", ").join(parts))
+
+
+def view_body(spec: SuiteSpec, validate_since: datetime, as_of: datetime) -> sql.Composable:
+    """The SELECT behind dq.<suite>. `{as_of}` in a suite's SQL is the run's reference instant."""
+
+    def fill(text: str) -> sql.Composable:
+        # Plain text substitution: suite SQL may hold braces (regex quantifiers) that
+        # sql.SQL.format would read as placeholders. isoformat() has no quote to escape.
+        return sql.SQL(text.strip().rstrip(";").replace("{as_of}", f"'{as_of.isoformat()}'::timestamptz"))
+
+    if spec.sql:
+        return sql.SQL("select {key} as _dq_key, q.* from (\n{body}\n) q").format(
+            key=key_expression(spec, "q"), body=fill(spec.sql)
+        )
+    where = sql.SQL("")
+    if spec.scope == "new_rows":
+        where = sql.SQL("\nwhere t.{} >= {}::timestamptz").format(
+            sql.Identifier(spec.loaded_at_column), sql.Literal(validate_since.isoformat())
+        )
+    return sql.SQL("select {key} as _dq_key, {cols}\nfrom {schema}.{table} t{where}").format(
+        key=key_expression(spec, "t"),
+        cols=fill(spec.columns) if spec.columns else sql.SQL("t.*"),
+        schema=sql.Identifier(spec.schema),
+        table=sql.Identifier(spec.table_name),
+        where=where,
+    )
+
+
+def materialise(spec: SuiteSpec, validate_since: datetime, as_of: datetime) -> sql.Composable:
+    """dq.<suite> as an UNLOGGED table, rebuilt each run: JSON fields are extracted and
+    parsed once, then every expectation scans a plain table (a view would redo the
+    extraction in each of the suite's queries). It also keeps what the gate saw."""
+    name = sql.Identifier(DQ_SCHEMA, spec.name)
+    return sql.SQL("create unlogged table {name} as\n{body};\nanalyze {name}").format(
+        name=name, body=view_body(spec, validate_since, as_of)
+    )
+
+
+def drop_relation(conn, schema: str, name: str) -> None:
+    kind = conn.execute(
+        "select c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+        "where n.nspname = %s and c.relname = %s",
+        (schema, name),
+    ).fetchone()
+    if kind:
+        what = {"v": "view", "m": "materialized view"}.get(kind[0], "table")
+        conn.execute(sql.SQL(f"drop {what} {{}} cascade").format(sql.Identifier(schema, name)))
