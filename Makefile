@@ -77,3 +77,10 @@ lock:
 clean:
 	@python3 scripts/stack.py clean
 	rm -rf .local build $(VENV)
+
+# dbt's documentation site (models, columns, tests, lineage, exposures) into build/dbt_docs/;
+# the catalog reads the warehouse, so run it after a build (make demo).
+.PHONY: dbt-docs
+dbt-docs: install warehouse-up
+	@$(RUN) dbt docs generate --quiet --project-dir dbt_project --profiles-dir dbt_project --target-path ../build/dbt_docs
+	@echo "dbt docs site: build/dbt_docs/index.html  (serve it: scripts/run.sh dbt docs serve --project-dir dbt_project --target-path ../build/dbt_docs --port 8081)"

@@ -7,10 +7,17 @@ Builds the star schema and KPI marts with dbt, then gates them with Great Expect
   updated since the last run.
 - `dbt`: one run task and one test task per model (astronomer-cosmos, rendered from
   the dbt manifest); a failing test stops every model downstream of it.
-- `quality_gate`: Great Expectations suites on the raw tables and marts. A critical
-  failure fails the gate and alerts data engineering; warnings let the run go on.
+- `quality_gate`: Great Expectations suites (`expectations/suites/*.yml`) on the raw
+  tables and marts, run as SQL on the warehouse. A critical failure fails the gate at
+  once (no retry: data do not fix themselves), copies the failing rows to
+  `meta.dq_quarantine` and alerts data engineering (Slack + email) with the failed
+  expectations and a link to the Data Docs page (`build/data_docs/`); warnings let the
+  run go on and show in the run summary and `meta.dq_latest_warnings`. Every outcome is
+  kept in `meta.dq_results`.
 - The `marts` Asset is updated only when the gate passes, so ML and alerts never act
   on data that failed its checks.
+- `grant_bi_reader`: (re)asserts the read-only `bi_reader` role BI tools connect with
+  (the `marts` schema and nothing else); idempotent, see dbt_project/README.md.
 """
 
 from airflow.sdk import dag, task
@@ -39,7 +46,14 @@ def transform():
 
         return run_quality_gate(context)
 
-    dbt >> quality_gate()
+    @task
+    def grant_bi_reader() -> dict:
+        from cs_analytics.bi_access import ensure_bi_reader
+        from cs_analytics.warehouse import Warehouse
+
+        return ensure_bi_reader(Warehouse.from_connection())
+
+    dbt >> quality_gate() >> grant_bi_reader()
 
 
 transform()

@@ -43,7 +43,8 @@ def cosmos_configs() -> dict:
             target_name="airflow",
             profile_mapping=PostgresUserPasswordProfileMapping(
                 conn_id=WAREHOUSE_CONN_ID,
-                profile_args={"schema": os.environ.get("DBT_TARGET_SCHEMA", "analytics"), "threads": 2},
+                # tests of a model run in parallel inside its test task; the database does the work
+                profile_args={"schema": os.environ.get("DBT_TARGET_SCHEMA", "analytics"), "threads": 4},
             ),
         ),
         "execution_config": ExecutionConfig(

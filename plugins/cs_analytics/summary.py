@@ -11,7 +11,18 @@ from typing import Any
 
 from cs_analytics.warehouse import Warehouse
 
-SUMMARY_SCHEMAS = ("raw_crm", "raw_cti", "raw_erp", "raw_app", "staging", "intermediate", "marts", "ml", "meta")
+SUMMARY_SCHEMAS = (
+    "raw_crm",
+    "raw_cti",
+    "raw_erp",
+    "raw_app",
+    "staging",
+    "intermediate",
+    "snapshots",
+    "marts",
+    "ml",
+    "meta",
+)
 SOURCE_SCHEMAS = {"crm": "raw_crm", "cti": "raw_cti", "erp": "raw_erp", "mobile_app": "raw_app"}
 
 

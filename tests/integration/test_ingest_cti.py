@@ -143,8 +143,14 @@ def test_redelivered_file_is_recognised_by_content_and_reruns_change_nothing(war
 
 
 def test_corrected_redelivery_replaces_its_day_and_resolves_its_quarantine(warehouse, tmp_path):
-    write(tmp_path, "cdr_20250402.csv", cdr(row("e1", "2025-04-02 10:00:00", "2025-04-02 10:05:00", wait="5"),
-                                            row("e2", "2025-04-02 10:30:00", "2025-04-02 10:35:00", wait="x")))
+    write(
+        tmp_path,
+        "cdr_20250402.csv",
+        cdr(
+            row("e1", "2025-04-02 10:00:00", "2025-04-02 10:05:00", wait="5"),
+            row("e2", "2025-04-02 10:30:00", "2025-04-02 10:35:00", wait="x"),
+        ),
+    )
     load_landing_folder(warehouse, tmp_path, ctx("r1"), LENIENT)
     assert warehouse.query("select count(*) from meta.quarantine where resolved_at is null")[0][0] == 1
     write(
@@ -158,7 +164,8 @@ def test_corrected_redelivery_replaces_its_day_and_resolves_its_quarantine(wareh
     load_landing_folder(warehouse, tmp_path, ctx("r2"), LENIENT)
     assert warehouse.query("select call_id, wait_seconds from raw_cti.calls order by 1") == [("e1", 7), ("e2", 12)]
     assert warehouse.query("select location, resolved_by from meta.quarantine") == [
-        ("cdr_20250402.csv:3", "cti.calls:ingest_cti:r2")]
+        ("cdr_20250402.csv:3", "cti.calls:ingest_cti:r2")
+    ]
 
 
 def test_late_file_is_picked_up_by_the_next_run_and_interval_end_is_respected(warehouse, tmp_path):

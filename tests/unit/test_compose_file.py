@@ -21,7 +21,8 @@ def test_compose_file_matches_the_compose_spec():
     doc = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())
     jsonschema.validate(doc, schema)
     assert {"postgres", "airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "crm-sim"} <= set(
-        doc["services"])
+        doc["services"]
+    )
 
 
 def test_compose_file_holds_no_secret_values():

@@ -1,0 +1,9 @@
+-- Contact and booking channels.
+select
+    channel_code,
+    label_fr,
+    label_en,
+    is_online,
+    is_self_service,
+    sort_order
+from {{ ref('channels') }}

@@ -1,0 +1,117 @@
+-- One row per commercial quote, whatever its origin: written on site in the technicians' app
+-- ('field', FQ-...; in Sage once accepted, with DO_Ref = the field-quote id) or typed at the
+-- office in Sage ('office', DE... without a field reference). Conversion follows the Sage
+-- chain: an order (BC) line carrying the quote number in DL_PieceDE.
+with field_quotes as (
+    select * from {{ ref('stg_app__field_quotes') }}
+    where not is_archived
+),
+
+documents as (
+    select * from {{ ref('stg_erp__documents') }}
+),
+
+lines as (
+    select * from {{ ref('stg_erp__document_lines') }}
+),
+
+identities as (
+    select * from {{ ref('int_customer_identities_matched') }}
+    where source_system in ('erp', 'app')
+),
+
+erp_quotes as (
+    select * from documents
+    where document_kind = 'quote'
+),
+
+-- what followed each quote in Sage
+follow_ups as (
+    select
+        lines.source_quote_number as quote_number,
+        min(documents.document_number) filter (where documents.document_kind = 'order') as order_number,
+        min(documents.created_at) filter (where documents.document_kind = 'order') as ordered_at,
+        sum(lines.amount_ht) filter (where documents.document_kind = 'invoice') as invoiced_amount_ht
+    from lines
+    inner join documents on lines.document_number = documents.document_number
+    where lines.source_quote_number is not null
+    group by lines.source_quote_number
+),
+
+unioned as (
+    select
+        field_quotes.field_quote_id as quote_id,
+        'field' as origin,
+        field_quotes.field_quote_id,
+        coalesce(field_quotes.erp_quote_number, erp_quotes.document_number) as erp_quote_number,
+        field_quotes.intervention_id,
+        field_quotes.technician_id,
+        coalesce(field_quotes.customer_code, erp_quotes.erp_customer_code) as customer_code,
+        'app' as customer_source,
+        field_quotes.quote_status,
+        field_quotes.created_at,
+        field_quotes.decided_at,
+        field_quotes.quote_status = 'accepted' as is_accepted,
+        field_quotes.quote_status in ('refused', 'expired') as is_unvalidated,
+        -- the Sage amount once the quote is there, the app's before
+        coalesce(erp_quotes.total_ht, field_quotes.amount_ht) as amount_ht
+    from field_quotes
+    left join lateral (
+        -- the Sage quote validated from this field quote (its number, else DO_Ref = the field-quote id)
+        select candidate.*
+        from erp_quotes as candidate
+        where candidate.document_number = field_quotes.erp_quote_number
+            or candidate.reference = field_quotes.field_quote_id
+        order by candidate.document_number = field_quotes.erp_quote_number desc, candidate.document_number
+        limit 1
+    ) as erp_quotes on true
+    union all
+    select
+        erp_quotes.document_number as quote_id,
+        'office' as origin,
+        null as field_quote_id,
+        erp_quotes.document_number as erp_quote_number,
+        null as intervention_id,
+        null as technician_id,
+        erp_quotes.erp_customer_code as customer_code,
+        'erp' as customer_source,
+        case erp_quotes.document_status when 0 then 'draft' when 1 then 'sent' when 2 then 'accepted' end
+            as quote_status,
+        erp_quotes.created_at,
+        case when erp_quotes.document_status = 2 then erp_quotes.modified_at end as decided_at,
+        erp_quotes.document_status = 2 as is_accepted,
+        -- Sage has no refusal status: an office quote left unaccepted past its validity counts as lost
+        erp_quotes.document_status <> 2
+        and erp_quotes.created_at < {{ data_as_of_end() }} - interval '{{ var("kpi")["quote_validity_days"] }} days'
+            as is_unvalidated,
+        erp_quotes.total_ht as amount_ht
+    from erp_quotes
+    where erp_quotes.reference is null
+        or erp_quotes.reference not in (select known.field_quote_id from field_quotes as known)
+)
+
+select
+    unioned.quote_id,
+    unioned.origin,
+    unioned.field_quote_id,
+    unioned.erp_quote_number,
+    unioned.intervention_id,
+    unioned.technician_id,
+    identities.customer_id,
+    unioned.customer_code,
+    unioned.quote_status,
+    unioned.created_at,
+    {{ local_date('unioned.created_at') }} as created_date,
+    unioned.decided_at,
+    {{ local_date('unioned.decided_at') }} as decision_date,
+    unioned.is_accepted,
+    unioned.is_unvalidated,
+    unioned.amount_ht,
+    follow_ups.order_number,
+    follow_ups.ordered_at,
+    follow_ups.order_number is not null as is_converted_to_order,
+    coalesce(follow_ups.invoiced_amount_ht, 0)::numeric(14, 2) as invoiced_amount_ht
+from unioned
+left join identities
+    on unioned.customer_source = identities.source_system and unioned.customer_code = identities.source_record_id
+left join follow_ups on unioned.erp_quote_number = follow_ups.quote_number

@@ -1,0 +1,19 @@
+-- One row per clock-in of a technician (work, travel, admin, break) with its duration.
+with entries as (
+    select * from {{ ref('stg_app__time_entries') }}
+    where not is_archived
+)
+
+select
+    time_entry_id,
+    technician_id,
+    intervention_id,
+    work_date,
+    entry_kind,
+    clock_in_at,
+    clock_out_at,
+    round((extract(epoch from clock_out_at - clock_in_at) / 60)::numeric, 1) as duration_minutes,
+    entry_kind = 'admin' as is_admin,
+    updated_at,
+    loaded_at
+from entries

@@ -1,0 +1,32 @@
+with source as (
+    select * from {{ source('app', 'time_entries') }}
+),
+
+renamed as (
+    select distinct on (id)
+        -- ids
+        id as time_entry_id,
+        nullif(payload ->> 'technician_id', '') as technician_id,
+        nullif(payload ->> 'intervention_id', '') as intervention_id,
+
+        -- strings
+        nullif(lower(payload ->> 'kind'), '') as entry_kind,
+
+        -- booleans
+        archived as is_archived,
+
+        -- timestamps
+        case when payload ->> 'work_date' ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' then (payload ->> 'work_date')::date end
+            as work_date,
+        {{ try_cast_instant("payload ->> 'clock_in'") }} as clock_in_at,
+        {{ try_cast_instant("payload ->> 'clock_out'") }} as clock_out_at,
+        source_updated_at as updated_at,
+
+        -- metadata
+        _batch_id as batch_id,
+        _loaded_at as loaded_at
+    from source
+    order by id, source_updated_at desc, _loaded_at desc
+)
+
+select * from renamed

@@ -1,0 +1,37 @@
+with source as (
+    select
+        *,
+        payload -> 'properties' as props
+    from {{ source('crm', 'feedback_submissions') }}
+),
+
+renamed as (
+    select distinct on (id)
+        -- ids
+        id as feedback_submission_id,
+        nullif(props ->> 'hs_contact_id', '') as contact_id,
+        nullif(props ->> 'hs_ticket_id', '') as ticket_id,
+
+        -- strings
+        nullif(upper(props ->> 'hs_survey_type'), '') as survey_type,
+        nullif(lower(props ->> 'hs_survey_channel'), '') as survey_channel,
+
+        -- numerics
+        {{ try_cast_integer("props ->> 'hs_response_value'") }} as response_value,
+
+        -- booleans
+        archived as is_archived,
+
+        -- timestamps
+        coalesce({{ try_cast_instant("props ->> 'hs_submission_timestamp'") }}, source_created_at) as submitted_at,
+        source_updated_at as updated_at,
+
+        -- metadata
+        _record_hash as record_hash,
+        _batch_id as batch_id,
+        _loaded_at as loaded_at
+    from source
+    order by id, source_updated_at desc, _loaded_at desc
+)
+
+select * from renamed
