@@ -24,7 +24,7 @@ def dbt_executable() -> str:
 def cosmos_configs() -> dict:
     """Keyword arguments for cosmos.DbtTaskGroup."""
     from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-    from cosmos.constants import InvocationMode, LoadMode, TestBehavior
+    from cosmos.constants import InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
     from cosmos.profiles import PostgresUserPasswordProfileMapping
 
     if not MANIFEST_PATH.exists():
@@ -50,6 +50,9 @@ def cosmos_configs() -> dict:
         "execution_config": ExecutionConfig(
             dbt_executable_path=dbt_executable(),
             invocation_mode=InvocationMode.DBT_RUNNER,  # in-process: no interpreter start per task
+            # A relationships test runs with the model built last (fct_calls -> dim_customer runs with
+            # fct_calls), never before its other parent exists, as eager selection would do.
+            test_indirect_selection=TestIndirectSelection.BUILDABLE,
         ),
         "render_config": RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
