@@ -436,6 +436,8 @@ def cmd_pg_up(_: list[str]) -> None:
     exists = _psql(bins, port, f"select 1 from pg_roles where rolname = '{APP_ROLE}'")
     verb = "alter" if exists else "create"
     _psql(bins, port, f"{verb} role {APP_ROLE} with login createdb createrole password '{password}'")
+    # Lets tests and benchmarks drop their throw-away databases even while autovacuum works on them.
+    _psql(bins, port, f"grant pg_signal_backend to {APP_ROLE}")
     for db in LOCAL_DATABASES:
         if not _psql(bins, port, f"select 1 from pg_database where datname = '{db}'"):
             _psql(bins, port, f"create database {db} owner {APP_ROLE}")

@@ -44,6 +44,8 @@ class IngestSettings:
     erp_lookback: timedelta = timedelta(hours=2)
     http_timeout_s: float = 30.0
     http_max_retries: int = 6
+    # CDR files of different days load in parallel on this many connections.
+    cti_load_workers: int = 2
 
     @classmethod
     def from_env(cls) -> IngestSettings:
@@ -53,6 +55,7 @@ class IngestSettings:
             erp_lookback=timedelta(minutes=_env_float("ERP_LOOKBACK_MINUTES", 120)),
             http_timeout_s=_env_float("HTTP_TIMEOUT_SECONDS", cls.http_timeout_s),
             http_max_retries=int(_env_float("HTTP_MAX_RETRIES", cls.http_max_retries)),
+            cti_load_workers=int(_env_float("CTI_LOAD_WORKERS", cls.cti_load_workers)),
         )
 
 

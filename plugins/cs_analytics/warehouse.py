@@ -188,7 +188,7 @@ def copy_rows(
     return n
 
 
-def drop_database(server_url: str, name: str, attempts: int = 20) -> None:
+def drop_database(server_url: str, name: str, attempts: int = 60) -> None:
     """DROP DATABASE ... WITH (FORCE), retried: an autovacuum worker on a freshly loaded table
     cannot be terminated by a non-superuser, but it finishes within moments."""
     import time

@@ -27,6 +27,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -342,10 +343,73 @@ def pending_files(landing: Path, until: date | None) -> list[Path]:
     return sorted(files, key=lambda p: (file_date_of(p.name) or date.min, p.name))
 
 
+@dataclass
+class _FileOutcome:
+    name: str
+    file_date: date
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    error: str | None = None
+
+
+def _load_file(warehouse: Warehouse, ctx: BatchContext, path: Path, sha: str, loaded_at: str) -> _FileOutcome:
+    """One file in one transaction: replace its day, quarantine its bad lines, record it."""
+    content = path.read_bytes()
+    try:
+        parsed = CdrFile(path.name, content, ctx.batch_id, loaded_at)
+    except (MissingRequiredColumn, ValueError) as exc:
+        log.error("%s", exc)
+        return _FileOutcome(path.name, file_date_of(path.name) or date.min, error=str(exc))
+    with warehouse.transaction() as conn:
+        # The file replaces its day: a corrected re-delivery supersedes the previous one.
+        conn.execute(f"delete from {RAW_TABLE} where _file_date = %s", (parsed.file_date,))
+        with conn.cursor() as cur, cur.copy(f"copy {RAW_TABLE} ({', '.join(RAW_COLUMNS)}) from stdin") as cp:
+            # Small chunks: the server ingests one while the next is parsed.
+            buf: list[str] = []
+            for line in parsed.copy_lines():
+                buf.append(line)
+                if len(buf) == 2000:
+                    cp.write("".join(buf))
+                    buf.clear()
+            if buf:
+                cp.write("".join(buf))
+        # Entries of an earlier delivery of this day are superseded by this file.
+        resolve_quarantine(
+            conn,
+            ctx,
+            "select location from meta.quarantine where location like %s and location not like %s",
+            (f"cdr_{parsed.file_date:%Y%m%d}%", f"{path.name}:%"),
+        )
+        write_quarantine(conn, ctx, parsed.quarantined)
+        conn.execute(
+            "insert into meta.cti_files (sha256, file_name, file_date, size_bytes, encoding_errors, rows_loaded, "
+            "rows_quarantined, batch_id) values (%s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                sha,
+                path.name,
+                parsed.file_date,
+                len(content),
+                parsed.encoding_errors,
+                parsed.rows_loaded,
+                len(parsed.quarantined),
+                ctx.batch_id,
+            ),
+        )
+        day_end = datetime.combine(parsed.file_date + timedelta(days=1), datetime.min.time(), PARIS)
+        get_watermark(conn, SOURCE, OBJECT)  # row lock held to commit: commits of parallel files queue here
+        advance_watermark(conn, SOURCE, OBJECT, day_end, ctx.batch_id)
+    return _FileOutcome(path.name, parsed.file_date, parsed.rows_read, parsed.rows_loaded, len(parsed.quarantined))
+
+
 def load_landing_folder(
     warehouse: Warehouse, landing: Path, ctx: BatchContext, settings: IngestSettings | None = None
 ) -> CtiLoadResult:
-    """Load every new CDR file of days before the interval end; one transaction per file."""
+    """Load every new CDR file of days before the interval end; one transaction per file.
+
+    Days load in parallel on `CTI_LOAD_WORKERS` connections: while one thread parses, the server
+    ingests another thread's COPY on the other core. Files of one day load in order.
+    """
     settings = settings or IngestSettings.from_env()
     warehouse.ensure_meta()
     warehouse.execute(RAW_DDL)
@@ -356,71 +420,43 @@ def load_landing_folder(
     with warehouse.connect(autocommit=True) as conn:
         known = {row[0]: row[1] for row in conn.execute("select sha256, file_name from meta.cti_files")}
     loaded_at = ctx.loaded_at.isoformat()
-    max_day: date | None = None
 
+    # Sort out re-deliveries first (by content), then group the new files by day.
+    duplicates: list[tuple[str, str, str]] = []  # (file, sha, original name)
+    by_day: dict[date, list[tuple[Path, str]]] = {}
     for path in pending_files(landing, until):
-        content = path.read_bytes()
-        sha = hashlib.sha256(content).hexdigest()
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
         if sha in known:
             if known[sha] != path.name:
-                with warehouse.transaction() as conn:
-                    conn.execute(
-                        "insert into meta.cti_duplicate_deliveries (file_name, sha256, original_name, batch_id) "
-                        "values (%s, %s, %s, %s) on conflict (file_name) do nothing",
-                        (path.name, sha, known[sha], ctx.batch_id),
-                    )
-                result.duplicate_deliveries.append(path.name)
+                duplicates.append((path.name, sha, known[sha]))
             continue
-        try:
-            parsed = CdrFile(path.name, content, ctx.batch_id, loaded_at)
-        except (MissingRequiredColumn, ValueError) as exc:
-            result.failed_files[path.name] = str(exc)
-            log.error("%s", exc)
-            continue
-        with warehouse.transaction() as conn:
-            # The file replaces its day: a corrected re-delivery supersedes the previous one.
-            conn.execute(f"delete from {RAW_TABLE} where _file_date = %s", (parsed.file_date,))
-            with conn.cursor() as cur, cur.copy(f"copy {RAW_TABLE} ({', '.join(RAW_COLUMNS)}) from stdin") as cp:
-                # Small chunks: the server ingests one while the next is parsed (two cores at work).
-                buf: list[str] = []
-                for line in parsed.copy_lines():
-                    buf.append(line)
-                    if len(buf) == 2000:
-                        cp.write("".join(buf))
-                        buf.clear()
-                if buf:
-                    cp.write("".join(buf))
-            # Entries of an earlier delivery of this day are superseded by this file.
-            resolve_quarantine(
-                conn,
-                ctx,
-                "select location from meta.quarantine where location like %s and location not like %s",
-                (f"cdr_{parsed.file_date:%Y%m%d}%", f"{path.name}:%"),
-            )
-            write_quarantine(conn, ctx, parsed.quarantined)
-            conn.execute(
-                "insert into meta.cti_files (sha256, file_name, file_date, size_bytes, encoding_errors, rows_loaded, "
-                "rows_quarantined, batch_id) values (%s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    sha,
-                    path.name,
-                    parsed.file_date,
-                    len(content),
-                    parsed.encoding_errors,
-                    parsed.rows_loaded,
-                    len(parsed.quarantined),
-                    ctx.batch_id,
-                ),
-            )
-            day_end = datetime.combine(parsed.file_date + timedelta(days=1), datetime.min.time(), PARIS)
-            get_watermark(conn, SOURCE, OBJECT)
-            advance_watermark(conn, SOURCE, OBJECT, day_end, ctx.batch_id)
         known[sha] = path.name
-        result.files_loaded.append(path.name)
-        result.rows_read += parsed.rows_read
-        result.rows_inserted += parsed.rows_loaded
-        result.rows_quarantined += len(parsed.quarantined)
-        max_day = max(max_day or parsed.file_date, parsed.file_date)
+        by_day.setdefault(file_date_of(path.name) or date.min, []).append((path, sha))
+
+    def load_day(files: list[tuple[Path, str]]) -> list[_FileOutcome]:
+        return [_load_file(warehouse, ctx, path, sha, loaded_at) for path, sha in files]
+
+    with ThreadPoolExecutor(max_workers=max(1, settings.cti_load_workers)) as pool:
+        outcomes = [o for day in pool.map(load_day, (by_day[d] for d in sorted(by_day))) for o in day]
+    for o in outcomes:
+        if o.error:
+            result.failed_files[o.name] = o.error
+            continue
+        result.files_loaded.append(o.name)
+        result.rows_read += o.rows_read
+        result.rows_inserted += o.rows_loaded
+        result.rows_quarantined += o.rows_quarantined
+    # A re-delivery is recorded against a file that is loaded (now or before), never a failed one.
+    failed_now = set(result.failed_files)
+    with warehouse.transaction() as conn:
+        for name, sha, original in duplicates:
+            if original not in failed_now:
+                conn.execute(
+                    "insert into meta.cti_duplicate_deliveries (file_name, sha256, original_name, batch_id) "
+                    "values (%s, %s, %s, %s) on conflict (file_name) do nothing",
+                    (name, sha, original, ctx.batch_id),
+                )
+                result.duplicate_deliveries.append(name)
 
     result.detail = {
         "files_loaded": len(result.files_loaded),
