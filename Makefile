@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # the local defaults (scripts/stack.py env) without overriding what is already set.
 RUN := scripts/run.sh
 
-.PHONY: help install demo test ui stop up dbt-parse warehouse-up warehouse-down simulators-up simulators-down \
+.PHONY: help install demo test ui stop up airflow-db dbt-parse warehouse-up warehouse-down simulators-up simulators-down \
         generate pipeline summary lint lock clean status benchmarks docs
 
 help:
@@ -43,7 +43,12 @@ simulators-down:
 dbt-parse: install
 	@$(RUN) dbt parse --quiet --project-dir dbt_project --profiles-dir dbt_project
 
-up: install warehouse-up simulators-up dbt-parse
+airflow-db: install warehouse-up
+	@$(RUN) bash -c 'mkdir -p "$$AIRFLOW_HOME" && airflow db migrate > "$$AIRFLOW_HOME/db_migrate.log" 2>&1 \
+	  || { tail -20 "$$AIRFLOW_HOME/db_migrate.log"; exit 1; }'
+	@echo "[airflow] metadata database ready"
+
+up: install warehouse-up simulators-up airflow-db dbt-parse
 
 demo: up
 	@$(RUN) python scripts/demo.py
@@ -52,7 +57,6 @@ test: up
 	@$(RUN) python -m pytest $(PYTEST_ARGS)
 
 ui: up
-	@$(RUN) airflow db migrate >/dev/null
 	@$(RUN) python3 scripts/stack.py ui-up
 
 stop:
