@@ -352,26 +352,8 @@ def cmd_pg_up(_: list[str]) -> None:
         _chown_pg(PG_DIR)
         PG_DATA.chmod(0o700)
         # Superuser over the private socket only; the app role authenticates with a password over TCP.
-        res = subprocess.run(
-            _as_pg_user(
-                [
-                    bins["initdb"],
-                    "-D",
-                    str(PG_DATA),
-                    "-U",
-                    "postgres",
-                    "-E",
-                    "UTF8",
-                    "--locale=C.UTF-8",
-                    "--auth-local=trust",
-                    "--auth-host=scram-sha-256",
-                ]
-            ),
-            capture_output=True,
-            text=True,
-        )
-        if res.returncode != 0:
-            # Some systems lack the C.UTF-8 locale.
+        # Some systems lack the C.UTF-8 locale: fall back to no locale.
+        for locale in ("--locale=C.UTF-8", "--no-locale"):
             res = subprocess.run(
                 _as_pg_user(
                     [
@@ -382,7 +364,7 @@ def cmd_pg_up(_: list[str]) -> None:
                         "postgres",
                         "-E",
                         "UTF8",
-                        "--no-locale",
+                        locale,
                         "--auth-local=trust",
                         "--auth-host=scram-sha-256",
                     ]
@@ -390,6 +372,8 @@ def cmd_pg_up(_: list[str]) -> None:
                 capture_output=True,
                 text=True,
             )
+            if res.returncode == 0:
+                break
         if res.returncode != 0:
             fail(f"initdb failed: {res.stderr.strip()}")
         # Tuned for a small dev box; bulk loads (COPY) benefit from a larger WAL budget.

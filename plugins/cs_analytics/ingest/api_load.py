@@ -180,15 +180,7 @@ def load_api_object(
         advance_watermark(conn, ctx.source, ctx.object, max_updated[0] if max_updated else None, ctx.batch_id)
         record_batch(conn, ctx, result)
 
-    log.info(
-        "%s: read %d, inserted %d, updated %d, unchanged %d, quarantined %d",
-        raw_table,
-        result.rows_read,
-        result.rows_inserted,
-        result.rows_updated,
-        result.rows_unchanged,
-        result.rows_quarantined,
-    )
+    log.info("%s", result.summary())
     enforce_quarantine_rate(result, settings.quarantine_max_rate)
     return result
 

@@ -77,6 +77,13 @@ class LoadResult:
     def quarantine_rate(self) -> float:
         return self.rows_quarantined / self.rows_read if self.rows_read else 0.0
 
+    def summary(self) -> str:
+        return (
+            f"{self.source}.{self.object}: window [{self.window_start or 'beginning'}, {self.window_end}) "
+            f"read {self.rows_read}, inserted {self.rows_inserted}, updated {self.rows_updated}, "
+            f"unchanged {self.rows_unchanged}, quarantined {self.rows_quarantined}"
+        )
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         for k in ("window_start", "window_end", "watermark"):

@@ -265,17 +265,7 @@ def load_table(
         result.watermark = max(filter(None, (watermark, max_mod)), default=None)
         record_batch(conn, ctx, result)
 
-    log.info(
-        "erp.%s: window [%s, %s) read %d, inserted %d, updated %d, unchanged %d, quarantined %d",
-        table,
-        result.window_start or "beginning",
-        result.window_end,
-        result.rows_read,
-        result.rows_inserted,
-        result.rows_updated,
-        result.rows_unchanged,
-        result.rows_quarantined,
-    )
+    log.info("%s", result.summary())
     enforce_quarantine_rate(result, settings.quarantine_max_rate)
     return result
 

@@ -123,3 +123,13 @@ def _retry_after_seconds(resp: requests.Response) -> float:
         return max(float(value), 0.0)
     except ValueError:
         return 1.0  # an HTTP-date or garbage: wait a little, the loop will ask again
+
+
+def session_from_connection(conn_id: str, settings) -> ApiSession:
+    """An ApiSession for an Airflow HTTP connection (token in its password), with the ingest settings."""
+    from cs_analytics.connections import http_endpoint
+
+    ep = http_endpoint(conn_id)
+    return ApiSession(
+        conn_id, ep.base_url, ep.token, settings.http_timeout_s, RetryPolicy(max_retries=settings.http_max_retries)
+    )

@@ -12,10 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cs_analytics.config import MOBILE_APP_CONN_ID, IngestSettings
-from cs_analytics.connections import http_endpoint
 from cs_analytics.ingest.api_load import ApiRecord, load_api_object
 from cs_analytics.ingest.batch import BatchContext, LoadResult, MissingRequiredColumn
-from cs_analytics.ingest.http_client import ApiSession, RetryPolicy
+from cs_analytics.ingest.http_client import ApiSession, session_from_connection
 from cs_analytics.warehouse import Warehouse
 
 SOURCE = "mobile_app"
@@ -48,17 +47,7 @@ class MobileAppClient:
     def from_connection(
         cls, conn_id: str = MOBILE_APP_CONN_ID, settings: IngestSettings | None = None
     ) -> MobileAppClient:
-        settings = settings or IngestSettings.from_env()
-        ep = http_endpoint(conn_id)
-        return cls(
-            ApiSession(
-                conn_id,
-                ep.base_url,
-                ep.token,
-                settings.http_timeout_s,
-                RetryPolicy(max_retries=settings.http_max_retries),
-            )
-        )
+        return cls(session_from_connection(conn_id, settings or IngestSettings.from_env()))
 
     def updated(self, resource: str, since: datetime | None, until: datetime | None) -> Iterator[dict[str, Any]]:
         params: dict[str, Any] = {
