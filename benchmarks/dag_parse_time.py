@@ -28,8 +28,9 @@ PROBE = (
 
 
 def parse_seconds(path: Path) -> float:
-    out = subprocess.run([sys.executable, "-c", PROBE.format(path=str(path))], capture_output=True, text=True,
-                         check=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE.format(path=str(path))], capture_output=True, text=True, check=True, cwd=ROOT
+    )
     return float(next(line for line in out.stdout.splitlines() if line.startswith("SECONDS=")).split("=")[1])
 
 
@@ -37,14 +38,20 @@ def main() -> int:
     rows = []
     for path in sorted((ROOT / "dags").glob("*.py")):
         times = [parse_seconds(path) for _ in range(RUNS)]
-        rows.append({"dag_file": path.name, "median_seconds": round(statistics.median(times), 3),
-                     "max_seconds": round(max(times), 3)})
+        rows.append(
+            {
+                "dag_file": path.name,
+                "median_seconds": round(statistics.median(times), 3),
+                "max_seconds": round(max(times), 3),
+            }
+        )
     print(f"\n{'DAG file':<26} {'median s':>9} {'max s':>7}   (after `import airflow.sdk, cosmos`)")
     for r in rows:
         print(f"{r['dag_file']:<26} {r['median_seconds']:>9.3f} {r['max_seconds']:>7.3f}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"measured_at": datetime.now(UTC).isoformat(), "runs": RUNS, "results": rows},
-                                  indent=2))
+    RESULTS.write_text(
+        json.dumps({"measured_at": datetime.now(UTC).isoformat(), "runs": RUNS, "results": rows}, indent=2)
+    )
     print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
     return 0
 

@@ -52,23 +52,43 @@ def main() -> int:
     history = truth[~truth["is_future"]].rename(columns={"date": "ds", "actual_calls": "y"})[["ds", "y"]]
     future = truth[truth["is_future"]].sort_values("date").head(HORIZON)
     rows = []
-    for name, fn in (("prophet (production)", lambda h: forecast_calls(h, HORIZON)),
-                     ("arima(5,1,0) (spec sketch)", lambda h: arima(h, HORIZON)),
-                     ("seasonal naive", lambda h: seasonal_naive(h, HORIZON))):
+    for name, fn in (
+        ("prophet (production)", lambda h: forecast_calls(h, HORIZON)),
+        ("arima(5,1,0) (spec sketch)", lambda h: arima(h, HORIZON)),
+        ("seasonal naive", lambda h: seasonal_naive(h, HORIZON)),
+    ):
         start = time.perf_counter()
         fc = fn(history).reset_index(drop=True)
         seconds = time.perf_counter() - start
         m = score(future["expected_calls"].reset_index(drop=True), fc)
-        rows.append({"model": name, "wape_vs_true_expected": round(m.wape, 4), "mae": round(m.mae, 2),
-                     "interval_covers_truth": round(m.coverage_95, 3), "fit_seconds": round(seconds, 2)})
+        rows.append(
+            {
+                "model": name,
+                "wape_vs_true_expected": round(m.wape, 4),
+                "mae": round(m.mae, 2),
+                "interval_covers_truth": round(m.coverage_95, 3),
+                "fit_seconds": round(seconds, 2),
+            }
+        )
     print(f"\nforecast J+1..J+{HORIZON} after {history['ds'].max():%Y-%m-%d}, scored against the true expected volume")
     print(f"{'model':<28} {'WAPE':>7} {'MAE':>7} {'95% covers':>11} {'fit s':>7}")
     for r in rows:
-        print(f"{r['model']:<28} {r['wape_vs_true_expected']:>7.3f} {r['mae']:>7.2f} "
-              f"{r['interval_covers_truth']:>11.2f} {r['fit_seconds']:>7.2f}")
+        print(
+            f"{r['model']:<28} {r['wape_vs_true_expected']:>7.3f} {r['mae']:>7.2f} "
+            f"{r['interval_covers_truth']:>11.2f} {r['fit_seconds']:>7.2f}"
+        )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"measured_at": datetime.now(UTC).isoformat(), "horizon_days": HORIZON,
-                                   "history_end": str(history["ds"].max().date()), "results": rows}, indent=2))
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "measured_at": datetime.now(UTC).isoformat(),
+                "horizon_days": HORIZON,
+                "history_end": str(history["ds"].max().date()),
+                "results": rows,
+            },
+            indent=2,
+        )
+    )
     print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
     return 0
 

@@ -96,6 +96,18 @@ def write_cdr_files(folder: Path, rows: int, files: int, seed: int = 7) -> None:
         (folder / f"cdr_{day:%Y%m%d}.csv").write_text("\n".join(lines) + "\n")
 
 
+def dump_table(url: str, table: str, columns, path: Path) -> Path:
+    """The table's rows in COPY text form, to replay with `psql \\copy`."""
+    with (
+        psycopg.connect(url) as c,
+        path.open("wb") as f,
+        c.cursor().copy(f"copy {table} ({', '.join(columns)}) to stdout") as cp,
+    ):
+        for chunk in cp:
+            f.write(chunk)
+    return path
+
+
 def psql_copy(url: str, table: str, columns: tuple[str, ...], data_file: Path) -> float:
     start = time.perf_counter()
     subprocess.run(
@@ -150,20 +162,20 @@ def bench_cti(server_url: str, rows: int, files: int, work: Path) -> dict:
         def reset_pipeline():
             wh.ensure_meta()
             wh.execute(cti_path.RAW_DDL)
-            wh.execute("truncate raw_cti.calls, meta.cti_duplicate_deliveries, meta.cti_files, meta.quarantine, "
-                       "meta.watermarks, meta.load_batches")
+            wh.execute(
+                "truncate raw_cti.calls, meta.cti_duplicate_deliveries, meta.cti_files, meta.quarantine, "
+                "meta.watermarks, meta.load_batches"
+            )
 
         out["pipeline_seconds"] = median_seconds(load, reset_pipeline)
 
-        # The same rows in COPY form (what the pipeline streams), for the raw-COPY reference.
-        ref = work / "cti_copy.tsv"
-        with ref.open("w") as f:
-            for p in sorted(landing.glob("*.csv")):
-                f.writelines(cti_path.parse_cdr_file(p, ctx.batch_id, ctx.loaded_at.isoformat())[1])
+        # The same rows, exactly as loaded, in COPY form: the raw-COPY reference.
+        ref = dump_table(url, "raw_cti.calls", cti_path.RAW_COLUMNS, work / "cti_copy.tsv")
         wh.execute("create table raw_cti.calls_ref (like raw_cti.calls including all)")
         out["raw_copy_seconds"] = median_seconds(
             lambda: psql_copy(url, "raw_cti.calls_ref", cti_path.RAW_COLUMNS, ref),
-            lambda: wh.execute("truncate raw_cti.calls_ref"))
+            lambda: wh.execute("truncate raw_cti.calls_ref"),
+        )
 
         log("[cti] pandas read_csv + to_sql ...")
         import pandas as pd
@@ -226,19 +238,13 @@ def bench_erp(server_url: str, rows: int, work: Path) -> dict:
         out["pipeline_upsert_seconds"] = time.perf_counter() - start
         assert second.rows_updated == rows, second
 
-        ref = work / "erp_copy.tsv"
         cols = [c.raw_name for c in erp_path.source_columns(erp, "F_DOCLIGNE")] + list(erp_path.LINEAGE)
-        with (
-            psycopg.connect(wh_url) as c,
-            ref.open("wb") as f,
-            c.cursor().copy("copy raw_erp.f_docligne (" + ", ".join(cols) + ") to stdout") as cp,
-        ):
-            for chunk in cp:
-                f.write(chunk)
+        ref = dump_table(wh_url, "raw_erp.f_docligne", cols, work / "erp_copy.tsv")
         wh.execute("create table raw_erp.f_docligne_ref (like raw_erp.f_docligne including all)")
         out["raw_copy_seconds"] = median_seconds(
             lambda: psql_copy(wh_url, "raw_erp.f_docligne_ref", tuple(cols), ref),
-            lambda: wh.execute("truncate raw_erp.f_docligne_ref"))
+            lambda: wh.execute("truncate raw_erp.f_docligne_ref"),
+        )
 
         log("[erp] pandas read_sql + to_sql ...")
         import pandas as pd

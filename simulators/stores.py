@@ -151,8 +151,9 @@ def _json_nulls(value: Any) -> Any:
 
 def upsert_app_records(conn: sqlite3.Connection, resource: str, rows: Iterable[Mapping[str, Any]]) -> int:
     """rows: API payloads, each with `id` and `updated_at` (ISO string)."""
-    data = [(str(r["id"]), r["updated_at"], json.dumps(_json_nulls(r), ensure_ascii=False, allow_nan=False))
-            for r in rows]
+    data = [
+        (str(r["id"]), r["updated_at"], json.dumps(_json_nulls(r), ensure_ascii=False, allow_nan=False)) for r in rows
+    ]
     conn.execute("begin")
     conn.executemany(f'insert or replace into "{resource}" (id, updated_at, payload) values (?, ?, ?)', data)
     conn.execute("commit")
