@@ -19,3 +19,22 @@
 {% macro local_date(instant) -%}
     ({{ instant }} at time zone '{{ var("local_timezone") }}')::date
 {%- endmacro %}
+
+{#- The CTEs `data_days` (first_day, last_day of the data) and `as_of_dates` (each month end of
+    the history, then the as-of day itself) that the ML feature marts are computed at: the last
+    as_of_date is the scoring set, the earlier ones the training history. -#}
+{% macro ml_as_of_dates_ctes() -%}
+data_days as (
+    select
+        (select min(call_date) from {{ ref('fct_calls') }}) as first_day,
+        {{ data_as_of_date() }} as last_day
+),
+
+as_of_dates as (
+    select days.date_day as as_of_date
+    from {{ ref('dim_date') }} as days
+    cross join data_days
+    where (days.is_month_end and days.date_day >= data_days.first_day and days.date_day < data_days.last_day)
+        or days.date_day = data_days.last_day
+)
+{%- endmacro %}

@@ -8,19 +8,7 @@
 -- day: the latest as_of_date is the scoring set, earlier ones the training history. Every
 -- feature reads only what happened on or before as_of_date (no leakage); the labels read the
 -- following days and are null until they can be observed.
-with data_days as (
-    select
-        (select min(call_date) from {{ ref('fct_calls') }}) as first_day,
-        {{ data_as_of_date() }} as last_day
-),
-
-as_of_dates as (
-    select days.date_day as as_of_date
-    from {{ ref('dim_date') }} as days
-    cross join data_days
-    where (days.is_month_end and days.date_day >= data_days.first_day and days.date_day < data_days.last_day)
-        or days.date_day = data_days.last_day
-),
+with {{ ml_as_of_dates_ctes() }},
 
 -- one version per customer, the one valid at the end of each as-of day (type-2 dimension)
 customers as (

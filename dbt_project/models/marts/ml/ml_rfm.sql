@@ -2,19 +2,7 @@
 -- average basket, tenure and number of product categories), per customer with at least one
 -- invoice, as of each month end of the history and the as-of day (the latest as_of_date is
 -- the set to segment). Only invoices dated on or before as_of_date count.
-with data_days as (
-    select
-        (select min(call_date) from {{ ref('fct_calls') }}) as first_day,
-        {{ data_as_of_date() }} as last_day
-),
-
-as_of_dates as (
-    select days.date_day as as_of_date
-    from {{ ref('dim_date') }} as days
-    cross join data_days
-    where (days.is_month_end and days.date_day >= data_days.first_day and days.date_day < data_days.last_day)
-        or days.date_day = data_days.last_day
-),
+with {{ ml_as_of_dates_ctes() }},
 
 invoices as (
     select * from {{ ref('fct_invoices') }}
