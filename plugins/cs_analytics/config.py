@@ -45,7 +45,7 @@ class IngestSettings:
     http_timeout_s: float = 30.0
     http_max_retries: int = 6
     # CDR files of different days load in parallel on this many connections.
-    cti_load_workers: int = 3  # cores + 1 on the reference 2-core machine: see ingest/cti.py
+    cti_load_workers: int = 2  # the cores of the reference machine: see ingest/cti.py
 
     @classmethod
     def from_env(cls) -> IngestSettings:
