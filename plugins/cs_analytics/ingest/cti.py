@@ -323,12 +323,6 @@ class CdrFile:
             )
 
 
-def parse_cdr_file(path: Path, batch_id: str, loaded_at: str) -> tuple[CdrFile, list[str]]:
-    """Parse a whole file at once (tests, benchmarks); the loader streams instead."""
-    cdr = CdrFile(path.name, path.read_bytes(), batch_id, loaded_at)
-    return cdr, list(cdr.copy_lines())
-
-
 @dataclass
 class CtiLoadResult(LoadResult):
     files_loaded: list[str] = field(default_factory=list)
