@@ -11,8 +11,9 @@ Standard library only, so it runs before the virtualenv exists.
     python scripts/stack.py down           # stop everything this project started
     python scripts/stack.py status
 
-Every setting respects a value already present in the environment, so
-WAREHOUSE_URL (or any AIRFLOW_CONN_*) pointing elsewhere replaces the local one.
+Every setting respects a value already present in the environment (or in the checkout's
+git-ignored `.env`), so WAREHOUSE_URL (or any AIRFLOW_CONN_*) pointing elsewhere replaces the
+local one, and a second checkout with other ports in its `.env` runs its own stack beside this one.
 """
 
 from __future__ import annotations
@@ -115,9 +116,25 @@ def _secrets() -> dict[str, str]:
     return values
 
 
+def dotenv(path: Path = REPO / ".env") -> dict[str, str]:
+    """KEY=VALUE lines of the checkout's git-ignored `.env` (as docker compose reads it), if any.
+    Lets one checkout run its own stack beside another (other ports) without exporting anything."""
+    values: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            line = line.strip()
+            if line and not line.startswith("#") and "=" in line:
+                key, value = line.split("=", 1)
+                value = value.split(" #", 1)[0].strip().strip("'\"")
+                if value:
+                    values[key.strip().removeprefix("export ").strip()] = value
+    return values
+
+
 def settings() -> dict[str, str]:
-    """Every environment variable the project reads, with local defaults."""
-    env = os.environ
+    """Every environment variable the project reads, with local defaults. The process
+    environment wins, then the checkout's `.env`, then the defaults below."""
+    env = {**dotenv(), **os.environ}
     s: dict[str, str] = {}
 
     def setdefault(key: str, value: object) -> str:
