@@ -4,8 +4,8 @@
 Measured in one run, on throw-away databases of the local cluster (COPY paths: the median of
 three timings each):
   (a) the limit: `psql \\copy` of the same rows, already in COPY form, into an identical table;
-  (b) the production paths: cs_analytics.ingest.cti (parse CSV files + COPY) and
-      cs_analytics.ingest.erp (COPY out of the ERP, COPY into the warehouse), first load
+  (b) the production paths: cs_analytics.ingestion.cti (parse CSV files + COPY) and
+      cs_analytics.ingestion.erp (COPY out of the ERP, COPY into the warehouse), first load
       and re-load (upsert of every row);
   (c) what a naive pipeline does: pandas.read_csv + DataFrame.to_sql.
 Targets: production path >= 0.7x raw COPY and >= 10x to_sql.
@@ -39,9 +39,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 
 from cs_analytics.config import IngestSettings  # noqa: E402
-from cs_analytics.ingest import cti as cti_path  # noqa: E402
-from cs_analytics.ingest import erp as erp_path  # noqa: E402
-from cs_analytics.ingest.batch import BatchContext  # noqa: E402
+from cs_analytics.ingestion import cti as cti_path  # noqa: E402
+from cs_analytics.ingestion import erp as erp_path  # noqa: E402
+from cs_analytics.ingestion.batch import BatchContext  # noqa: E402
 from cs_analytics.warehouse import Warehouse, drop_database  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "ingest_throughput.json"

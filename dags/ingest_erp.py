@@ -34,13 +34,13 @@ TABLES = ["F_COMPTET", "F_ARTICLE", "F_DOCENTETE", "F_DOCLIGNE"]
 def ingest_erp():
     @task(map_index_template="{{ table }}")
     def load(table: str, **context) -> dict:
-        from cs_analytics.tasks.ingest import load_erp
+        from cs_analytics.ingestion.tasks import load_erp
 
         return load_erp(table, context)
 
     @task(outlets=[RAW_ERP])
     def publish(results: list[dict]) -> dict:
-        from cs_analytics.tasks.ingest import summarise
+        from cs_analytics.ingestion.tasks import summarise
 
         return summarise("erp", list(results))
 

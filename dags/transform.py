@@ -23,8 +23,8 @@ Builds the star schema and KPI marts with dbt, then gates them with Great Expect
 from airflow.sdk import dag, task
 from cosmos import DbtTaskGroup
 
-from cs_analytics.dbt_cosmos import cosmos_configs
 from cs_analytics.orchestration import DEFAULT_ARGS, MARTS, RAW_ASSETS, START_DATE
+from cs_analytics.transform.dbt import cosmos_configs
 
 
 @dag(
@@ -42,13 +42,13 @@ def transform():
 
     @task(outlets=[MARTS])
     def quality_gate(**context) -> dict:
-        from cs_analytics.tasks.quality import run_quality_gate
+        from cs_analytics.quality.tasks import run_quality_gate
 
         return run_quality_gate(context)
 
     @task
     def grant_bi_reader() -> dict:
-        from cs_analytics.bi_access import ensure_bi_reader
+        from cs_analytics.transform.bi_access import ensure_bi_reader
         from cs_analytics.warehouse import Warehouse
 
         return ensure_bi_reader(Warehouse.from_connection())

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from cs_analytics.ingest.api_load import api_raw_ddl
-from cs_analytics.ingest.cti import RAW_DDL as CTI_DDL
-from cs_analytics.quality.gate import GateResult, Outcome, load_suite_specs, run_gate
+from cs_analytics.ingestion.api_load import api_raw_ddl
+from cs_analytics.ingestion.cti import RAW_DDL as CTI_DDL
+from cs_analytics.quality.gate import run_gate
+from cs_analytics.quality.results import GateResult, Outcome
+from cs_analytics.quality.specs import load_suite_specs
 from cs_analytics.warehouse import Warehouse
 
 pytestmark = pytest.mark.integration
@@ -321,7 +323,7 @@ def test_new_rows_scope_validates_what_was_loaded_since_the_last_passed_run(gate
 
 
 def test_gate_alert_names_the_failures_and_links_the_failing_suite_page():
-    from cs_analytics.tasks.quality import gate_alert
+    from cs_analytics.quality.tasks import gate_alert
 
     bad = Outcome(
         suite="raw_cti__calls",
@@ -356,11 +358,12 @@ def test_task_fails_without_retry_and_alerts_data_engineering(world: Warehouse, 
     from airflow.sdk.exceptions import AirflowFailException
 
     from cs_analytics.quality import gate as gate_module
-    from cs_analytics.tasks import quality as task_module
+    from cs_analytics.quality import specs as specs_module
+    from cs_analytics.quality import tasks as task_module
 
     insert_calls(world, [call_row(301, outcome=None)])
     monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", world.dsn)
-    monkeypatch.setattr(gate_module, "load_suite_specs", lambda: load_suite_specs(only=["raw_cti__calls"]))
+    monkeypatch.setattr(specs_module, "load_suite_specs", lambda: load_suite_specs(only=["raw_cti__calls"]))
     real_run_gate = gate_module.run_gate
     monkeypatch.setattr(
         gate_module,
@@ -368,7 +371,7 @@ def test_task_fails_without_retry_and_alerts_data_engineering(world: Warehouse, 
         lambda *a, **kw: real_run_gate(*a, **kw, context_root=tmp_path / "ctx", docs_dir=tmp_path / "docs"),
     )
     sent = []
-    monkeypatch.setattr("cs_analytics.notify.delivery.deliver", lambda alerts, wh, **kw: sent.extend(alerts))
+    monkeypatch.setattr("cs_analytics.alerts.delivery.deliver", lambda alerts, wh, **kw: sent.extend(alerts))
 
     class Dag:
         dag_id = "transform"

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from cs_analytics.config import CTI_LANDING_CONN_ID, ERP_CONN_ID, IngestSettings
-from cs_analytics.ingest.batch import BatchContext
+from cs_analytics.ingestion.batch import BatchContext
 from cs_analytics.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ def batch_context(source: str, obj: str, context: dict[str, Any]) -> BatchContex
 
 
 def load_crm(object_type: str, context: dict[str, Any]) -> dict[str, Any]:
-    from cs_analytics.ingest.crm import HubSpotClient, load_object
+    from cs_analytics.ingestion.crm import HubSpotClient, load_object
 
     settings = IngestSettings.from_env()
     result = load_object(
@@ -39,7 +39,7 @@ def load_crm(object_type: str, context: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_mobile_app(resource: str, context: dict[str, Any]) -> dict[str, Any]:
-    from cs_analytics.ingest.mobile_app import MobileAppClient, load_resource
+    from cs_analytics.ingestion.mobile_app import MobileAppClient, load_resource
 
     settings = IngestSettings.from_env()
     result = load_resource(
@@ -53,7 +53,7 @@ def load_mobile_app(resource: str, context: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_erp(table: str, context: dict[str, Any]) -> dict[str, Any]:
-    from cs_analytics.ingest.erp import load_table
+    from cs_analytics.ingestion.erp import load_table
 
     result = load_table(
         Warehouse.from_connection(), Warehouse.from_connection(ERP_CONN_ID), table, batch_context("erp", table, context)
@@ -71,7 +71,7 @@ def cti_landing_dir() -> Path:
 
 
 def load_cti(context: dict[str, Any]) -> dict[str, Any]:
-    from cs_analytics.ingest.cti import load_landing_folder
+    from cs_analytics.ingestion.cti import load_landing_folder
 
     result = load_landing_folder(Warehouse.from_connection(), cti_landing_dir(), batch_context("cti", "calls", context))
     return result.to_dict()

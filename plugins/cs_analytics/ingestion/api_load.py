@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from cs_analytics.config import IngestSettings
-from cs_analytics.ingest.batch import (
+from cs_analytics.ingestion.batch import (
     BatchContext,
     LoadResult,
     QuarantinedRow,

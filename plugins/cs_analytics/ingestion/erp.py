@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from psycopg import sql
 
 from cs_analytics.config import ERP_CONN_ID, LOCAL_TZ, IngestSettings
-from cs_analytics.ingest.batch import (
+from cs_analytics.ingestion.batch import (
     BatchContext,
     LoadResult,
     MissingRequiredColumn,

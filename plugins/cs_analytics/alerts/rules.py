@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, timedelta
 
-from cs_analytics.notify.messages import Alert
+from cs_analytics.alerts.messages import Alert
 
 CALLS_OVERLOAD_THRESHOLD = 70  # spec 1.4: volume appels/jour, alerte si > 70
 UNUSUAL_PEAK_RATIO = 1.30  # spec 3.2: pic d'appels inhabituel (+30% vs moyenne)

@@ -1,13 +1,13 @@
-"""Quality-gate task callable: validate, store the history, alert and fail on critical failures."""
+"""The quality gate's task entry point: validate, store the history, alert and fail on critical failures."""
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from cs_analytics.run_context import reference_instant
 from cs_analytics.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -18,19 +18,8 @@ class QualityGateFailed(AirflowFailException):
     task fails at once and everything downstream (the marts Asset, ML, alerts) stays put."""
 
 
-def reference_instant(context: dict[str, Any]) -> datetime | None:
-    """The instant freshness is judged at: the run's data interval end, else its logical date,
-    else when it was due (asset-triggered runs have neither); None means now."""
-    for key in ("data_interval_end", "logical_date"):
-        value = context.get(key)
-        if value is not None:
-            return value
-    dag_run = context.get("dag_run")
-    return getattr(dag_run, "run_after", None) if dag_run is not None else None
-
-
 def gate_alert(result, dag_id: str):
-    from cs_analytics.notify.messages import Alert
+    from cs_analytics.alerts.messages import Alert
 
     failed = result.critical_failures
     return Alert(
@@ -56,10 +45,11 @@ def gate_alert(result, dag_id: str):
 
 
 def run_quality_gate(context: dict[str, Any]) -> dict[str, Any]:
+    from cs_analytics.alerts.delivery import deliver
     from cs_analytics.config import WAREHOUSE_CONN_ID
     from cs_analytics.connections import sqlalchemy_url
-    from cs_analytics.notify.delivery import deliver
-    from cs_analytics.quality.gate import load_suite_specs, run_gate
+    from cs_analytics.quality.gate import run_gate
+    from cs_analytics.quality.specs import load_suite_specs
 
     run_id = context["run_id"]
     dag_id = context["dag"].dag_id
@@ -76,7 +66,7 @@ def run_quality_gate(context: dict[str, Any]) -> dict[str, Any]:
         # The gate itself broke (warehouse down, a suite file invalid...): nothing was checked,
         # so nothing is published; data engineering hears of it once per run (the key is stable
         # across retries), then Airflow retries.
-        from cs_analytics.notify.messages import Alert
+        from cs_analytics.alerts.messages import Alert
 
         try:
             deliver(

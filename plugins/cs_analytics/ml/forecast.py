@@ -1,12 +1,12 @@
-"""ML task callables: read the feature marts, call ml_tasks, write scores to the `ml` schema."""
+"""Daily call-volume forecast, the I/O side: read `marts.ml_daily_calls`, call the pure model in
+`ml_tasks.forecast`, write `ml.call_volume_forecast` and `ml.model_runs`."""
 
 from __future__ import annotations
 
 import logging
-from datetime import date
 from typing import Any
 
-from cs_analytics.config import LOCAL_TZ
+from cs_analytics.run_context import as_of_date
 from cs_analytics.warehouse import Warehouse, copy_rows
 
 log = logging.getLogger(__name__)
@@ -33,12 +33,6 @@ create table if not exists ml.model_runs (
     primary key (model, as_of_date)
 );
 """
-
-
-def as_of_date(context: dict[str, Any]) -> date:
-    """The last full day the run covers (data interval end, Paris calendar), never the wall clock."""
-    end = context["data_interval_end"].in_timezone(LOCAL_TZ)
-    return (end.subtract(days=1)).date()
 
 
 def run_call_forecast(context: dict[str, Any], horizon: int = 30) -> dict[str, Any]:

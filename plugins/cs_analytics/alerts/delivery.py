@@ -12,8 +12,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from cs_analytics.alerts.messages import Alert, email_html, email_subject, slack_blocks, slack_text
 from cs_analytics.config import SLACK_CONN_ID, SMTP_CONN_ID, NotifySettings
-from cs_analytics.notify.messages import Alert, email_html, email_subject, slack_blocks, slack_text
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cs_analytics.config import MOBILE_APP_CONN_ID, IngestSettings
-from cs_analytics.ingest.api_load import ApiRecord, load_api_object
-from cs_analytics.ingest.batch import BatchContext, LoadResult, MissingRequiredColumn
-from cs_analytics.ingest.http_client import ApiSession, session_from_connection
+from cs_analytics.ingestion.api_load import ApiRecord, load_api_object
+from cs_analytics.ingestion.batch import BatchContext, LoadResult, MissingRequiredColumn
+from cs_analytics.ingestion.http_client import ApiSession, session_from_connection
 from cs_analytics.warehouse import Warehouse
 
 SOURCE = "mobile_app"

@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from cs_analytics.config import LOCAL_TZ, IngestSettings
-from cs_analytics.ingest.batch import (
+from cs_analytics.ingestion.batch import (
     BatchContext,
     LoadResult,
     MissingRequiredColumn,

@@ -1,4 +1,4 @@
-"""The run summary: what the pipeline loaded, checked, scored and sent, read back from
+"""The demo's run summary: what the pipeline loaded, checked, scored and sent, read back from
 the warehouse (and from the loopback sinks when they are the ones in use)."""
 
 from __future__ import annotations

@@ -5,15 +5,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from cs_analytics.run_context import as_of_date
 from cs_analytics.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
 
 def evaluate_and_deliver(context: dict[str, Any]) -> dict[str, Any]:
-    from cs_analytics.alert_rules import evaluate
-    from cs_analytics.notify.delivery import deliver
-    from cs_analytics.tasks.ml import as_of_date
+    from cs_analytics.alerts.delivery import deliver
+    from cs_analytics.alerts.rules import evaluate
 
     wh = Warehouse.from_connection()
     asof = as_of_date(context)
