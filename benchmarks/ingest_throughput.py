@@ -42,10 +42,11 @@ from cs_analytics.config import IngestSettings  # noqa: E402
 from cs_analytics.ingestion import cti as cti_path  # noqa: E402
 from cs_analytics.ingestion import erp as erp_path  # noqa: E402
 from cs_analytics.ingestion.batch import BatchContext  # noqa: E402
+from cs_analytics.ingestion.cdr_parser import EXPECTED_COLUMNS, RAW_COLUMNS  # noqa: E402
 from cs_analytics.warehouse import Warehouse, drop_database  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "ingest_throughput.json"
-HEADER = cti_path.EXPECTED_COLUMNS
+HEADER = EXPECTED_COLUMNS
 
 
 def log(msg: str) -> None:
@@ -170,10 +171,10 @@ def bench_cti(server_url: str, rows: int, files: int, work: Path) -> dict:
         out["pipeline_seconds"] = median_seconds(load, reset_pipeline)
 
         # The same rows, exactly as loaded, in COPY form: the raw-COPY reference.
-        ref = dump_table(url, "raw_cti.calls", cti_path.RAW_COLUMNS, work / "cti_copy.tsv")
+        ref = dump_table(url, "raw_cti.calls", RAW_COLUMNS, work / "cti_copy.tsv")
         wh.execute("create table raw_cti.calls_ref (like raw_cti.calls including all)")
         out["raw_copy_seconds"] = median_seconds(
-            lambda: psql_copy(url, "raw_cti.calls_ref", cti_path.RAW_COLUMNS, ref),
+            lambda: psql_copy(url, "raw_cti.calls_ref", RAW_COLUMNS, ref),
             lambda: wh.execute("truncate raw_cti.calls_ref"),
         )
 
