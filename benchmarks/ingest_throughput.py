@@ -43,6 +43,7 @@ from cs_analytics.ingestion import cti as cti_path  # noqa: E402
 from cs_analytics.ingestion import erp as erp_path  # noqa: E402
 from cs_analytics.ingestion.batch import BatchContext  # noqa: E402
 from cs_analytics.ingestion.cdr_parser import EXPECTED_COLUMNS, RAW_COLUMNS  # noqa: E402
+from cs_analytics.schema import ensure_schema  # noqa: E402
 from cs_analytics.warehouse import Warehouse, drop_database  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "ingest_throughput.json"
@@ -161,7 +162,7 @@ def bench_cti(server_url: str, rows: int, files: int, work: Path) -> dict:
             assert res.rows_inserted == rows, (res.rows_inserted, rows)
 
         def reset_pipeline():
-            wh.ensure_meta()
+            ensure_schema(wh)
             wh.execute(cti_path.RAW_DDL)
             wh.execute(
                 "truncate raw_cti.calls, meta.cti_duplicate_deliveries, meta.cti_files, meta.quarantine, "

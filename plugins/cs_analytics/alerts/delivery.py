@@ -14,27 +14,9 @@ from typing import Protocol
 
 from cs_analytics.alerts.messages import Alert, email_html, email_subject, slack_blocks, slack_text
 from cs_analytics.config import SLACK_CONN_ID, SMTP_CONN_ID, NotifySettings
+from cs_analytics.schema import ensure_schema
 
 log = logging.getLogger(__name__)
-
-DELIVERIES_DDL = """
-create schema if not exists meta;
-create table if not exists meta.alert_deliveries (
-    alert_key     text not null,
-    channel       text not null check (channel in ('email', 'slack')),
-    recipient     text not null,
-    severity      text not null,
-    audience      text not null,
-    rule          text,
-    title         text not null,
-    status        text not null check (status in ('sent', 'failed')),
-    error         text,
-    dag_id        text,
-    run_id        text,
-    delivered_at  timestamptz not null default now(),
-    primary key (alert_key, channel, recipient)
-);
-"""
 
 
 class EmailSender(Protocol):
@@ -107,7 +89,7 @@ def deliver(
     email = email or SmtpEmailSender()
     slack = slack or SlackWebApiPoster()
     report = DeliveryReport()
-    warehouse.execute(DELIVERIES_DDL)
+    ensure_schema(warehouse)
     done = {
         (k, c, r)
         for k, c, r in warehouse.query(

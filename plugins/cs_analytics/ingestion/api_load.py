@@ -28,6 +28,7 @@ from cs_analytics.ingestion.batch import (
     resolve_quarantine,
     write_quarantine,
 )
+from cs_analytics.schema import ensure_schema
 from cs_analytics.warehouse import Warehouse, copy_rows
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ def load_api_object(
     """check_schema sees the first record served and raises MissingRequiredColumn on a schema change."""
     settings = settings or IngestSettings.from_env()
     schema, table = raw_table.split(".")
-    warehouse.ensure_meta()
+    ensure_schema(warehouse)
     warehouse.execute(api_raw_ddl(schema, table))
     result = LoadResult(source=ctx.source, object=ctx.object, batch_id=ctx.batch_id)
 

@@ -35,6 +35,7 @@ from cs_analytics.ingestion.batch import (
     write_quarantine,
 )
 from cs_analytics.ingestion.cdr_parser import OBJECT, PARIS, RAW_COLUMNS, SOURCE, CdrFile, file_date_of
+from cs_analytics.schema import ensure_schema
 from cs_analytics.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -156,7 +157,7 @@ def load_landing_folder(
     2 to 4 workers ~230k). Files of one day load in order, on one connection per worker.
     """
     settings = settings or IngestSettings.from_env()
-    warehouse.ensure_meta()
+    ensure_schema(warehouse)
     warehouse.execute(RAW_DDL)
     until = ctx.interval_end.astimezone(PARIS).date() if ctx.interval_end else None
     result = CtiLoadResult(source=SOURCE, object=OBJECT, batch_id=ctx.batch_id)

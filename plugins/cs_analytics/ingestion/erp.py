@@ -35,6 +35,7 @@ from cs_analytics.ingestion.batch import (
     record_batch,
     write_quarantine,
 )
+from cs_analytics.schema import ensure_schema
 from cs_analytics.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -174,7 +175,7 @@ def load_table(
     for req in spec.required:
         if req not in names:
             raise MissingRequiredColumn(SOURCE, table, req, f"{SOURCE_SCHEMA}.{table}")
-    warehouse.ensure_meta()
+    ensure_schema(warehouse)
     added = ensure_raw_table(warehouse, spec, columns)
     raw_types = raw_column_types(warehouse, spec)
     binary = all(raw_types.get(c.raw_name) == c.raw_type for c in columns)

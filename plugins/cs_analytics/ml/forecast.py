@@ -7,32 +7,10 @@ import logging
 from typing import Any
 
 from cs_analytics.run_context import as_of_date
+from cs_analytics.schema import ensure_schema
 from cs_analytics.warehouse import Warehouse, copy_rows
 
 log = logging.getLogger(__name__)
-
-ML_DDL = """
-create schema if not exists ml;
-create table if not exists ml.call_volume_forecast (
-    forecast_date  date not null,      -- the day the forecast was made for (the run's data interval end)
-    target_date    date not null,
-    horizon_days   integer not null,
-    yhat           double precision not null,
-    yhat_lower     double precision not null,
-    yhat_upper     double precision not null,
-    model          text not null,
-    trained_at     timestamptz not null default now(),
-    primary key (forecast_date, target_date)
-);
-create table if not exists ml.model_runs (
-    model          text not null,
-    as_of_date     date not null,
-    metrics        jsonb not null,
-    run_id         text,
-    trained_at     timestamptz not null default now(),
-    primary key (model, as_of_date)
-);
-"""
 
 
 def run_call_forecast(context: dict[str, Any], horizon: int = 30) -> dict[str, Any]:
@@ -47,8 +25,8 @@ def run_call_forecast(context: dict[str, Any], horizon: int = 30) -> dict[str, A
     fc = forecast_calls(daily, horizon=horizon)
     fc["target_date"] = fc["ds"].dt.date
     fc["horizon_days"] = (fc["ds"] - fc["ds"].min()).dt.days + 1
+    ensure_schema(wh)
     with wh.transaction() as conn:
-        conn.execute(ML_DDL)
         conn.execute("delete from ml.call_volume_forecast where forecast_date = %s", (asof,))
         with conn.cursor() as cur:
             copy_rows(

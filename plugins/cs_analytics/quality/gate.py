@@ -29,7 +29,8 @@ from cs_analytics.quality.paths import GX_PROJECT_ROOT, data_docs_dir
 from cs_analytics.quality.quarantine import quarantine_failed_rows
 from cs_analytics.quality.results import SUITE_ERROR, GateResult, Outcome, outcomes_from_run
 from cs_analytics.quality.specs import SuiteSpec, load_suite_specs
-from cs_analytics.quality.sql import DQ_SCHEMA, drop_relation, materialise
+from cs_analytics.quality.sql import DQ_SCHEMA, drop_relation, ensure_dq_schema, materialise
+from cs_analytics.schema import ensure_schema
 from cs_analytics.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,8 @@ def run_gate(
         stages[stage] = stages.get(stage, 0.0) + time.perf_counter() - mark
         mark = time.perf_counter()
 
+    ensure_schema(wh)
+    ensure_dq_schema(wh)
     _, validate_since = open_run(wh, run_id, as_of)
     lap("prepare")
     _, outcomes = _materialise_suites(wh, specs, validate_since, as_of)

@@ -7,7 +7,7 @@ import json
 from datetime import datetime, timedelta
 
 from cs_analytics.quality.results import GateResult
-from cs_analytics.quality.sql import DDL, holiday_rows
+from cs_analytics.schema import ensure_schema
 from cs_analytics.warehouse import Warehouse, copy_rows
 
 # new_rows suites re-read this much before the previous passed run started: a load that
@@ -16,14 +16,8 @@ NEW_ROWS_OVERLAP = timedelta(hours=6)
 
 
 def open_run(wh: Warehouse, run_id: str, as_of: datetime) -> tuple[datetime, datetime]:
-    """DDL, holiday calendar, this run's row in meta.dq_runs. Returns (started_at, validate_since)."""
+    """This run's row in meta.dq_runs. Returns (started_at, validate_since)."""
     with wh.transaction() as conn:
-        conn.execute("select pg_advisory_xact_lock(hashtext('cs_analytics.dq_ddl'))")
-        conn.execute(DDL)
-        with conn.cursor() as cur:
-            cur.executemany(
-                "insert into dq.holidays (day, name) values (%s, %s) on conflict (day) do nothing", holiday_rows()
-            )
         started_at, validate_since = conn.execute(
             """
             select now(), coalesce(max(started_at) - %s, '1900-01-01T00:00:00Z'::timestamptz)
@@ -74,8 +68,8 @@ def store_results(warehouse: Warehouse, result: GateResult) -> int:
                 o.data_docs,
             )
         )
+    ensure_schema(warehouse)
     with warehouse.transaction() as conn:
-        conn.execute(DDL)
         conn.execute("delete from meta.dq_results where run_id = %s", (result.run_id,))
         with conn.cursor() as cur:
             copy_rows(
