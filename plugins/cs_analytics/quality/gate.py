@@ -14,18 +14,19 @@ on. Rows failing a critical row-level expectation are copied to `meta.dq_quarant
 from __future__ import annotations
 
 import logging
-import os
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from psycopg import sql
 
+from cs_analytics.config import QualitySettings
+from cs_analytics.connections import sqlalchemy_url
 from cs_analytics.quality.docs import build_docs as build_data_docs
 from cs_analytics.quality.docs import site_index_url, suite_page_urls
-from cs_analytics.quality.gx_context import CONNECTION_ENV, build_context, sqlalchemy_url_from_dsn
+from cs_analytics.quality.gx_context import build_context
 from cs_analytics.quality.history import open_run, store_results
-from cs_analytics.quality.paths import GX_PROJECT_ROOT, data_docs_dir
+from cs_analytics.quality.paths import GX_PROJECT_ROOT
 from cs_analytics.quality.quarantine import quarantine_failed_rows
 from cs_analytics.quality.results import SUITE_ERROR, GateResult, Outcome, outcomes_from_run
 from cs_analytics.quality.specs import SuiteSpec, load_suite_specs
@@ -37,10 +38,6 @@ log = logging.getLogger(__name__)
 
 # "not in the future" allows this much clock difference between the sources and us.
 CLOCK_TOLERANCE = timedelta(minutes=10)
-DEFAULT_QUARANTINE_CAP = 1000
-# Validation results (JSON, and their Data Docs pages) kept for this many runs; the full
-# history is in meta.dq_results.
-DEFAULT_DOCS_KEEP_RUNS = 30
 
 
 def _materialise_suites(
@@ -94,20 +91,21 @@ def run_gate(
     prune: bool = True,
     store: bool = True,
     docs_keep_runs: int | None = None,
+    settings: QualitySettings | None = None,
 ) -> GateResult:
     """Validate every suite on the warehouse, quarantine, store the history; never raises on
-    data problems (the caller decides what a failed gate means)."""
+    data problems (the caller decides what a failed gate means). The keyword arguments
+    override `settings` (default: from the environment)."""
     started = time.perf_counter()
     specs = load_suite_specs() if specs is None else specs
     if warehouse is None and connection_string is None:
         raise ValueError("run_gate needs a warehouse or a connection string")
     wh = warehouse or Warehouse(connection_string.replace("postgresql+psycopg2://", "postgresql://"))
-    os.environ[CONNECTION_ENV] = sqlalchemy_url_from_dsn(connection_string or wh.dsn)
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    settings = settings or QualitySettings.from_env()
     as_of = (as_of or datetime.now(UTC)).astimezone(UTC)
-    cap = quarantine_cap or int(os.environ.get("DQ_QUARANTINE_CAP", DEFAULT_QUARANTINE_CAP))
-    docs_dir = Path(docs_dir) if docs_dir else data_docs_dir()
-    docs_keep_runs = docs_keep_runs or int(os.environ.get("DQ_DOCS_KEEP_RUNS", DEFAULT_DOCS_KEEP_RUNS))
+    cap = quarantine_cap or settings.quarantine_cap
+    docs_dir = Path(docs_dir).resolve() if docs_dir else settings.data_docs_dir
+    docs_keep_runs = docs_keep_runs or settings.docs_keep_runs
 
     stages: dict[str, float] = {}
     mark = time.perf_counter()
@@ -130,7 +128,9 @@ def run_gate(
     if runnable:
         from great_expectations.core.run_identifier import RunIdentifier
 
-        context, checkpoint = build_context(Path(context_root), docs_dir, runnable, prune)
+        context, checkpoint = build_context(
+            Path(context_root), docs_dir, runnable, prune, sqlalchemy_url(connection_string or wh.dsn)
+        )
         lap("gx_context")
         now = datetime.now(UTC) + CLOCK_TOLERANCE
         run = checkpoint.run(

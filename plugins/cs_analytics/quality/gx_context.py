@@ -3,8 +3,9 @@ PostgreSQL data source, a table asset per suite on `dq.<suite>`, the suites buil
 their YAML specs, a validation definition each, one checkpoint. Built idempotently: a
 run rewrites nothing unless a suite changed.
 
-The data source's connection string stays `${GX_WAREHOUSE_URL}`, resolved from the
-environment, so no secret is written to disk.
+The data source's connection string is stored as `${GX_WAREHOUSE_URL}`, a GX config
+variable filled when the context is opened (`runtime_environment`): no secret is written
+to disk, and nothing to the process environment.
 """
 
 from __future__ import annotations
@@ -23,23 +24,7 @@ GX_ROOT = GX_PROJECT_ROOT  # kept for callers of the skeleton's name
 DATASOURCE = "warehouse"
 CHECKPOINT = "quality_gate"
 BATCH_DEFINITION = "whole_table"
-CONNECTION_ENV = "GX_WAREHOUSE_URL"
-
-
-def sqlalchemy_url_from_dsn(dsn: str) -> str:
-    """A libpq DSN or URL -> SQLAlchemy URL (psycopg2 driver) for GX."""
-    from urllib.parse import quote
-
-    from psycopg.conninfo import conninfo_to_dict
-
-    p = conninfo_to_dict(dsn.replace("postgresql+psycopg2://", "postgresql://"))
-    auth = quote(str(p.get("user", "")), safe="")
-    if p.get("password"):
-        auth += ":" + quote(str(p["password"]), safe="")
-    host = p.get("host") or "localhost"
-    port = p.get("port") or 5432
-    query = "&".join(f"{k}={quote(str(p[k]))}" for k in ("sslmode", "sslrootcert", "connect_timeout") if k in p)
-    return f"postgresql+psycopg2://{auth}@{host}:{port}/{p.get('dbname', 'postgres')}" + (f"?{query}" if query else "")
+CONNECTION_VARIABLE = "GX_WAREHOUSE_URL"
 
 
 def _expectation_class(type_name: str):
@@ -87,7 +72,9 @@ def _same_suite(a, b) -> bool:
     return shape(a) == shape(b) and (a.meta or {}) == (b.meta or {}) and a.notes == b.notes
 
 
-def build_context(context_root: Path, docs_dir: Path, specs: list[SuiteSpec], prune: bool):
+def build_context(context_root: Path, docs_dir: Path, specs: list[SuiteSpec], prune: bool, connection_url: str):
+    """The context, synced with the suite specs, and its checkpoint. `connection_url`: the
+    warehouse as a SQLAlchemy URL (it fills ${GX_WAREHOUSE_URL}, in memory only)."""
     import great_expectations as gx
 
     config_file = Path(context_root) / "gx" / "great_expectations.yml"
@@ -98,10 +85,14 @@ def build_context(context_root: Path, docs_dir: Path, specs: list[SuiteSpec], pr
         template = (GX_PROJECT_ROOT / "gx" / "great_expectations.yml").read_text()
         config_file.write_text(template.split("\nfluent_datasources:")[0] + "\n")
         shutil.copytree(GX_PROJECT_ROOT / "gx" / "plugins", config_file.parent / "plugins", dirs_exist_ok=True)
-    context = gx.get_context(mode="file", project_root_dir=str(context_root))
+    context = gx.get_context(
+        mode="file",
+        project_root_dir=str(context_root),
+        runtime_environment={CONNECTION_VARIABLE: connection_url},
+    )
     ensure_docs_site(context, docs_dir)
 
-    conn_ref = "${" + CONNECTION_ENV + "}"
+    conn_ref = "${" + CONNECTION_VARIABLE + "}"
     try:
         datasource = context.data_sources.get(DATASOURCE)
         current = datasource.connection_string

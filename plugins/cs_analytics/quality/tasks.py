@@ -46,8 +46,6 @@ def gate_alert(result, dag_id: str):
 
 def run_quality_gate(context: dict[str, Any]) -> dict[str, Any]:
     from cs_analytics.alerts.delivery import deliver
-    from cs_analytics.config import WAREHOUSE_CONN_ID
-    from cs_analytics.connections import sqlalchemy_url
     from cs_analytics.quality.gate import run_gate
     from cs_analytics.quality.specs import load_suite_specs
 
@@ -58,7 +56,6 @@ def run_quality_gate(context: dict[str, Any]) -> dict[str, Any]:
         result = run_gate(
             load_suite_specs(),
             run_id=run_id,
-            connection_string=sqlalchemy_url(WAREHOUSE_CONN_ID),
             warehouse=wh,
             as_of=reference_instant(context),
         )

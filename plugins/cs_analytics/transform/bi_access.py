@@ -13,26 +13,25 @@ nothing. The grants themselves are plain SQL below, readable in one place.
 from __future__ import annotations
 
 import logging
-import os
 
 from psycopg import sql
 
+from cs_analytics.config import BI_READER_PASSWORD_ENV, bi_reader_password
 from cs_analytics.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
 BI_ROLE = "bi_reader"
 BI_SCHEMA = "marts"
-PASSWORD_ENV = "BI_READER_PASSWORD"
 
 
 def ensure_bi_reader(
     warehouse: Warehouse, password: str | None = None, role: str = BI_ROLE, schema: str = BI_SCHEMA
 ) -> dict[str, object]:
     """Create or update the role; returns what it can read (for the task log and tests)."""
-    password = password if password is not None else os.environ.get(PASSWORD_ENV, "")
+    password = password if password is not None else bi_reader_password()
     if not password:
-        raise ValueError(f"{PASSWORD_ENV} is not set: the {role} role needs a password")
+        raise ValueError(f"{BI_READER_PASSWORD_ENV} is not set: the {role} role needs a password")
     r, s = sql.Identifier(role), sql.Identifier(schema)
     with warehouse.transaction() as conn:
         # Roles are cluster-wide: serialise concurrent runs (other databases, parallel tests).

@@ -7,10 +7,9 @@ Airflow connection becomes the dbt profile at run time.
 
 from __future__ import annotations
 
-import os
 import shutil
 
-from cs_analytics.config import PROJECT_ROOT, WAREHOUSE_CONN_ID
+from cs_analytics.config import PROJECT_ROOT, WAREHOUSE_CONN_ID, dbt_target_schema
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
@@ -44,7 +43,7 @@ def cosmos_configs() -> dict:
             profile_mapping=PostgresUserPasswordProfileMapping(
                 conn_id=WAREHOUSE_CONN_ID,
                 # tests of a model run in parallel inside its test task; the database does the work
-                profile_args={"schema": os.environ.get("DBT_TARGET_SCHEMA", "analytics"), "threads": 4},
+                profile_args={"schema": dbt_target_schema(), "threads": 4},
             ),
         ),
         "execution_config": ExecutionConfig(
