@@ -16,7 +16,7 @@ DOCS_SITE = "local_site"
 
 def ensure_docs_site(context, docs_dir: Path) -> None:
     """Point the Data Docs site at docs_dir (stored relative to the context root, so the
-    committed great_expectations.yml names build/data_docs/ and no absolute path)."""
+    context holds no absolute path)."""
     root = Path(context.root_directory)
     rel = os.path.relpath(docs_dir, root) + "/"
     site = (context.config.data_docs_sites or {}).get(DOCS_SITE) or {}
@@ -58,7 +58,7 @@ def build_docs(context, run, specs: list[SuiteSpec], keep_runs: int) -> None:
 
 
 def normalise_file_url(url: str) -> str:
-    """file:///repo/expectations/gx/../../build/x.html -> file:///repo/build/x.html"""
+    """file:///repo/build/great_expectations/gx/../../data_docs/x.html -> file:///repo/build/data_docs/x.html"""
     if url.startswith("file://"):
         return "file://" + os.path.normpath(url[len("file://") :])
     return url

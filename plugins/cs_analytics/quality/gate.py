@@ -24,9 +24,8 @@ from cs_analytics.config import QualitySettings
 from cs_analytics.connections import sqlalchemy_url
 from cs_analytics.quality.docs import build_docs as build_data_docs
 from cs_analytics.quality.docs import site_index_url, suite_page_urls
-from cs_analytics.quality.gx_context import build_context
+from cs_analytics.quality.gx_context import GX_CONTEXT_ROOT, build_context
 from cs_analytics.quality.history import open_run, store_results
-from cs_analytics.quality.paths import GX_PROJECT_ROOT
 from cs_analytics.quality.quarantine import quarantine_failed_rows
 from cs_analytics.quality.results import SUITE_ERROR, GateResult, Outcome, outcomes_from_run
 from cs_analytics.quality.specs import SuiteSpec, load_suite_specs
@@ -81,7 +80,7 @@ def run_gate(
     specs: list[SuiteSpec] | None,
     run_id: str,
     connection_string: str | None = None,
-    context_root: Path = GX_PROJECT_ROOT,
+    context_root: Path = GX_CONTEXT_ROOT,
     build_docs: bool = True,
     *,
     warehouse: Warehouse | None = None,

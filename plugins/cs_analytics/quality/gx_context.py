@@ -1,7 +1,11 @@
 """The Great Expectations file data context the gate validates with (GX Core 1.x API): one
 PostgreSQL data source, a table asset per suite on `dq.<suite>`, the suites built from
-their YAML specs, a validation definition each, one checkpoint. Built idempotently: a
-run rewrites nothing unless a suite changed.
+their YAML specs, a validation definition each, one checkpoint.
+
+The suites' YAML is the source of truth: the context is generated, in a git-ignored
+directory (`build/great_expectations/gx/` by default), from the committed template
+`expectations/gx/` (settings, Data Docs stylesheet) on a fresh clone and kept in step
+idempotently after that: a run rewrites nothing unless a suite changed.
 
 The data source's connection string is stored as `${GX_WAREHOUSE_URL}`, a GX config
 variable filled when the context is opened (`runtime_environment`): no secret is written
@@ -15,12 +19,17 @@ import shutil
 import warnings
 from pathlib import Path
 
+from cs_analytics.config import PROJECT_ROOT
 from cs_analytics.quality.docs import ensure_docs_site
-from cs_analytics.quality.paths import GX_PROJECT_ROOT
-from cs_analytics.quality.specs import SuiteSpec
+from cs_analytics.quality.specs import EXPECTATIONS_DIR, SuiteSpec
 from cs_analytics.quality.sql import DQ_SCHEMA
 
-GX_ROOT = GX_PROJECT_ROOT  # kept for callers of the skeleton's name
+# What a person writes, committed: the context's settings and the Data Docs stylesheet.
+GX_TEMPLATE_DIR = EXPECTATIONS_DIR / "gx"
+# What GX generates (suites, validation definitions, checkpoint, results), git-ignored: the
+# context opened at run time in <root>/gx/, rebuilt from the template and the suites' YAML.
+GX_CONTEXT_ROOT = PROJECT_ROOT / "build" / "great_expectations"
+GX_ROOT = GX_CONTEXT_ROOT  # kept for callers of the skeleton's name
 DATASOURCE = "warehouse"
 CHECKPOINT = "quality_gate"
 BATCH_DEFINITION = "whole_table"
@@ -72,19 +81,28 @@ def _same_suite(a, b) -> bool:
     return shape(a) == shape(b) and (a.meta or {}) == (b.meta or {}) and a.notes == b.notes
 
 
+def _prepare_context_dir(context_root: Path) -> None:
+    """A context directory made from the template: rebuilt from scratch when the template
+    changed (or on a fresh clone), kept otherwise, so a run rewrites only what changed."""
+    if context_root.resolve() == EXPECTATIONS_DIR.resolve():
+        raise ValueError(f"{context_root}: the GX context is generated; it cannot live beside the template")
+    gx_dir = context_root / "gx"
+    template = (GX_TEMPLATE_DIR / "great_expectations.yml").read_text()
+    stamp = gx_dir / ".template.yml"  # the template this context was made from
+    if not stamp.exists() or stamp.read_text() != template:
+        shutil.rmtree(gx_dir, ignore_errors=True)
+        gx_dir.mkdir(parents=True)
+        (gx_dir / "great_expectations.yml").write_text(template)
+        stamp.write_text(template)
+    shutil.copytree(GX_TEMPLATE_DIR / "plugins", gx_dir / "plugins", dirs_exist_ok=True)
+
+
 def build_context(context_root: Path, docs_dir: Path, specs: list[SuiteSpec], prune: bool, connection_url: str):
     """The context, synced with the suite specs, and its checkpoint. `connection_url`: the
     warehouse as a SQLAlchemy URL (it fills ${GX_WAREHOUSE_URL}, in memory only)."""
     import great_expectations as gx
 
-    config_file = Path(context_root) / "gx" / "great_expectations.yml"
-    if not config_file.exists() and Path(context_root).resolve() != GX_PROJECT_ROOT.resolve():
-        # A new context (tests, benchmarks): start from the project's settings (no progress
-        # bars, no analytics), without its data source.
-        config_file.parent.mkdir(parents=True, exist_ok=True)
-        template = (GX_PROJECT_ROOT / "gx" / "great_expectations.yml").read_text()
-        config_file.write_text(template.split("\nfluent_datasources:")[0] + "\n")
-        shutil.copytree(GX_PROJECT_ROOT / "gx" / "plugins", config_file.parent / "plugins", dirs_exist_ok=True)
+    _prepare_context_dir(Path(context_root))
     context = gx.get_context(
         mode="file",
         project_root_dir=str(context_root),

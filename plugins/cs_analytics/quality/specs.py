@@ -30,6 +30,10 @@ from typing import Any
 
 import yaml
 
+from cs_analytics.config import PROJECT_ROOT
+
+EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+SUITES_DIR = EXPECTATIONS_DIR / "suites"
 SEVERITIES = ("critical", "warning")
 SCOPES = ("new_rows", "whole_table")
 
@@ -125,8 +129,6 @@ def parse_suite(doc: dict[str, Any], where: str = "<suite>") -> SuiteSpec:
 
 def load_suite_specs(directory: Path | None = None, only: list[str] | None = None) -> list[SuiteSpec]:
     """Every suite in `directory` (default expectations/suites/), optionally only the named ones."""
-    from cs_analytics.quality.paths import SUITES_DIR
-
     directory = directory or SUITES_DIR
     specs = [parse_suite(yaml.safe_load(p.read_text()), p.name) for p in sorted(directory.glob("*.yml"))]
     names = [s.name for s in specs]
