@@ -49,9 +49,6 @@ class SlackWebApiPoster:
     def post(self, channel: str, text: str, blocks: list[dict] | None = None) -> None:
         self.hook.client.chat_postMessage(channel=channel, text=text, blocks=blocks)
 
-    def upload(self, channel: str, path: str, title: str, comment: str) -> None:
-        self.hook.send_file_v1_to_v2(channels=channel, file=path, title=title, initial_comment=comment)
-
 
 @dataclass
 class DeliveryReport:

@@ -305,8 +305,3 @@ def _upsert(cur, spec: ErpTable, business_cols: list[str]) -> tuple[int, int]:
         )
     )
     return cur.fetchone()
-
-
-def erp_source(conn_id: str = ERP_CONN_ID) -> Warehouse:
-    """The ERP database, read-only use."""
-    return Warehouse.from_connection(conn_id)

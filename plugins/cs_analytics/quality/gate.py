@@ -41,16 +41,15 @@ CLOCK_TOLERANCE = timedelta(minutes=10)
 
 def _materialise_suites(
     wh: Warehouse, specs: list[SuiteSpec], validate_since: datetime, as_of: datetime
-) -> tuple[list[SuiteSpec], list[Outcome]]:
+) -> list[Outcome]:
     """Rebuild dq.<suite> for every suite. A suite whose table cannot be built (its relation is
     missing, a column its SQL names is gone) becomes one failed outcome of severity on_error."""
-    ok, errors = [], []
+    errors = []
     for spec in specs:
         try:
             with wh.transaction() as conn:
                 drop_relation(conn, DQ_SCHEMA, spec.name)
                 conn.execute(materialise(spec, validate_since, as_of))
-            ok.append(spec)
         except Exception as exc:  # any SQL error: report it as the suite's outcome
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             log.warning("DQ suite %s cannot run: %s", spec.name, msg)
@@ -73,7 +72,7 @@ def _materialise_suites(
                     exception=f"{type(exc).__name__}: {msg}",
                 )
             )
-    return ok, errors
+    return errors
 
 
 def run_gate(
@@ -118,17 +117,16 @@ def run_gate(
     ensure_dq_schema(wh)
     _, validate_since = open_run(wh, run_id, as_of)
     lap("prepare")
-    _, outcomes = _materialise_suites(wh, specs, validate_since, as_of)
-    broken = {o.suite for o in outcomes}
-    runnable = specs  # every suite stays in the checkpoint; the broken ones report suite_could_not_run
+    outcomes = _materialise_suites(wh, specs, validate_since, as_of)
+    broken = {o.suite for o in outcomes}  # they stay in the checkpoint, on an empty stand-in table
     lap("materialise")
     result = GateResult(run_id=run_id, as_of=as_of, validate_since=validate_since, stage_seconds=stages)
 
-    if runnable:
+    if specs:
         from great_expectations.core.run_identifier import RunIdentifier
 
         context, checkpoint = build_context(
-            Path(context_root), docs_dir, runnable, prune, sqlalchemy_url(connection_string or wh.dsn)
+            Path(context_root), docs_dir, specs, prune, sqlalchemy_url(connection_string or wh.dsn)
         )
         lap("gx_context")
         now = datetime.now(UTC) + CLOCK_TOLERANCE
@@ -139,13 +137,13 @@ def run_gate(
         lap("gx_checkpoint")
         if build_docs:
             try:
-                build_data_docs(context, run, runnable, docs_keep_runs)
+                build_data_docs(context, run, specs, docs_keep_runs)
                 result.data_docs = site_index_url(context)
             except Exception:  # docs are a convenience: never fail the gate on them
                 log.exception("Data Docs not built")
             lap("data_docs")
         result.suite_docs = suite_page_urls(context, run)
-        gx_outcomes = outcomes_from_run(run, {s.name: s.table for s in runnable}, result.suite_docs)
+        gx_outcomes = outcomes_from_run(run, {s.name: s.table for s in specs}, result.suite_docs)
         outcomes.extend(o for o in gx_outcomes if o.suite not in broken)
     result.outcomes = outcomes
     lap("results")

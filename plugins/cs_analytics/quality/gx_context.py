@@ -29,7 +29,6 @@ GX_TEMPLATE_DIR = EXPECTATIONS_DIR / "gx"
 # What GX generates (suites, validation definitions, checkpoint, results), git-ignored: the
 # context opened at run time in <root>/gx/, rebuilt from the template and the suites' YAML.
 GX_CONTEXT_ROOT = PROJECT_ROOT / "build" / "great_expectations"
-GX_ROOT = GX_CONTEXT_ROOT  # kept for callers of the skeleton's name
 DATASOURCE = "warehouse"
 CHECKPOINT = "quality_gate"
 BATCH_DEFINITION = "whole_table"

@@ -59,8 +59,8 @@ def quarantine_failed_rows(
                 query=sql.SQL(query), cap=sql.Literal(cap)
             )
             if spec.sql:  # a metric suite: its rows exist only in dq.<suite>
-                source = sql.SQL("{view} t join ({keys}) k on t._dq_key = k._dq_key").format(
-                    view=sql.Identifier(DQ_SCHEMA, spec.name), keys=keys
+                source = sql.SQL("{table} t join ({keys}) k on t._dq_key = k._dq_key").format(
+                    table=sql.Identifier(DQ_SCHEMA, spec.name), keys=keys
                 )
                 row = sql.SQL("to_jsonb(t) - '_dq_key'")
             else:

@@ -2,7 +2,7 @@
 
 One file per suite:
 
-    suite: raw_cti__calls                 # name of the GX suite (and of its view dq.<suite>)
+    suite: raw_cti__calls                 # name of the GX suite (and of its table dq.<suite>)
     table: raw_cti.calls                  # the relation the suite is about (history, quarantine)
     scope: new_rows                       # new_rows | whole_table (see expectations/README.md)
     key: [call_id]                        # row key: quarantine entries and GX unexpected indexes
@@ -10,7 +10,7 @@ One file per suite:
       t.id, t.payload->>'email' as email
     sql: |                                # or: a whole SELECT (metric suites: volume, freshness)
       select ...
-    on_error: critical                    # severity when the view cannot be built (relation missing)
+    on_error: critical                    # severity when dq.<suite> cannot be built (relation missing)
     quarantine: true                      # copy rows failing critical row-level expectations
     expectations:
       - type: expect_column_values_to_not_be_null
@@ -69,10 +69,6 @@ class SuiteSpec:
     @property
     def table_name(self) -> str:
         return self.table.split(".")[1]
-
-    @property
-    def view(self) -> str:
-        return f"dq.{self.name}"
 
 
 def _check(cond: bool, where: str, msg: str) -> None:

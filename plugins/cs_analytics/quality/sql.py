@@ -86,7 +86,7 @@ def key_expression(spec: SuiteSpec, alias: str) -> sql.Composable:
     return sql.SQL("concat_ws('|', {})").format(sql.SQL(", ").join(parts))
 
 
-def view_body(spec: SuiteSpec, validate_since: datetime, as_of: datetime) -> sql.Composable:
+def suite_select(spec: SuiteSpec, validate_since: datetime, as_of: datetime) -> sql.Composable:
     """The SELECT behind dq.<suite>. `{as_of}` in a suite's SQL is the run's reference instant."""
 
     def fill(text: str) -> sql.Composable:
@@ -118,7 +118,7 @@ def materialise(spec: SuiteSpec, validate_since: datetime, as_of: datetime) -> s
     extraction in each of the suite's queries). It also keeps what the gate saw."""
     name = sql.Identifier(DQ_SCHEMA, spec.name)
     return sql.SQL("create unlogged table {name} as\n{body};\nanalyze {name}").format(
-        name=name, body=view_body(spec, validate_since, as_of)
+        name=name, body=suite_select(spec, validate_since, as_of)
     )
 
 
