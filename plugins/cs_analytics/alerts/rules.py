@@ -1,7 +1,8 @@
 """Business alert rules (spec 3.2), evaluated on the marts as of a given day.
 
 Each rule returns zero or more Alerts with a key that is stable for that condition on
-that day, so re-evaluating never re-sends. Thresholds are the specification's.
+that day, so re-evaluating never re-sends. A threshold the marts define is read from them
+(`mart_kpi_daily.is_call_overload`, `calls_per_day_alert_threshold`), never repeated here.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from datetime import date, timedelta
 
 from cs_analytics.alerts.messages import Alert
 
-CALLS_OVERLOAD_THRESHOLD = 70  # spec 1.4: volume appels/jour, alerte si > 70
 UNUSUAL_PEAK_RATIO = 1.30  # spec 3.2: pic d'appels inhabituel (+30% vs moyenne)
 FORECAST_LOOKAHEAD_DAYS = 7
 
@@ -19,18 +19,22 @@ Rule = Callable[[object, date], list[Alert]]
 
 
 def calls_overload(wh, asof: date) -> list[Alert]:
-    rows = wh.query("select calls_per_day from marts.mart_kpi_daily where kpi_date = %s", (asof,))
-    if not rows or rows[0][0] <= CALLS_OVERLOAD_THRESHOLD:
+    rows = wh.query(
+        "select calls_per_day, calls_per_day_alert_threshold from marts.mart_kpi_daily "
+        "where kpi_date = %s and is_call_overload",
+        (asof,),
+    )
+    if not rows:
         return []
-    calls = rows[0][0]
+    calls, threshold = rows[0]
     return [
         Alert(
             key=f"calls_overload:{asof}",
             severity="important",
             rule="calls_overload",
             title=f"Surcharge d'appels le {asof:%d/%m/%Y}",
-            summary=f"{calls} appels reçus, au-dessus du seuil de {CALLS_OVERLOAD_THRESHOLD}.",
-            facts=(("Appels", str(calls)), ("Seuil", str(CALLS_OVERLOAD_THRESHOLD))),
+            summary=f"{calls} appels reçus, au-dessus du seuil de {threshold}.",
+            facts=(("Appels", str(calls)), ("Seuil", str(threshold))),
         )
     ]
 
@@ -61,24 +65,29 @@ def unusual_call_peak(wh, asof: date) -> list[Alert]:
 
 
 def forecast_overload(wh, asof: date) -> list[Alert]:
+    # The same threshold as calls_overload: the one the mart applied on the day of the forecast.
     rows = wh.query(
         """
-        select target_date, round(yhat)::int, round(yhat_upper)::int from ml.call_volume_forecast
-        where forecast_date = %s and target_date <= %s and yhat > %s order by target_date
+        select f.target_date, round(f.yhat)::int, round(f.yhat_upper)::int, k.calls_per_day_alert_threshold
+        from ml.call_volume_forecast f
+        join marts.mart_kpi_daily k on k.kpi_date = f.forecast_date
+        where f.forecast_date = %s and f.target_date <= %s and f.yhat > k.calls_per_day_alert_threshold
+        order by f.target_date
         """,
-        (asof, asof + timedelta(days=FORECAST_LOOKAHEAD_DAYS), CALLS_OVERLOAD_THRESHOLD),
+        (asof, asof + timedelta(days=FORECAST_LOOKAHEAD_DAYS)),
     )
     if not rows:
         return []
+    threshold = rows[0][3]
     return [
         Alert(
             key=f"forecast_overload:{asof}",
             severity="info",
             rule="forecast_overload",
             title=f"Surcharge d'appels prévue sur les {FORECAST_LOOKAHEAD_DAYS} prochains jours",
-            summary=f"{len(rows)} jour(s) au-dessus de {CALLS_OVERLOAD_THRESHOLD} appels prévus : "
+            summary=f"{len(rows)} jour(s) au-dessus de {threshold} appels prévus : "
             "anticiper le planning (intérimaire, renfort).",
-            details=tuple(f"{d:%a %d/%m} : {y} appels prévus (jusqu'à {u})" for d, y, u in rows),
+            details=tuple(f"{d:%a %d/%m} : {y} appels prévus (jusqu'à {u})" for d, y, u, _ in rows),
         )
     ]
 
