@@ -17,6 +17,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = [
     ("dag_parse_time.py", []),
+    ("simulator_timings.py", []),
+    ("dbt_build_time.py", []),
     ("forecast_accuracy.py", []),
     ("ingest_throughput.py", []),
     ("quality_gate.py", ["--scale", "10"]),

@@ -7,7 +7,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -192,9 +191,9 @@ def test_cli_serves_until_sigterm(store: Path) -> None:
         url = banner.split("listening on ")[1].strip()
         resp = requests.get(f"{url}/api/v1/technicians", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
         assert len(resp.json()["data"]) == 4  # read SIM_DATA_DIR/mobile_app.sqlite
-        started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0 and time.monotonic() - started < 3
+        assert proc.wait(timeout=10) == 0  # a clean exit, not a kill (how fast: benchmarks/simulator_timings.py)
+        assert "Traceback" not in proc.stderr.read()
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -8,7 +8,6 @@ import signal
 import smtplib
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -227,9 +226,9 @@ def test_sink_command_lines_stop_cleanly_on_sigterm(module: str, tmp_path: Path)
             with smtplib.SMTP(host, int(port), timeout=5) as client:
                 client.sendmail("a@x.local", ["b@x.local"], "Subject: cli\r\n\r\nhello\r\n")
             assert inbox.mails(tmp_path / "mail")[0]["subject"] == "cli"
-        started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0 and time.monotonic() - started < 3
+        assert proc.wait(timeout=10) == 0  # a clean exit, not a kill (how fast: benchmarks/simulator_timings.py)
+        assert "Traceback" not in proc.stderr.read()
     finally:
         if proc.poll() is None:
             proc.kill()
