@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import smtplib
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +36,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 from cs_analytics.ingestion.http_client import ApiSession  # noqa: E402
 from simulators import crm_api, stores  # noqa: E402
 from simulators.httpbase import serve_in_thread  # noqa: E402
+from tests.integration.cli import serving_cli  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "simulator_timings.json"
 TOKEN = "bench-token"
@@ -66,24 +65,10 @@ def time_cli(module: str, work: Path) -> dict[str, float]:
         "SMTP_SIM_MAILDIR": str(work / "mail"),
     }
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", module, "--port", "0"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        banner = proc.stderr.readline()
-        if "listening on" not in banner:
-            raise RuntimeError(f"{module} did not start: {banner}")
-        first_answer(module, banner.split("listening on ")[1].split(",")[0].strip())
+    with serving_cli(module, env) as address:  # the tests' own launcher: SIGTERM and a clean exit on leaving
+        first_answer(module, address)
         answered = time.perf_counter()
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=60)
-        stopped = time.perf_counter()
-        if code != 0:
-            raise RuntimeError(f"{module} exited with {code} on SIGTERM")
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.stderr.close()
+    stopped = time.perf_counter()
     return {"start_to_first_answer_s": answered - started, "sigterm_to_exit_s": stopped - answered}
 
 

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import smtplib
-import subprocess
-import sys
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -19,9 +16,9 @@ from slack_sdk.errors import SlackApiError
 
 from simulators.httpbase import serve_in_thread
 from simulators.sinks import inbox, slack_api, smtp_sink
+from tests.integration.cli import serving_cli
 
 TOKEN = "xoxb-test-token"
-REPO = Path(__file__).resolve().parents[2]
 ALERTS = slack_api.channel_id("service-client-alertes")
 
 
@@ -212,13 +209,7 @@ def test_sink_command_lines_stop_cleanly_on_sigterm(module: str, tmp_path: Path)
         "SLACK_SIM_STORE": str(tmp_path / "slack"),
         "SMTP_SIM_MAILDIR": str(tmp_path / "mail"),
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", module, "--port", "0"], cwd=REPO, env=env, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        banner = proc.stderr.readline()
-        assert "listening on" in banner, banner
-        address = banner.split("listening on ")[1].split(",")[0].strip()
+    with serving_cli(module, env) as address:  # how fast they answer and stop: benchmarks/
         if module.endswith("slack_api"):
             assert WebClient(token=TOKEN, base_url=f"{address}/api/").auth_test()["ok"]
         else:
@@ -226,10 +217,3 @@ def test_sink_command_lines_stop_cleanly_on_sigterm(module: str, tmp_path: Path)
             with smtplib.SMTP(host, int(port), timeout=5) as client:
                 client.sendmail("a@x.local", ["b@x.local"], "Subject: cli\r\n\r\nhello\r\n")
             assert inbox.mails(tmp_path / "mail")[0]["subject"] == "cli"
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0  # a clean exit, not a kill (how fast: benchmarks/simulator_timings.py)
-        assert "Traceback" not in proc.stderr.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.stderr.close()

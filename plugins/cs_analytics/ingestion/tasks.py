@@ -1,4 +1,4 @@
-"""Ingestion task callables, one per source; each loads one object for the run's data interval."""
+"""Ingestion task entry points, one per source; each loads one object for the run's data interval."""
 
 from __future__ import annotations
 
@@ -24,32 +24,22 @@ def batch_context(source: str, obj: str, context: dict[str, Any]) -> BatchContex
     )
 
 
+def _load_api_object(source: str, obj: str, context: dict[str, Any], client_class, load) -> dict[str, Any]:
+    settings = IngestSettings.from_env()
+    client = client_class.from_connection(settings=settings)
+    return load(Warehouse.from_connection(), client, obj, batch_context(source, obj, context), settings).to_dict()
+
+
 def load_crm(object_type: str, context: dict[str, Any]) -> dict[str, Any]:
     from cs_analytics.ingestion.crm import HubSpotClient, load_object
 
-    settings = IngestSettings.from_env()
-    result = load_object(
-        Warehouse.from_connection(),
-        HubSpotClient.from_connection(settings=settings),
-        object_type,
-        batch_context("crm", object_type, context),
-        settings,
-    )
-    return result.to_dict()
+    return _load_api_object("crm", object_type, context, HubSpotClient, load_object)
 
 
 def load_mobile_app(resource: str, context: dict[str, Any]) -> dict[str, Any]:
     from cs_analytics.ingestion.mobile_app import MobileAppClient, load_resource
 
-    settings = IngestSettings.from_env()
-    result = load_resource(
-        Warehouse.from_connection(),
-        MobileAppClient.from_connection(settings=settings),
-        resource,
-        batch_context("mobile_app", resource, context),
-        settings,
-    )
-    return result.to_dict()
+    return _load_api_object("mobile_app", resource, context, MobileAppClient, load_resource)
 
 
 def load_erp(table: str, context: dict[str, Any]) -> dict[str, Any]:
