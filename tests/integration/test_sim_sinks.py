@@ -217,3 +217,17 @@ def test_sink_command_lines_stop_cleanly_on_sigterm(module: str, tmp_path: Path)
             with smtplib.SMTP(host, int(port), timeout=5) as client:
                 client.sendmail("a@x.local", ["b@x.local"], "Subject: cli\r\n\r\nhello\r\n")
             assert inbox.mails(tmp_path / "mail")[0]["subject"] == "cli"
+
+
+@pytest.mark.parametrize("module", ["simulators.sinks.slack_api", "simulators.sinks.smtp_sink"])
+def test_a_sigterm_right_after_the_banner_still_stops_cleanly(module: str, tmp_path: Path) -> None:
+    """The signal handler is in place before the banner: a supervisor may stop a sink at once."""
+    env = {
+        **os.environ,
+        "SLACK_SIM_TOKEN": TOKEN,
+        "SLACK_SIM_STORE": str(tmp_path / "s"),
+        "SMTP_SIM_MAILDIR": str(tmp_path / "m"),
+    }
+    for _ in range(5):
+        with serving_cli(module, env):
+            pass  # SIGTERM as soon as the banner is read; serving_cli checks the clean exit
