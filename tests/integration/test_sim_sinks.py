@@ -201,15 +201,22 @@ def test_airflow_smtp_hook_sends_to_the_sink(smtp, monkeypatch, tmp_path: Path) 
 
 
 # --------------------------------------------------------------------------- command lines
-@pytest.mark.parametrize("module", ["simulators.sinks.slack_api", "simulators.sinks.smtp_sink"])
-def test_sink_command_lines_stop_cleanly_on_sigterm(module: str, tmp_path: Path) -> None:
-    env = {
+SINK_MODULES = ["simulators.sinks.slack_api", "simulators.sinks.smtp_sink"]
+
+
+@pytest.fixture
+def sink_env(tmp_path: Path) -> dict[str, str]:
+    return {
         **os.environ,
         "SLACK_SIM_TOKEN": TOKEN,
         "SLACK_SIM_STORE": str(tmp_path / "slack"),
         "SMTP_SIM_MAILDIR": str(tmp_path / "mail"),
     }
-    with serving_cli(module, env) as address:  # how fast they answer and stop: benchmarks/
+
+
+@pytest.mark.parametrize("module", SINK_MODULES)
+def test_sink_command_lines_stop_cleanly_on_sigterm(module: str, sink_env: dict[str, str], tmp_path: Path) -> None:
+    with serving_cli(module, sink_env) as address:  # how fast they answer and stop: benchmarks/
         if module.endswith("slack_api"):
             assert WebClient(token=TOKEN, base_url=f"{address}/api/").auth_test()["ok"]
         else:
@@ -219,15 +226,9 @@ def test_sink_command_lines_stop_cleanly_on_sigterm(module: str, tmp_path: Path)
             assert inbox.mails(tmp_path / "mail")[0]["subject"] == "cli"
 
 
-@pytest.mark.parametrize("module", ["simulators.sinks.slack_api", "simulators.sinks.smtp_sink"])
-def test_a_sigterm_right_after_the_banner_still_stops_cleanly(module: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("module", SINK_MODULES)
+def test_a_sigterm_right_after_the_banner_still_stops_cleanly(module: str, sink_env: dict[str, str]) -> None:
     """The signal handler is in place before the banner: a supervisor may stop a sink at once."""
-    env = {
-        **os.environ,
-        "SLACK_SIM_TOKEN": TOKEN,
-        "SLACK_SIM_STORE": str(tmp_path / "s"),
-        "SMTP_SIM_MAILDIR": str(tmp_path / "m"),
-    }
     for _ in range(5):
-        with serving_cli(module, env):
+        with serving_cli(module, sink_env):
             pass  # SIGTERM as soon as the banner is read; serving_cli checks the clean exit
