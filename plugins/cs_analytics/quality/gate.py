@@ -33,7 +33,7 @@ from psycopg import sql
 
 from cs_analytics.quality.paths import GX_PROJECT_ROOT, data_docs_dir
 from cs_analytics.quality.specs import SEVERITIES, ExpectationSpec, SuiteSpec, load_suite_specs
-from cs_analytics.quality.sql import DDL, DQ_SCHEMA, drop_relation, holiday_rows, key_expression, materialise
+from cs_analytics.quality.sql import DDL, DQ_SCHEMA, drop_relation, key_expression, materialise
 from cs_analytics.warehouse import Warehouse, copy_rows
 
 __all__ = [
@@ -188,14 +188,10 @@ def sqlalchemy_url_from_dsn(dsn: str) -> str:
 
 # ----------------------------------------------------------------------------- warehouse side
 def _prepare_warehouse(wh: Warehouse, run_id: str, as_of: datetime) -> tuple[datetime, datetime]:
-    """DDL, holiday calendar, this run's row in meta.dq_runs. Returns (started_at, validate_since)."""
+    """DDL, this run's row in meta.dq_runs. Returns (started_at, validate_since)."""
     with wh.transaction() as conn:
         conn.execute("select pg_advisory_xact_lock(hashtext('cs_analytics.dq_ddl'))")
         conn.execute(DDL)
-        with conn.cursor() as cur:
-            cur.executemany(
-                "insert into dq.holidays (day, name) values (%s, %s) on conflict (day) do nothing", holiday_rows()
-            )
         started_at, validate_since = conn.execute(
             """
             select now(), coalesce(max(started_at) - %s, '1900-01-01T00:00:00Z'::timestamptz)

@@ -118,18 +118,10 @@ language sql immutable parallel safe as $$
     from (select regexp_replace(v, '[\\s.()-]', '', 'g') as d) x
 $$;
 
--- French public holidays (from the `holidays` package), for the volume band.
-create table if not exists dq.holidays (
-    day   date primary key,
-    name  text not null
-);
+-- The volume band reads public holidays from dbt's calendar (mart_kpi_daily.is_public_holiday,
+-- from dim_date); the gate no longer keeps a copy of its own.
+drop table if exists dq.holidays;
 """
-
-
-def holiday_rows(first_year: int = 2015, last_year: int = 2040) -> list[tuple]:
-    import holidays
-
-    return sorted(holidays.country_holidays("FR", years=range(first_year, last_year + 1)).items())
 
 
 def key_expression(spec: SuiteSpec, alias: str) -> sql.Composable:
