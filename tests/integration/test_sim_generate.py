@@ -110,6 +110,7 @@ def test_generate_prints_one_line_per_stage(generated: Generated) -> None:
         "tickets",
         "field",
         "ledger",
+        "general",
         "crm",
         "app",
         "cti",
