@@ -16,6 +16,7 @@ import re
 import sqlite3
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -184,6 +185,12 @@ def _utc_naive(values: pd.Series) -> np.ndarray:
     return values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
 
 
+def _monthly(dbt_world: DbtWorld, *columns: str) -> dict[str, tuple]:
+    """mart_kpi_monthly by 'YYYY-MM': the columns asked for, numerics as floats."""
+    rows = dbt_world.query(f"select to_char(month_start, 'YYYY-MM'), {', '.join(columns)} from marts.mart_kpi_monthly")
+    return {m: tuple(_num(v) if isinstance(v, Decimal) else v for v in values) for m, *values in rows}
+
+
 def _num(value) -> float | None:
     return None if value is None else float(value)
 
@@ -336,13 +343,9 @@ def test_resolution_time_of_every_month(dbt_world: DbtWorld, tickets: pd.DataFra
     closed = tickets[tickets["closed"].notna()].copy()
     closed["month"] = closed["closed"].dt.strftime("%Y-%m")
     expected = closed.groupby("month")["resolution_hours"].mean()
-    mart = {
-        m: (_num(v), _num(t), ok)
-        for m, v, t, ok in dbt_world.query(
-            "select to_char(month_start, 'YYYY-MM'), avg_resolution_business_hours, resolution_target_hours, "
-            "is_avg_resolution_on_target from marts.mart_kpi_monthly"
-        )
-    }
+    mart = _monthly(
+        dbt_world, "avg_resolution_business_hours", "resolution_target_hours", "is_avg_resolution_on_target"
+    )
     assert len(expected) >= 12
     for month, hours in expected.items():
         value, target, on_target = mart[month]
@@ -353,13 +356,7 @@ def test_resolution_time_of_every_month(dbt_world: DbtWorld, tickets: pd.DataFra
 def test_first_contact_resolution_of_every_month(dbt_world: DbtWorld, tickets: pd.DataFrame):
     t = tickets.assign(month=tickets["created"].dt.strftime("%Y-%m"))
     expected = t.groupby("month").agg(n=("is_fcr", "size"), rate=("is_fcr", "mean"))
-    mart = {
-        m: (n, _num(r))
-        for m, n, r in dbt_world.query(
-            "select to_char(month_start, 'YYYY-MM'), tickets_created, first_contact_resolution_rate "
-            "from marts.mart_kpi_monthly"
-        )
-    }
+    mart = _monthly(dbt_world, "tickets_created", "first_contact_resolution_rate")
     for month, row in expected.iterrows():
         assert mart[month][0] == row["n"] and mart[month][1] == pytest.approx(row["rate"], abs=5e-5), month
 
@@ -508,13 +505,7 @@ def test_online_booking_share_of_every_month(dbt_world: DbtWorld, app: dict[str,
     visits["month"] = _month(visits["created_at"])
     visits["online"] = visits["booked_via"] == "portal"
     expected = visits.groupby("month").agg(n=("online", "size"), share=("online", "mean"))
-    mart = {
-        m: (n, _num(s))
-        for m, n, s in dbt_world.query(
-            "select to_char(month_start, 'YYYY-MM'), interventions_booked, online_booking_share "
-            "from marts.mart_kpi_monthly"
-        )
-    }
+    mart = _monthly(dbt_world, "interventions_booked", "online_booking_share")
     checked = [m for m in expected.index if m in mart]
     assert len(checked) >= 12
     for month in checked:
@@ -607,13 +598,9 @@ def test_cost_per_call_follows_the_ledger(dbt_world: DbtWorld, cdr: pd.DataFrame
     closed = periods.groupby("month")["JM_Cloture"].apply(lambda s: bool((s == 2).all()))
     handled = cdr[cdr["answered"] & cdr["day_line"]].assign(month=lambda f: f["start"].dt.strftime("%Y-%m"))
     calls = handled.groupby("month").size()
-    mart = {
-        m: (_num(cost), n, _num(per_call), final)
-        for m, cost, n, per_call, final in dbt_world.query(
-            "select to_char(month_start, 'YYYY-MM'), customer_service_cost_eur, handled_calls, cost_per_call_eur, "
-            "is_cost_per_call_final from marts.mart_kpi_monthly"
-        )
-    }
+    mart = _monthly(
+        dbt_world, "customer_service_cost_eur", "handled_calls", "cost_per_call_eur", "is_cost_per_call_final"
+    )
     finals = []
     for month, (cost, n, per_call, final) in mart.items():
         first = date.fromisoformat(month + "-01")
