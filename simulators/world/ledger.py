@@ -22,11 +22,14 @@ PRICE = {ref: price for ref, _, _, price in catalog.ARTICLES}
 DESIGNATION = {ref: design for ref, design, _, _ in catalog.ARTICLES}
 CREDIT_NOTE_RATE = 0.015
 CONTRACT_SHARE = {catalog.VIP_CHAMPIONS: 0.5, catalog.LOYAL: 0.5}
-ANOMALIES_PER_YEAR = {
-    "erp_abnormal_amount": 2.0,
+# Planted anomalies per 1,000 invoices of the exported history (about 20 of each kind at scale 1
+# over two years, 200 at scale 10): a rate, so recall and precision can be measured at any scale.
+# Keying errors of this order (a few per thousand documents) are what accounting audits report.
+ANOMALIES_PER_1000_INVOICES = {
+    "erp_abnormal_amount": 2.5,
     "erp_credit_without_invoice": 1.5,
-    "erp_duplicate": 1.5,
-    "erp_night_weekend": 1.5,
+    "erp_duplicate": 2.5,
+    "erp_night_weekend": 2.5,
 }
 DOC_TYPES = {"DE": 0, "BC": 1, "BL": 3, "FA": 6, "AV": 6}
 
@@ -280,12 +283,12 @@ def _plant_anomalies(
     """Abnormal amounts, credit notes without an invoice, same-day duplicates, night-time weekend entries."""
     start = paris_to_utc(np.array([np.datetime64(config.start_date, "s")]))[0]
     end = paris_to_utc(np.array([np.datetime64(config.end_date, "s") + np.timedelta64(86400, "s")]))[0]
-    counts = {kind: max(1, round(rate * config.years)) for kind, rate in ANOMALIES_PER_YEAR.items()}
     visible = documents[
         (documents["prefix"] == "FA")
         & (documents["created_utc"] >= start)
         & (documents["created_utc"] < end - np.timedelta64(2, "D"))
     ]
+    counts = {kind: max(1, round(rate * len(visible) / 1000)) for kind, rate in ANOMALIES_PER_1000_INVOICES.items()}
     picked = rng.choice(
         visible["doc_key"].to_numpy(),
         size=counts["erp_abnormal_amount"] + counts["erp_duplicate"] + counts["erp_night_weekend"],
