@@ -2,9 +2,9 @@
 documents, each with a kind, a score and an explanation in plain French.
 
 Daily KPIs (`marts.mart_kpi_daily`: calls, abandonment rate, tickets created, first-reply time):
-- baseline: the same weekday over the previous `BASELINE_WEEKS` weeks, public holidays left out
-  (a Monday is compared with Mondays); robust z = (value - median) / (1.4826 x MAD), the MAD
-  floored by the Poisson noise of a count;
+- expected value: the same weekday over the previous `BASELINE_WEEKS` weeks, public holidays left
+  out (a Monday is compared with Mondays), times the local level of the surrounding days (a cold
+  wave lifts a whole week; a spike is one day); robust z of the gap (`weekday_baselines`);
 - Isolation Forest on the day's robust z-scores of every KPI (a day unusual on several at once);
 - the specification's rule (003 §3.2): calls more than 30% above the average of the same weekday.
 A KPI is anomalous on a day when its robust z reaches `Z_STRONG`, or `Z_WEAK` with the Isolation
@@ -13,12 +13,13 @@ Forest also isolating the day, and it is at least 30% off its baseline; the spec
 
 ERP documents (`marts.fct_invoices` and their lines):
 - `erp_duplicate`: the later document of a group the warehouse flags as a possible double entry
-  (`duplicate_of_invoice_number`: same customer, kind, amount and day);
-- `erp_credit_without_invoice`: a credit note crediting no known invoice;
+  (`duplicate_of_invoice_number`: same customer, kind, amount and day) keyed within 10 minutes;
+- `erp_credit_without_invoice`: a credit note crediting no invoice, or an unknown one numbered
+  within the history;
 - `erp_night_weekend`: created at night (22:00-06:00 Paris), or on a weekend for a kind of
   document that is (almost) never created at weekends — usual for the kind, judged on history;
-- `erp_abnormal_amount`: a line far from its item's usual amount (robust z of the log amount
-  per item), the invoice total far from the customer's usual invoice as a second opinion.
+- `erp_abnormal_amount`: a line far from its item's usual amount or quantity (robust z of the log
+  per item, and at least 5 times the usual); the customer's usual invoice is quoted beside it.
 """
 
 from __future__ import annotations
@@ -34,13 +35,14 @@ ERP_SOURCE = "marts.fct_invoices"
 BASELINE_WEEKS = 8
 MIN_BASELINE_DAYS = 4
 MIN_HISTORY_DAYS = 8 * 7
-Z_STRONG = 6.0
-Z_WEAK = 4.0
+Z_STRONG = 4.5
+Z_WEAK = 3.5
 PEAK_RATIO = 1.30  # 003 §3.2: "Pic d'appels inhabituel (+30% vs moyenne)"
 NIGHT_START_HOUR, NIGHT_END_HOUR = 22, 6
 USUAL_SHARE = 0.001  # a kind of document created at weekends less often than this never is
 AMOUNT_Z = 5.0
-AMOUNT_MIN_RATIO = 5.0  # and at least this many times the item's usual amount
+AMOUNT_MIN_RATIO = 5.0  # and at least this many times the item's usual amount or quantity
+DUPLICATE_MINUTES = 10  # a double entry is saved again within minutes; two real visits are billed apart
 WEEKDAYS_FR = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 
 # metric -> (kind, French label, unit, is a count)
@@ -77,36 +79,52 @@ def _show(metric: str, value: float) -> str:
 
 # --------------------------------------------------------------------------- daily KPIs
 def weekday_baselines(daily: pd.DataFrame, metric: str, weeks: int = BASELINE_WEEKS) -> pd.DataFrame:
-    """Per day: median and robust spread of `metric` over the same weekday of the previous `weeks`
-    weeks (holidays excluded from the baseline), its ratio to the median and robust z."""
+    """Per day: what `metric` should have been, its ratio to that and a robust z.
+
+    expected = same-weekday median of the previous `weeks` weeks (public holidays left out)
+               x the local level: the three days before and after (those that exist) against their
+               own weekday medians (sum over sum), so a run of days that are all high together (a
+               cold or heat wave, a seasonal ramp) raises the expectation, and an isolated day does not.
+    z = (value - expected) / spread, the spread robust over the whole history (for counts, the
+        Poisson noise scaled by the history's over-dispersion).
+    The latest day has no following days: its level reads the days before only, and the next
+    run, which sees the day after, may revise it.
+    """
     frame = daily[["kpi_date", "is_public_holiday", metric]].copy()
     frame["weekday"] = pd.to_datetime(frame["kpi_date"]).dt.dayofweek
     frame = frame.sort_values("kpi_date")
-    values = frame[metric].astype(float).where(~frame["is_public_holiday"].astype(bool))
-    rolling = values.groupby(frame["weekday"]).transform(
+    holiday = frame["is_public_holiday"].astype(bool)
+    value = frame[metric].astype(float)
+    usual = value.where(~holiday)
+    weekday_median = usual.groupby(frame["weekday"]).transform(
         lambda s: s.shift(1).rolling(weeks, min_periods=MIN_BASELINE_DAYS).median()
     )
-    mad = values.groupby(frame["weekday"]).transform(
-        lambda s: (s.shift(1) - s.shift(1).rolling(weeks, min_periods=MIN_BASELINE_DAYS).median())
-        .abs()
-        .rolling(weeks, min_periods=MIN_BASELINE_DAYS)
-        .median()
-    )
-    spread = 1.4826 * mad
+    # Ratio of sums, so a quiet Sunday's noisy ratio weighs as little as its volume.
+    known = usual.notna() & weekday_median.notna()
+    shifts = (-3, -2, -1, 1, 2, 3)
+    observed = sum(usual.where(known, 0).shift(k).fillna(0) for k in shifts)
+    typical = sum(weekday_median.where(known, 0).shift(k).fillna(0) for k in shifts)
+    level = (observed / typical.where(typical > 0)).fillna(1.0)
+    expected = weekday_median * level
+    residual = value - expected
     if KPI_METRICS[metric][3]:
-        spread = np.maximum(spread, np.sqrt(rolling.clip(lower=1)))  # a count is at least Poisson-noisy
+        pearson = (residual / np.sqrt(expected.clip(lower=1))).where(~holiday)
+        dispersion = max(1.4826 * float(np.nanmedian(np.abs(pearson))), 1.0)
+        spread = dispersion * np.sqrt(expected.clip(lower=1))
     else:
-        spread = np.maximum(spread, 0.05 * rolling.abs() + 1e-3)
-    value = frame[metric].astype(float)
+        spread = pd.Series(
+            max(1.4826 * float(np.nanmedian(np.abs(residual.where(~holiday)))), 1e-3), index=frame.index
+        )
     return pd.DataFrame(
         {
             "kpi_date": frame["kpi_date"].to_numpy(),
             "weekday": frame["weekday"].to_numpy(),
-            "is_public_holiday": frame["is_public_holiday"].astype(bool).to_numpy(),
+            "is_public_holiday": holiday.to_numpy(),
             "value": value.to_numpy(),
-            "baseline": rolling.to_numpy(),
-            "ratio": (value / rolling.where(rolling > 0)).to_numpy(),
-            "z": ((value - rolling) / spread).to_numpy(),
+            "baseline": expected.to_numpy(),
+            "weekday_median": weekday_median.to_numpy(),
+            "ratio": (value / expected.where(expected > 0)).to_numpy(),
+            "z": (residual / spread).to_numpy(),
         },
         index=frame.index,
     )
@@ -172,7 +190,9 @@ def detect_kpi_anomalies(daily: pd.DataFrame, seed: int = 42) -> pd.DataFrame:
             )
     calls = baselines["calls_per_day"]
     flagged = {row["anomaly_date"] for row in rows if row["kind"] == "call_volume"}
-    peaks = calls[calls["baseline"].notna() & ~calls["is_public_holiday"] & (calls["ratio"] > PEAK_RATIO)]
+    spec_ratio = calls["value"] / calls["weekday_median"].where(calls["weekday_median"] > 0)
+    peaks = calls[calls["weekday_median"].notna() & ~calls["is_public_holiday"] & (spec_ratio > PEAK_RATIO)]
+    peaks = peaks.assign(ratio=spec_ratio[peaks.index], baseline=peaks["weekday_median"])
     for _, r in peaks.iterrows():
         day = pd.Timestamp(r["kpi_date"])
         if day.date() in flagged:
@@ -186,7 +206,7 @@ def detect_kpi_anomalies(daily: pd.DataFrame, seed: int = 42) -> pd.DataFrame:
                 "metric": "calls_per_day",
                 "value": float(r["value"]),
                 "expected": float(r["baseline"]),
-                "score": round(float(r["z"]), 2),
+                "score": round(float(r["ratio"]), 3),  # the rule's own measure: times the usual volume
                 "detectors": ["spec_rule_30pct"],
                 "explanation": (
                     f"{WEEKDAYS_FR[day.dayofweek]} {day:%d/%m/%Y} : pic d'appels inhabituel, "
@@ -242,19 +262,30 @@ def detect_erp_anomalies(invoices: pd.DataFrame, lines: pd.DataFrame) -> pd.Data
     docs = invoices.set_index("invoice_number", drop=False)
     rows: list[dict] = []
 
+    created = pd.to_datetime(docs["created_at"], utc=True)
     for _, doc in docs[docs["duplicate_of_invoice_number"].notna()].iterrows():
+        original = doc["duplicate_of_invoice_number"]
+        if original not in docs.index:
+            continue
+        minutes = (created[doc["invoice_number"]] - created[original]).total_seconds() / 60
+        if minutes > DUPLICATE_MINUTES:
+            continue  # two visits billed the same day at the same price, hours apart
         rows.append(
             _doc_row(
-                "erp_duplicate", doc, 10.0, ["rule_same_customer_amount_day"],
+                "erp_duplicate", doc, 10.0 - minutes / DUPLICATE_MINUTES, ["rule_same_customer_amount_day"],
                 f"{_kind_fr(doc['document_kind'])} {doc['invoice_number']} du {pd.Timestamp(doc['invoice_date']):%d/%m/%Y} : "
-                f"doublon probable de {doc['duplicate_of_invoice_number']} (même client {doc['erp_customer_code']}, "
-                f"même montant {_fr(doc['total_ht'], 2)} € HT, même jour)",
+                f"doublon probable de {original} (même client {doc['erp_customer_code']}, même montant "
+                f"{_fr(doc['total_ht'], 2)} € HT, même jour, saisie {_fr(minutes)} min après)",
+                metric="minutes_after_original", value=minutes,
             )
         )  # fmt: skip
 
     invoice_numbers = set(docs.loc[docs["document_kind"] == "invoice", "invoice_number"])
+    first_invoice = min(invoice_numbers) if invoice_numbers else ""
     credits = docs[docs["document_kind"] == "credit_note"]
-    orphan = credits[~credits["credited_invoice_number"].isin(invoice_numbers)]
+    reference = credits["credited_invoice_number"]
+    # An unknown invoice numbered before the history's first one is older than the history: not checkable.
+    orphan = credits[reference.isna() | (~reference.isin(invoice_numbers) & (reference.fillna("") > first_invoice))]
     for _, doc in orphan.iterrows():
         what = (
             f"fait référence à {doc['credited_invoice_number']}, facture inconnue"
@@ -307,14 +338,20 @@ def _abnormal_amounts(docs: pd.DataFrame, lines: pd.DataFrame) -> list[dict]:
     billed = billed[billed["amount_ht"].astype(float) > 0]
     if billed.empty:
         return []
-    amount = np.log(billed["amount_ht"].astype(float))
-    by_item = amount.groupby(billed["item_ref"])
-    median = by_item.transform("median")
-    mad = (amount - median).abs().groupby(billed["item_ref"]).transform("median")
-    billed["z"] = (amount - median) / np.maximum(1.4826 * mad, 0.25)  # a floor: items priced the same every time
-    billed["ratio"] = np.exp(amount - median)
-    billed["usual"] = np.exp(median)
-    odd = billed[(billed["z"] >= AMOUNT_Z) & (billed["ratio"] >= AMOUNT_MIN_RATIO)]
+    def robust(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+        logged = np.log(values.astype(float).clip(lower=1e-3))
+        median = logged.groupby(billed["item_ref"]).transform("median")
+        mad = (logged - median).abs().groupby(billed["item_ref"]).transform("median")
+        # a floor: an item sold at the same price or quantity every time has no spread
+        return (logged - median) / np.maximum(1.4826 * mad, 0.25), np.exp(logged - median), np.exp(median)
+
+    amount_z, amount_ratio, usual = robust(billed["amount_ht"])
+    quantity_z, quantity_ratio, _ = robust(billed["quantity"])
+    billed["usual"] = usual
+    billed["z"] = np.maximum(amount_z.where(amount_ratio >= AMOUNT_MIN_RATIO, 0),
+                             quantity_z.where(quantity_ratio >= AMOUNT_MIN_RATIO, 0))  # fmt: skip
+    billed["ratio"] = np.maximum(amount_ratio, quantity_ratio)
+    odd = billed[billed["z"] >= AMOUNT_Z]
     rows = []
     customer_usual = docs[docs["document_kind"] == "invoice"].groupby("erp_customer_code")["total_ht"].median()
     for number, group in odd.groupby("document_number"):
