@@ -199,7 +199,9 @@ def build_world(config: WorldConfig, progress: Callable[[str, int, str], None] =
     progress("tickets", len(conversations.tickets) + len(conversations.invitations), "rows")
     field = build_field_work(config, customers, technicians, behaviour.interventions, behaviour.quotes)
     progress("field work", len(field.interventions) + len(field.time_entries), "rows")
-    ledger = build_ledger(config, customers, field.interventions, behaviour.quotes, field.field_quotes)
+    ledger = build_ledger(
+        config, customers, field.interventions, behaviour.quotes, field.field_quotes, behaviour.churn_day
+    )
     progress("ledger", len(ledger.documents) + len(ledger.lines), "rows")
     customers, leads = _with_crm_ids(config, customers, leads)
     return World(

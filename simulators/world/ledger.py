@@ -130,6 +130,7 @@ def build_ledger(
     interventions: pd.DataFrame,
     quotes: pd.DataFrame,
     field_quotes: pd.DataFrame,
+    churn_day: np.ndarray | None = None,
 ) -> Ledger:
     rng = component_rng(config.seed, "ledger")
     first_day = np.datetime64(config.warmup_start, "D")
@@ -217,7 +218,7 @@ def build_ledger(
     # ---- yearly maintenance contracts, billed on the signup anniversary
     share = customers["profile"].map(CONTRACT_SHARE).fillna(0.08).to_numpy()
     holders = np.flatnonzero(rng.random(len(customers)) < share)
-    contract_docs = _contract_invoices(config, customers, holders, rng)
+    contract_docs = _contract_invoices(config, customers, holders, rng, churn_day)
     if len(contract_docs):
         fa_contracts = new_documents(
             "FA", contract_docs["customer"].to_numpy(), contract_docs["created_utc"].to_numpy()
@@ -252,7 +253,11 @@ def build_ledger(
 
 
 def _contract_invoices(
-    config: WorldConfig, customers: pd.DataFrame, holders: np.ndarray, rng: np.random.Generator
+    config: WorldConfig,
+    customers: pd.DataFrame,
+    holders: np.ndarray,
+    rng: np.random.Generator,
+    churn_day: np.ndarray | None = None,
 ) -> pd.DataFrame:
     rows = []
     signup = pd.to_datetime(customers["signup_date"]).to_numpy().astype("datetime64[D]")
@@ -269,6 +274,12 @@ def _contract_invoices(
     table = table[
         (table["date"] >= np.datetime64(config.warmup_start)) & (table["date"] <= np.datetime64(config.horizon_end))
     ]
+    # A contract ends when the customer stops buying (dormancy) or leaves: no yearly invoice after that.
+    first_day = np.datetime64(config.warmup_start, "D")
+    ends = customers["dormancy_day"].to_numpy()
+    if churn_day is not None:
+        ends = np.minimum(ends, churn_day)
+    table = table[table["date"].to_numpy().astype("datetime64[D]") < first_day + ends[table["customer"]].astype("timedelta64[D]")]
     table = table.sort_values(["date", "customer"], kind="stable").reset_index(drop=True)
     created = paris_to_utc(
         table["date"].to_numpy().astype("datetime64[s]")
