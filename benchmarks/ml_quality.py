@@ -213,7 +213,11 @@ def main() -> int:
         json.dumps(
             {
                 "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
+                "machine": {
+                    "python": platform.python_version(),
+                    "platform": platform.platform(),
+                    "cpus": os.cpu_count(),
+                },
                 "seed": args.seed,
                 "years": args.years,
                 "end_date": args.end_date.isoformat(),

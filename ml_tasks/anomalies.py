@@ -112,9 +112,7 @@ def weekday_baselines(daily: pd.DataFrame, metric: str, weeks: int = BASELINE_WE
         dispersion = max(1.4826 * float(np.nanmedian(np.abs(pearson))), 1.0)
         spread = dispersion * np.sqrt(expected.clip(lower=1))
     else:
-        spread = pd.Series(
-            max(1.4826 * float(np.nanmedian(np.abs(residual.where(~holiday)))), 1e-3), index=frame.index
-        )
+        spread = pd.Series(max(1.4826 * float(np.nanmedian(np.abs(residual.where(~holiday)))), 1e-3), index=frame.index)
     return pd.DataFrame(
         {
             "kpi_date": frame["kpi_date"].to_numpy(),
@@ -251,8 +249,14 @@ def detect_erp_anomalies(invoices: pd.DataFrame, lines: pd.DataFrame) -> pd.Data
         MODEL_NAME,
         ERP_SOURCE,
         columns=(
-            "invoice_number", "document_kind", "erp_customer_code", "invoice_date", "created_at", "total_ht",
-            "credited_invoice_number", "duplicate_of_invoice_number",
+            "invoice_number",
+            "document_kind",
+            "erp_customer_code",
+            "invoice_date",
+            "created_at",
+            "total_ht",
+            "credited_invoice_number",
+            "duplicate_of_invoice_number",
         ),  # fmt: skip
         not_all_null=("created_at", "total_ht"),
         min_rows=50,
@@ -338,6 +342,7 @@ def _abnormal_amounts(docs: pd.DataFrame, lines: pd.DataFrame) -> list[dict]:
     billed = billed[billed["amount_ht"].astype(float) > 0]
     if billed.empty:
         return []
+
     def robust(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
         logged = np.log(values.astype(float).clip(lower=1e-3))
         median = logged.groupby(billed["item_ref"]).transform("median")

@@ -355,7 +355,7 @@ def reason_text(feature: str, row: pd.Series) -> str:
             return f"appels en baisse de {_fr(max(0.0, 100 * (1 - now / before)))} % sur 3 mois"
         return "appels en baisse sur 3 mois"
     if feature == "calls_per_month_recent":
-        return f"peu d'appels récents ({_fr(row[feature], 1)} par mois)"
+        return f"{_fr(row[feature], 1)} appels par mois sur les 3 derniers mois"
     if feature == "days_since_last_contact":
         return f"plus de contact depuis {_fr(row[feature])} jours"
     if feature == "satisfaction":

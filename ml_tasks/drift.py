@@ -61,9 +61,7 @@ def psi(ref: FeatureReference, values: pd.Series | np.ndarray) -> float:
 
 def drift_table(references: list[FeatureReference], frame: pd.DataFrame) -> pd.DataFrame:
     """One row per feature: its PSI against the training window and whether it passes the warning."""
-    rows = [
-        {"feature": r.feature, "psi": round(psi(r, frame[r.feature]), 4), "rows": len(frame)} for r in references
-    ]
+    rows = [{"feature": r.feature, "psi": round(psi(r, frame[r.feature]), 4), "rows": len(frame)} for r in references]
     table = pd.DataFrame(rows, columns=["feature", "psi", "rows"])
     table["is_warning"] = table["psi"] > PSI_WARNING
     return table

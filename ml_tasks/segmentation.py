@@ -5,12 +5,14 @@ recency, frequency, monetary, average basket, tenure since the first purchase, n
 categories, and the customer's tenure since it signed up.
 
 - `build_features` puts them on the scales K-Means can compare: logs of the skewed amounts and
-  durations, frequency as invoices per year of the customer's visible life, then standard scaling.
+  durations, frequency as invoices per year while the customer buys, the purchases that rhythm
+  says it has skipped since its last one (a rare buyer silent for 4 months is not dormant; a
+  monthly one is), then standard scaling.
 - `choose_k` computes inertia (elbow) and silhouette for K = 2..10; K is the elbow of the inertia
   curve unless a larger K up to 10 separates better (higher silhouette), as 004 reads the two curves.
 - `name_segments` names each cluster from its median profile, in business units: clusters of
-  customers silent for more than a year are "Lost Customers", for more than `AT_RISK_DAYS` "At
-  Risk / Dormant"; recent sign-ups are "New Customers"; the active ones rank by value: the clearly
+  customers silent for more than a year are "Lost Customers", for more than `AT_RISK_DAYS` and
+  `MISSED_AT_RISK` purchases of their own rhythm "At Risk / Dormant"; recent sign-ups are "New Customers"; the active ones rank by value: the clearly
   richest "VIP Champions", then "Loyal Customers", the least frequent "Potential Loyalists".
   Several clusters may share a name: the six names are what the business acts on.
 - Quality: silhouette and Davies-Bouldin of the clusters; `plots` draws the elbow/silhouette curves
@@ -59,11 +61,12 @@ INPUT_COLUMNS = (
 FEATURES = (
     "log_recency",
     "log_frequency_per_year",
-    "log_monetary_per_year",
+    "log_missed_purchases",
     "log_avg_basket",
     "log_customer_tenure",
     "category_count",
 )
+MISSED_AT_RISK = 3.0  # purchases the customer's own rhythm says it should have made since its last one
 
 
 def build_features(rfm: pd.DataFrame) -> pd.DataFrame:
@@ -77,24 +80,29 @@ def build_features(rfm: pd.DataFrame) -> pd.DataFrame:
         min_rows=MIN_CUSTOMERS,
     )
     r = rfm
-    # The span the customer could buy in: from its first purchase, at least a quarter.
-    years = np.maximum(r["tenure_days"].astype(float), 91) / 365.25
+    recency = r["recency_days"].astype(float).clip(lower=0)
+    # The customer's rhythm while it buys: invoices per year between its first and its last
+    # purchase (at least a quarter), and how many purchases that rhythm says it has skipped since.
+    active_years = np.maximum(r["tenure_days"].astype(float) - recency, 91) / 365.25
+    per_year = r["frequency"].astype(float).clip(lower=1) / active_years
+    missed = recency * per_year / 365.25
     out = pd.DataFrame(
         {
             "customer_id": r["customer_id"].to_numpy(),
-            "log_recency": np.log1p(r["recency_days"].astype(float).clip(lower=0)),
-            "log_frequency_per_year": np.log(r["frequency"].astype(float).clip(lower=1) / years),
-            "log_monetary_per_year": np.log1p(r["monetary_eur"].astype(float).clip(lower=0) / years),
+            "log_recency": np.log1p(recency),
+            "log_frequency_per_year": np.log(per_year),
+            "log_missed_purchases": np.log1p(missed),
             "log_avg_basket": np.log1p(r["avg_basket_eur"].astype(float).fillna(0).clip(lower=0)),
             "log_customer_tenure": np.log1p(r["customer_tenure_days"].astype(float).fillna(0).clip(lower=0)),
             "category_count": r["category_count"].astype(float).fillna(0),
-            "recency_days": r["recency_days"].astype(float),
+            "recency_days": recency,
             "frequency": r["frequency"].astype(float),
             "monetary_eur": r["monetary_eur"].astype(float),
             "avg_basket_eur": r["avg_basket_eur"].astype(float),
             "customer_tenure_days": r["customer_tenure_days"].astype(float),
-            "frequency_per_year": r["frequency"].astype(float) / years,
-            "monetary_per_year": r["monetary_eur"].astype(float).clip(lower=0) / years,
+            "frequency_per_year": per_year,
+            "missed_purchases": missed,
+            "monetary_per_year": per_year * r["avg_basket_eur"].astype(float).fillna(0).clip(lower=0),
         },
         index=r.index,
     )
@@ -147,7 +155,7 @@ def name_segments(profiles: pd.DataFrame) -> dict[int, str]:
     for cluster, p in profiles.iterrows():
         if p["recency_days"] > LOST_DAYS:
             names[cluster] = LOST
-        elif p["recency_days"] > AT_RISK_DAYS:
+        elif p["recency_days"] > AT_RISK_DAYS and p.get("missed_purchases", MISSED_AT_RISK) >= MISSED_AT_RISK:
             names[cluster] = AT_RISK
         elif p["customer_tenure_days"] < NEW_DAYS:
             names[cluster] = NEW
@@ -186,7 +194,8 @@ class SegmentationModel:
 
 
 def _profiles(features: pd.DataFrame, clusters: np.ndarray) -> pd.DataFrame:
-    columns = ["recency_days", "frequency_per_year", "monetary_per_year", "avg_basket_eur", "customer_tenure_days"]
+    columns = ["recency_days", "frequency_per_year", "missed_purchases", "monetary_per_year", "avg_basket_eur",
+               "customer_tenure_days"]  # fmt: skip
     profiles = features[columns].groupby(clusters).median()
     profiles["customers"] = pd.Series(clusters).value_counts().reindex(profiles.index).to_numpy()
     return profiles
@@ -287,7 +296,9 @@ def plots(model: SegmentationModel, rfm: pd.DataFrame) -> dict[str, bytes]:
     for name in SEGMENTS:
         chosen = names == name
         if chosen.any():
-            ax.scatter(xy[chosen, 0], xy[chosen, 1], s=12, alpha=0.7, color=colours[name], label=f"{name} ({chosen.sum()})")
+            ax.scatter(
+                xy[chosen, 0], xy[chosen, 1], s=12, alpha=0.7, color=colours[name], label=f"{name} ({chosen.sum()})"
+            )
     ratio = points.explained_variance_ratio_
     ax.set_xlabel(f"composante 1 ({ratio[0]:.0%} de la variance)")
     ax.set_ylabel(f"composante 2 ({ratio[1]:.0%} de la variance)")

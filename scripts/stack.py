@@ -164,7 +164,10 @@ def settings() -> dict[str, str]:
     setdefault("SMTP_SIM_MAILDIR", LOCAL / "sinks" / "mail")
 
     # Model registry (MLflow): runs and versions in the cluster's `mlflow` database, artifacts on disk.
-    setdefault("MLFLOW_TRACKING_URI", f"postgresql+psycopg2://{APP_ROLE}:{quote(sec['LOCAL_PG_PASSWORD'])}@127.0.0.1:{s['LOCAL_PG_PORT']}/mlflow")
+    setdefault(
+        "MLFLOW_TRACKING_URI",
+        f"postgresql+psycopg2://{APP_ROLE}:{quote(sec['LOCAL_PG_PASSWORD'])}@127.0.0.1:{s['LOCAL_PG_PORT']}/mlflow",
+    )
     setdefault("MLFLOW_ARTIFACT_ROOT", LOCAL / "mlflow" / "artifacts")
 
     # Airflow: home, metadata DB in the local cluster, project folders, connections.

@@ -12,7 +12,6 @@ created at a weekend or at night. Target (issue 11): recall >= 0.9 at precision 
 from __future__ import annotations
 
 import pandas as pd
-
 from ml_quality import EvalContext, measure
 
 KINDS = {  # planted kind -> detected kind

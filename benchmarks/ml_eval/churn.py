@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
 from ml_quality import EvalContext, measure
 
 MONTHS = 12
@@ -27,7 +26,7 @@ def evaluate(ctx: EvalContext) -> list[dict]:
     # The label a model may learn from at T: known only once as-of + 180 days <= T.
     outcome = snapshots[churn.LABEL]
     truth = ctx.truth("churn_panel.csv", parse_dates=["as_of_date"])
-    truth = truth.rename(columns={"erp_code": "customer_id"})
+    truth = truth.drop(columns=["customer_id"]).rename(columns={"erp_code": "customer_id"})
     end = pd.Timestamp(ctx.end_date)
     month_ends = sorted(d for d in snapshots["as_of_date"].unique() if end - pd.Timedelta(days=365) < d <= end
                         and d.is_month_end)  # fmt: skip
@@ -43,7 +42,7 @@ def evaluate(ctx: EvalContext) -> list[dict]:
             train_seconds.append(seconds)
             peak = max(peak, mb)
         scoring = snapshots[snapshots["as_of_date"] == origin]
-        scored, seconds, mb = measure(lambda scoring=scoring: churn.score(model, scoring))
+        scored, seconds, mb = measure(lambda scoring=scoring, model=model: churn.score(model, scoring))
         score_seconds.append(seconds)
         peak = max(peak, mb)
         features = churn.build_features(scoring, model.satisfaction_prior)

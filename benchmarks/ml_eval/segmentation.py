@@ -13,9 +13,7 @@ date; segments_monthly.csv for every month end).
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
-
 from ml_quality import EvalContext, measure
 
 

@@ -279,7 +279,9 @@ def _contract_invoices(
     ends = customers["dormancy_day"].to_numpy()
     if churn_day is not None:
         ends = np.minimum(ends, churn_day)
-    table = table[table["date"].to_numpy().astype("datetime64[D]") < first_day + ends[table["customer"]].astype("timedelta64[D]")]
+    table = table[
+        table["date"].to_numpy().astype("datetime64[D]") < first_day + ends[table["customer"]].astype("timedelta64[D]")
+    ]
     table = table.sort_values(["date", "customer"], kind="stable").reset_index(drop=True)
     created = paris_to_utc(
         table["date"].to_numpy().astype("datetime64[s]")

@@ -36,7 +36,7 @@ def test_a_call_spike_is_found_and_explained_against_the_same_weekday() -> None:
     row = calls.iloc[0]
     weekday = anomalies.WEEKDAYS_FR[pd.Timestamp(row["anomaly_date"]).dayofweek]
     assert row["score"] > anomalies.Z_STRONG and row["expected"] == pytest.approx(50, abs=6)
-    assert f"appels 120, soit +" in row["explanation"] and f"un {weekday} habituel" in row["explanation"]
+    assert "appels 120, soit +" in row["explanation"] and f"un {weekday} habituel" in row["explanation"]
 
 
 def test_a_moderate_rise_is_only_the_specification_rule() -> None:
@@ -85,7 +85,10 @@ def test_each_kind_of_erp_anomaly_is_found_and_only_it() -> None:
     }
     explanation = found.set_index("kind").loc["erp_abnormal_amount", "explanation"]
     assert "40 fois le montant habituel de l'article (145,00 €)" in explanation
-    assert "saisie la nuit, le samedi 12/04/2025 à 02:40" in found.set_index("kind").loc["erp_night_weekend", "explanation"]
+    assert (
+        "saisie la nuit, le samedi 12/04/2025 à 02:40"
+        in found.set_index("kind").loc["erp_night_weekend", "explanation"]
+    )
 
 
 def test_bad_input_names_the_model_the_input_and_what_is_missing() -> None:

@@ -86,7 +86,14 @@ def test_reasons_name_the_features_that_raise_the_risk(training: churn.ChurnTrai
 
 
 def test_bands_follow_the_specification_thresholds() -> None:
-    assert [churn.band(s) for s in (10, 50, 51, 70, 71, 100)] == ["faible", "faible", "moyen", "moyen", "élevé", "élevé"]
+    assert [churn.band(s) for s in (10, 50, 51, 70, 71, 100)] == [
+        "faible",
+        "faible",
+        "moyen",
+        "moyen",
+        "élevé",
+        "élevé",
+    ]
 
 
 def test_reason_texts_read_as_french_sentences() -> None:

@@ -74,9 +74,20 @@ def score(wh: Warehouse, as_of: date) -> dict[str, Any]:
                 "new_anomalies",
                 COLUMNS,
                 (
-                    (r.kind, r.reference, r.entity, r.anomaly_date, r.metric,
-                     None if pd.isna(r.value) else float(r.value), None if pd.isna(r.expected) else float(r.expected),
-                     float(r.score), pg_array(list(r.detectors)), r.explanation, as_of, as_of)
+                    (
+                        r.kind,
+                        r.reference,
+                        r.entity,
+                        r.anomaly_date,
+                        r.metric,
+                        None if pd.isna(r.value) else float(r.value),
+                        None if pd.isna(r.expected) else float(r.expected),
+                        float(r.score),
+                        pg_array(list(r.detectors)),
+                        r.explanation,
+                        as_of,
+                        as_of,
+                    )
                     for r in found.itertuples()
                 ),  # fmt: skip
             )

@@ -91,10 +91,27 @@ def score(wh: Warehouse, registry, as_of: date) -> dict[str, Any]:
             conn,
             "ml.churn_scores",
             as_of,
-            ("as_of_date", "customer_id", "score", "probability", "band", "reasons", "reason_features", "model_version"),
             (
-                (as_of, r.customer_id, int(r.score), float(r.probability), r.band, pg_array(r.reasons),
-                 pg_array(r.reason_features), version.version)
+                "as_of_date",
+                "customer_id",
+                "score",
+                "probability",
+                "band",
+                "reasons",
+                "reason_features",
+                "model_version",
+            ),
+            (
+                (
+                    as_of,
+                    r.customer_id,
+                    int(r.score),
+                    float(r.probability),
+                    r.band,
+                    pg_array(r.reasons),
+                    pg_array(r.reason_features),
+                    version.version,
+                )
                 for r in scores.itertuples()
             ),  # fmt: skip
         )
@@ -104,7 +121,15 @@ def score(wh: Warehouse, registry, as_of: date) -> dict[str, Any]:
             as_of,
             ("as_of_date", "customer_id", "score", "band", "action", "reasons", "model_version"),
             (
-                (as_of, r.customer_id, int(r.score), r.band, CAMPAIGN_ACTIONS[r.band], pg_array(r.reasons), version.version)
+                (
+                    as_of,
+                    r.customer_id,
+                    int(r.score),
+                    r.band,
+                    CAMPAIGN_ACTIONS[r.band],
+                    pg_array(r.reasons),
+                    version.version,
+                )
                 for r in campaign.itertuples()
             ),
         )

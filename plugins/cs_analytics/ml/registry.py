@@ -276,7 +276,9 @@ class ModelRegistry:
         try:
             champion_value = float(evaluate(self.load(current)))
         except Exception as exc:  # a champion that cannot score today's holdout is replaced
-            log.warning("%s: champion v%d cannot be evaluated on the new holdout: %s", challenger.name, current.version, exc)
+            log.warning(
+                "%s: champion v%d cannot be evaluated on the new holdout: %s", challenger.name, current.version, exc
+            )
             return Decision(True, challenger, value, current.version, None, f"champion not evaluable: {exc}")
         wins = _better(value, champion_value, challenger.higher_is_better, min_improvement)
         word = "better" if wins else "not better"

@@ -31,7 +31,9 @@ def load_rfm(wh: Warehouse, as_of: date, latest_before: bool = False) -> pd.Data
     rfm = wh.query_df("select * from marts.ml_rfm where as_of_date = %s order by customer_id", (as_of,))
     if rfm.empty:
         latest = wh.query("select max(as_of_date) from marts.ml_rfm")[0][0]
-        raise ModelInputError(segmentation.MODEL_NAME, segmentation.SOURCE, f"has no row as of {as_of} (latest: {latest})")
+        raise ModelInputError(
+            segmentation.MODEL_NAME, segmentation.SOURCE, f"has no row as of {as_of} (latest: {latest})"
+        )
     return rfm
 
 
@@ -87,10 +89,27 @@ def score(wh: Warehouse, registry, as_of: date) -> dict[str, Any]:
             conn,
             "ml.customer_segments",
             as_of,
-            ("as_of_date", "customer_id", "segment", "cluster", "recency_days", "frequency", "monetary_eur", "model_version"),
             (
-                (as_of, r.customer_id, r.segment, int(r.cluster), int(r.recency_days), int(r.frequency),
-                 round(float(r.monetary_eur), 2), version.version)
+                "as_of_date",
+                "customer_id",
+                "segment",
+                "cluster",
+                "recency_days",
+                "frequency",
+                "monetary_eur",
+                "model_version",
+            ),
+            (
+                (
+                    as_of,
+                    r.customer_id,
+                    r.segment,
+                    int(r.cluster),
+                    int(r.recency_days),
+                    int(r.frequency),
+                    round(float(r.monetary_eur), 2),
+                    version.version,
+                )
                 for r in segments.itertuples()
             ),  # fmt: skip
         )
