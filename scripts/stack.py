@@ -71,7 +71,7 @@ DEFAULT_PORTS = {
     "AIRFLOW_UI_PORT": 8080,
 }
 APP_ROLE = "csa"
-LOCAL_DATABASES = ("warehouse", "airflow", "sage_erp")
+LOCAL_DATABASES = ("warehouse", "airflow", "sage_erp", "mlflow")
 
 # Background services: name -> (python module, port setting). Started with the venv python.
 SERVICES = {
@@ -162,6 +162,13 @@ def settings() -> dict[str, str]:
     landing = setdefault("CTI_LANDING_DIR", LOCAL / "landing" / "cti")
     setdefault("SLACK_SIM_STORE", LOCAL / "sinks" / "slack")
     setdefault("SMTP_SIM_MAILDIR", LOCAL / "sinks" / "mail")
+
+    # Model registry (MLflow): runs and versions in the cluster's `mlflow` database, artifacts on disk.
+    setdefault(
+        "MLFLOW_TRACKING_URI",
+        f"postgresql+psycopg2://{APP_ROLE}:{quote(sec['LOCAL_PG_PASSWORD'])}@127.0.0.1:{s['LOCAL_PG_PORT']}/mlflow",
+    )
+    setdefault("MLFLOW_ARTIFACT_ROOT", LOCAL / "mlflow" / "artifacts")
 
     # Airflow: home, metadata DB in the local cluster, project folders, connections.
     setdefault("AIRFLOW_HOME", LOCAL / "airflow")

@@ -98,6 +98,48 @@ def models(wh: Warehouse) -> list[dict[str, Any]]:
     return [{"model": m, "as_of": str(d), "metrics": met} for m, d, met in rows]
 
 
+def ml_outputs(wh: Warehouse) -> dict[str, Any]:
+    """What the churn, segmentation and anomaly models wrote for their latest as-of day."""
+    out: dict[str, Any] = {}
+    if _exists(wh, "ml.churn_scores"):
+        rows = wh.query(
+            "select as_of_date, count(*), count(*) filter (where score > 50), count(*) filter (where score > 70), "
+            "round(avg(score), 1) from ml.churn_scores where as_of_date = (select max(as_of_date) from ml.churn_scores) "
+            "group by as_of_date"
+        )
+        top = wh.query(
+            "select customer_id, score, band, reasons from ml.churn_scores "
+            "where as_of_date = (select max(as_of_date) from ml.churn_scores) order by score desc, customer_id limit 3"
+        )
+        if rows:
+            d, n, campaign, alert, mean = rows[0]
+            out["churn"] = {
+                "as_of": str(d), "customers": n, "retention_campaign": campaign, "above_70": alert,
+                "mean_score": float(mean), "top": [{"customer": c, "score": s_, "band": b, "reasons": r}
+                                                   for c, s_, b, r in top],
+            }  # fmt: skip
+    if _exists(wh, "ml.customer_segments"):
+        rows = wh.query(
+            "select segment, count(*) from ml.customer_segments "
+            "where as_of_date = (select max(as_of_date) from ml.customer_segments) group by 1 order by 2 desc"
+        )
+        out["segments"] = {seg: n for seg, n in rows}
+    if _exists(wh, "ml.anomalies"):
+        rows = wh.query("select kind, count(*) from ml.anomalies group by 1 order by 1")
+        latest = wh.query("select kind, explanation from ml.anomalies order by anomaly_date desc, score desc limit 3")
+        out["anomalies"] = {
+            "by_kind": {k: n for k, n in rows},
+            "latest": [{"kind": k, "explanation": e} for k, e in latest],
+        }
+    if _exists(wh, "ml.feature_drift"):
+        rows = wh.query(
+            "select model, feature, round(psi::numeric, 3) from ml.feature_drift where is_warning and "
+            "as_of_date = (select max(as_of_date) from ml.feature_drift) order by psi desc"
+        )
+        out["drift_warnings"] = [{"model": m, "feature": f, "psi": float(p)} for m, f, p in rows]
+    return out
+
+
 def alerts(wh: Warehouse) -> dict[str, Any]:
     out: dict[str, Any] = {"delivered": [], "failed": 0}
     if _exists(wh, "meta.alert_deliveries"):
@@ -149,6 +191,7 @@ def build_summary(
         "quarantine": quarantine(wh),
         "quality_gate": quality_gate(wh),
         "models": models(wh),
+        "ml_outputs": ml_outputs(wh),
         "alerts": alerts(wh),
         "stage_seconds": stage_seconds,
         "total_seconds": total_seconds,
@@ -190,6 +233,26 @@ def print_summary(s: dict[str, Any]) -> None:
     print("\nModels")
     for m in s["models"]:
         print(f"  {m['model']:<28} as of {m['as_of']}  {json.dumps(m['metrics'])}")
+    ml = s.get("ml_outputs", {})
+    if ml.get("churn"):
+        c = ml["churn"]
+        print(
+            f"\nChurn risk as of {c['as_of']}: {c['customers']} customers scored (mean {c['mean_score']}), "
+            f"{c['retention_campaign']} in the retention campaign (> 50), {c['above_70']} above 70"
+        )
+        for t in c["top"]:
+            print(f"  {t['customer']:<10} {t['score']:>3} {t['band']:<7} {'; '.join(t['reasons'])}")
+    if ml.get("segments"):
+        print("\nCustomer segments: " + ", ".join(f"{k} {v}" for k, v in ml["segments"].items()))
+    if ml.get("anomalies"):
+        print("\nAnomalies: " + ", ".join(f"{k} {v}" for k, v in ml["anomalies"]["by_kind"].items()))
+        for a_ in ml["anomalies"]["latest"]:
+            print(f"  [{a_['kind']}] {a_['explanation'][:150]}")
+    if ml.get("drift_warnings"):
+        print(
+            "Drift warnings (PSI > 0.2): "
+            + ", ".join(f"{d['model']}.{d['feature']} {d['psi']}" for d in ml["drift_warnings"])
+        )
     a = s["alerts"]
     print("\nAlerts delivered (channel, severity)")
     for d in a["delivered"]:

@@ -134,5 +134,24 @@ def bi_reader_password() -> str:
     return os.environ.get(BI_READER_PASSWORD_ENV, "")
 
 
+@dataclass(frozen=True)
+class MlSettings:
+    """Where the model registry lives (MLflow): tracking/registry database and artifact folder."""
+
+    tracking_uri: str
+    artifact_root: Path
+
+    @classmethod
+    def from_env(cls) -> MlSettings:
+        uri = os.environ.get("MLFLOW_TRACKING_URI")
+        if not uri:
+            raise ValueError(
+                "MLFLOW_TRACKING_URI is not set: the model registry needs a database "
+                "(locally scripts/stack.py sets the `mlflow` database of the embedded cluster)"
+            )
+        root = os.environ.get("MLFLOW_ARTIFACT_ROOT") or str(PROJECT_ROOT / ".local" / "mlflow" / "artifacts")
+        return cls(uri, Path(root))
+
+
 def demo_output_dir() -> Path:
     return Path(os.environ.get("DEMO_OUTPUT_DIR", PROJECT_ROOT / "build" / "demo"))

@@ -182,6 +182,71 @@ create table if not exists ml.model_runs (
     primary key (model, as_of_date)
 );
 
+-- Churn risk per customer and as-of day (spec 2.2): score 0-100, band, top three reasons in French.
+create table if not exists ml.churn_scores (
+    as_of_date       date not null,
+    customer_id      text not null,
+    score            integer not null check (score between 0 and 100),
+    probability      double precision not null,
+    band             text not null,
+    reasons          text[] not null,
+    reason_features  text[] not null,
+    model_version    integer not null,
+    scored_at        timestamptz not null default now(),
+    primary key (as_of_date, customer_id)
+);
+-- The retention campaign list (spec 2.2: score above 50; above 70 Claire is alerted as well).
+create table if not exists ml.retention_campaign (
+    as_of_date     date not null,
+    customer_id    text not null,
+    score          integer not null,
+    band           text not null,
+    action         text not null,
+    reasons        text[] not null,
+    model_version  integer not null,
+    primary key (as_of_date, customer_id)
+);
+-- RFM segment per customer and as-of day (004), with the values behind it.
+create table if not exists ml.customer_segments (
+    as_of_date     date not null,
+    customer_id    text not null,
+    segment        text not null,
+    cluster        integer not null,
+    recency_days   integer not null,
+    frequency      integer not null,
+    monetary_eur   numeric(14, 2) not null,
+    model_version  integer not null,
+    primary key (as_of_date, customer_id)
+);
+-- Abnormal days and ERP documents; one row per (kind, reference), kept up to date by every run.
+create table if not exists ml.anomalies (
+    kind               text not null,
+    reference          text not null,
+    entity             text not null,
+    anomaly_date       date not null,
+    metric             text not null,
+    value              double precision,
+    expected           double precision,
+    score              double precision not null,
+    detectors          text[] not null,
+    explanation        text not null,
+    first_detected_on  date not null,
+    last_detected_on   date not null,
+    primary key (kind, reference)
+);
+-- Population stability index of each model feature against the training window, per scoring run.
+create table if not exists ml.feature_drift (
+    model          text not null,
+    model_version  integer not null,
+    as_of_date     date not null,
+    feature        text not null,
+    psi            double precision not null,
+    is_warning     boolean not null,
+    rows_scored    integer not null,
+    computed_at    timestamptz not null default now(),
+    primary key (model, as_of_date, feature)
+);
+
 -- ============================================================================ alerts
 -- One row per (alert, channel, recipient): a retried or re-run task sends only what has
 -- not been sent yet.

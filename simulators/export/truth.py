@@ -18,6 +18,8 @@ FILES = (
     "daily_calls.csv",
     "customers.csv",
     "churn.csv",
+    "churn_panel.csv",
+    "segments_monthly.csv",
     "anomalies.csv",
     "identity_map.csv",
     "unknown_numbers.csv",
@@ -96,6 +98,47 @@ def churn_truth(world: World, customers: pd.DataFrame) -> pd.DataFrame:
             "latent_dissatisfaction": truth["latent_dissatisfaction"].to_numpy(),
         }
     )
+
+
+def churn_panel(world: World) -> pd.DataFrame:
+    panel = world.churn_panel()
+    ids = world.customers.iloc[panel["customer"]]
+    churn_date = np.datetime64(world.config.warmup_start, "D") + world.behaviour.churn_day[panel["customer"]]
+    return pd.DataFrame(
+        {
+            "as_of_date": _date_text(np.datetime64(world.config.warmup_start, "D") + panel["as_of_day"].to_numpy()),
+            "customer_id": ids["customer_id"].to_numpy(),
+            "erp_code": ids["erp_code"].to_numpy(),
+            "churn_prob_180d": panel["churn_prob_180d"].to_numpy(),
+            "churned_within_180d": panel["churned_within_180d"].to_numpy(),
+            "churn_date": np.where(panel["churned_within_180d"], _date_text(churn_date), ""),
+        }
+    )
+
+
+def _month_ends(world: World) -> list[int]:
+    """Day indexes of the month ends of the exported history, and of `end_date`."""
+    days = pd.date_range(world.config.start_date, world.config.end_date, freq="ME")
+    return sorted({*(world.day_index(d) for d in days), world.end_index})
+
+
+def segments_monthly(world: World) -> pd.DataFrame:
+    exported = world.exported_customers
+    frames = []
+    for day in _month_ends(world):
+        segment = world.true_segments_at(day)
+        keep = exported & (segment != "")
+        frames.append(
+            pd.DataFrame(
+                {
+                    "as_of_date": _date_text(np.datetime64(world.config.warmup_start, "D") + day),
+                    "customer_id": world.customers["customer_id"].to_numpy()[keep],
+                    "erp_code": world.customers["erp_code"].to_numpy()[keep],
+                    "segment": segment[keep],
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
 
 
 def anomalies(world: World) -> pd.DataFrame:
@@ -230,6 +273,8 @@ def write_ground_truth(
         "daily_calls.csv": daily_calls(world, cti),
         "customers.csv": customers,
         "churn.csv": churn_truth(world, customers),
+        "churn_panel.csv": churn_panel(world),
+        "segments_monthly.csv": segments_monthly(world),
         "anomalies.csv": anomalies(world),
         "identity_map.csv": identity_map(world),
         "unknown_numbers.csv": unknown_numbers(world),

@@ -40,7 +40,11 @@ def _conn_env(url: str) -> str:
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory, server_url):
     tmp = tmp_path_factory.mktemp("e2e")
-    with throwaway_database(server_url, "e2e_wh") as wh_url, throwaway_database(server_url, "e2e_erp") as erp_url:
+    with (
+        throwaway_database(server_url, "e2e_wh") as wh_url,
+        throwaway_database(server_url, "e2e_erp") as erp_url,
+        throwaway_database(server_url, "e2e_mlflow") as mlflow_url,
+    ):
         dest = Destinations(tmp / "sim", tmp / "truth", tmp / "landing", erp_url)
         generate(WorldConfig(end_date=END, seed=7, scale=1, years=1), dest, log=lambda _: None)
         crm = crm_api.make_server(
@@ -81,6 +85,9 @@ def pipeline(tmp_path_factory, server_url):
                     "SLACK_SIM_STORE": str(tmp / "slack"),
                     "SMTP_SIM_MAILDIR": str(tmp / "mail"),
                     "TASK_RETRY_DELAY_SECONDS": "1",
+                    # the model registry of this world only
+                    "MLFLOW_TRACKING_URI": mlflow_url.replace("postgresql://", "postgresql+psycopg2://", 1),
+                    "MLFLOW_ARTIFACT_ROOT": str(tmp / "mlruns"),
                 }
             )
             env.pop("SLACK_BOT_TOKEN", None)
@@ -168,6 +175,18 @@ def test_forecast_written_for_the_next_30_days(pipeline):
     )
     first, last, n, ordered = rows[0]
     assert (first, last, n, ordered) == (END + timedelta(days=1), END + timedelta(days=30), 30, True)
+
+
+def test_ml_scores_segments_and_anomalies_written_by_the_champions(pipeline):
+    rows = pipeline["wh"].query(
+        "select (select count(*) from ml.churn_scores where as_of_date = %(d)s), "
+        "(select count(*) from ml.customer_segments where as_of_date = %(d)s), "
+        "(select count(distinct model) from ml.feature_drift where as_of_date = %(d)s), "
+        "(select count(*) from ml.model_runs where model in ('churn_lightgbm', 'segmentation_kmeans'))",
+        {"d": END},
+    )
+    scores, segments, drifted_models, trainings = rows[0]
+    assert scores > 0 and segments > 0 and drifted_models == 2 and trainings == 2
 
 
 def test_alert_delivered_to_both_sinks_and_not_resent(pipeline):
