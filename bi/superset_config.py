@@ -51,5 +51,28 @@ FEATURE_FLAGS = {
     # Dashboards are shown to the roles they list (bi/dashboards/*.yaml `roles:`).
     "DASHBOARD_RBAC": True,
 }
-# The headline tiles are small HTML templates (Handlebars charts): let them use classes.
-HTML_SANITIZATION_SCHEMA_EXTENSIONS = {"attributes": {"*": ["className", "style", "dataKpi"]}}
+# The headline tiles are small HTML templates (Handlebars charts, bi/templates/): let them keep
+# their classes, their stylesheet and the data-kpi attribute the browser tests read.
+HTML_SANITIZATION_SCHEMA_EXTENSIONS = {"tagNames": ["style"], "attributes": {"*": ["className", "dataKpi"]}}
+
+# --- content security policy ------------------------------------------------------------------
+# Superset's default policy, plus 'unsafe-eval' for scripts: the Handlebars charts (the KPI
+# cards) compile their template in the browser. No other origin is allowed (the maps and
+# telemetry hosts of the default are left out: this deployment uses neither).
+TALISMAN_ENABLED = True
+TALISMAN_CONFIG = {
+    "content_security_policy": {
+        "base-uri": ["'self'"],
+        "default-src": ["'self'"],
+        "img-src": ["'self'", "blob:", "data:"],
+        "worker-src": ["'self'", "blob:"],
+        "connect-src": ["'self'"],
+        "object-src": "'none'",
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "font-src": ["'self'"],
+        "script-src": ["'self'", "'strict-dynamic'", "'unsafe-eval'"],
+    },
+    "content_security_policy_nonce_in": ["script-src"],
+    "force_https": False,
+    "session_cookie_secure": False,
+}

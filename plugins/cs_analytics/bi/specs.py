@@ -456,10 +456,11 @@ def _native_filters(
                     "inverseSelection": False,
                 },
                 "defaultDataMask": {"extraFormData": {}, "filterState": {}, "ownState": {}},
+                # charts wait for the first value instead of loading unfiltered first
+                "requiredFirst": bool(flt.get("first_by_default", False)),
                 "cascadeParentIds": [],
+                # no chartsInScope: Superset works it out from the scope (every chart) on load
                 "scope": {"rootPath": ["ROOT_ID"], "excluded": []},
-                "chartsInScope": [],
-                "tabsInScope": [],
                 "description": flt.get("description", ""),
             }
         )

@@ -51,7 +51,8 @@ select
     null::boolean as is_change_good,
     target_label::text as target_label,
     is_on_target::boolean as is_on_target,
-    ('tickets e-mail du CRM · ' || to_char({{ data_as_of_date() }}, 'DD/MM/YYYY'))::text as period_label,
+    (case when sort_order = 1 then 'tickets e-mail du CRM · ' || to_char({{ data_as_of_date() }}, 'DD/MM/YYYY') end)::text
+        as period_label,
     null::text as detail_label,
     null::numeric as detail_value,
     null::text as detail_unit

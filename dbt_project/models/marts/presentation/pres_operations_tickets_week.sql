@@ -56,7 +56,7 @@ select
     is_change_good::boolean as is_change_good,
     target_label::text as target_label,
     is_on_target::boolean as is_on_target,
-    period_label::text as period_label,
+    (case when sort_order = 1 then period_label end)::text as period_label,
     null::text as detail_label,
     null::numeric as detail_value,
     null::text as detail_unit

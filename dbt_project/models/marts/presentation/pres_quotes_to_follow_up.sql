@@ -21,7 +21,7 @@ select
     customers.phone_e164::text as customer_phone,
     customers.city::text as city,
     quotes.technician_id,
-    technicians.full_name::text as technician_name,
+    coalesce(technicians.full_name, '—')::text as technician_name,
     quotes.created_date,
     ({{ data_as_of_date() }} - quotes.created_date)::integer as days_waiting,
     quotes.amount_ht::numeric(14, 2) as amount_eur,

@@ -41,7 +41,7 @@ select
     visits.city,
     coalesce(app_visits.customer_phone_e164, customers.phone_e164)::text as customer_phone,
     (case visits.intervention_type
-        when 'maintenance' then 'Entretien'
+        when 'annual_maintenance' then 'Entretien annuel'
         when 'breakdown' then 'Dépannage'
         when 'installation' then 'Installation'
         else initcap(visits.intervention_type)
@@ -54,7 +54,8 @@ select
     end)::text as status_label,
     visits.is_cancelled,
     null::integer as route_order,
-    null::integer as travel_minutes
+    null::integer as travel_minutes,
+    'à venir'::text as travel_label
 from visits
 cross join planning_day
 inner join {{ ref('dim_technician') }} as technicians on visits.technician_id = technicians.technician_id

@@ -74,21 +74,21 @@ cards as (
     union all
     select technician_id, technician_name, 'semaine', 2, 'quotes_written', 'Devis générés', quotes, null, '',
         quotes - coalesce(quotes_last_week, 0), 'vs mêmes jours sem. dernière', quotes >= coalesce(quotes_last_week, 0),
-        null, null, week_label
+        null, null, null
     from figures
     union all
     select technician_id, technician_name, 'semaine', 3, 'satisfaction', 'Satisfaction moyenne', satisfaction, null,
         '/ 5', null, null, null, 'cible > ' || {{ fr_number('csat_target') }} || ' / 5', satisfaction >= csat_target,
-        week_label || ' · ' || coalesce(scores_week, 0) || ' notes'
+        coalesce(scores_week, 0) || ' notes'
     from figures
     union all
     select technician_id, technician_name, 'semaine', 4, 'avg_visit_minutes', 'Temps moyen d''intervention',
         avg_minutes, floor(avg_minutes / 60) || ' h ' || lpad((avg_minutes % 60)::integer::text, 2, '0'), '', null,
-        null, null, null, null, week_label
+        null, null, null, null, 'par intervention faite'
     from figures
     union all
     select technician_id, technician_name, 'ca', 5, 'revenue_week', 'Cette semaine', round(coalesce(revenue_week, 0), 0),
-        null, '€', null, null, null, null, null, 'devis terrain acceptés'
+        null, '€', null, null, null, null, null, week_label
     from figures
     union all
     select technician_id, technician_name, 'ca', 6, 'revenue_month', 'Ce mois', round(coalesce(revenue_month, 0), 0),
