@@ -1,6 +1,5 @@
 {#- Helpers of the presentation marts (marts/presentation/), which the dashboards read as they
-    are shown: French labels, rounded values, personal data masked where the audience may not
-    see it. Definitions of the KPIs themselves stay in the KPI marts. -#}
+    are shown: French labels and dates. Definitions of the KPIs themselves stay in the KPI marts. -#}
 
 {#- A number as French text for a label ("4", "0,7", "70"): trailing zeros dropped, decimal comma. -#}
 {% macro fr_number(expression) -%}
@@ -17,18 +16,4 @@
 {#- "09:00" from an instant, Paris time. -#}
 {% macro fr_time(instant) -%}
     to_char(({{ instant }}) at time zone '{{ var("local_timezone") }}', 'HH24:MI')
-{%- endmacro %}
-
-{#- A phone number reduced to what identifies it to its owner: +33 6 •• •• •• 78. -#}
-{% macro mask_phone(expression) -%}
-    case when {{ expression }} is not null then
-        left({{ expression }}, 4) || ' •• •• •• ' || right({{ expression }}, 2)
-    end
-{%- endmacro %}
-
-{#- An e-mail address reduced to its first letter and domain: j•••@example.fr. -#}
-{% macro mask_email(expression) -%}
-    case when {{ expression }} like '%@%' then
-        left({{ expression }}, 1) || '•••@' || split_part({{ expression }}, '@', 2)
-    end
 {%- endmacro %}
