@@ -7,11 +7,17 @@ Trains and scores the models on the marts once the quality gate has published th
 - `call_volume_forecast`: daily calls for J+1..J+30 with a 95% interval (Prophet,
   French holidays), backtested on the last 28 days (`ml.model_runs`).
 
+Then `present_ml_outputs` rebuilds the dbt models tagged `ml_outputs` (the views the
+dashboards read the ML tables through), so a table a scoring run created for the first time
+shows on the models dashboard at once.
+
 Updates Asset `ml_scores`, which the alerting DAG waits for.
 """
 
 from airflow.sdk import dag, task
+from cosmos import DbtTaskGroup
 
+from cs_analytics.dbt_cosmos import cosmos_configs
 from cs_analytics.orchestration import DEFAULT_ARGS, MARTS, ML_SCORES, START_DATE
 
 
@@ -32,7 +38,7 @@ def ml_scoring():
 
         return run_call_forecast(context)
 
-    call_volume_forecast()
+    call_volume_forecast() >> DbtTaskGroup(group_id="present_ml_outputs", **cosmos_configs(select=["tag:ml_outputs"]))
 
 
 ml_scoring()
