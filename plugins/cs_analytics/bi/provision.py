@@ -18,13 +18,14 @@ import argparse
 import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import psycopg
 from psycopg import sql
 
-from cs_analytics.bi.specs import DATABASE_FILE, SCHEMA, Bundle, Catalog, SpecError, build_bundle
+from cs_analytics.bi.specs import DATABASE_FILE, SCHEMA, SPEC_DIR, Bundle, Catalog, SpecError, build_bundle
 from cs_analytics.bi.superset_api import SupersetClient, SupersetError
 
 BI_ROLE = "bi_reader"
@@ -39,7 +40,6 @@ class Settings:
     users_password: str
     warehouse_url: str  # the warehouse database; the user part is ignored (Superset reads as bi_reader)
     bi_reader_password: str
-    database_host: str | None = None  # the host Superset itself reaches the warehouse by (docker: postgres)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -57,7 +57,6 @@ class Settings:
             users_password=os.environ["BI_USERS_PASSWORD"],
             warehouse_url=os.environ["BI_WAREHOUSE_URL"],
             bi_reader_password=os.environ["BI_READER_PASSWORD"],
-            database_host=os.environ.get("BI_WAREHOUSE_HOST_FOR_SUPERSET") or None,
         )
 
     def bi_reader_conninfo(self) -> str:
@@ -74,7 +73,7 @@ class Settings:
     def superset_database_uri(self) -> str:
         """The connection Superset stores, password masked (the import supplies it apart)."""
         parts = urlsplit(self.warehouse_url)
-        host = self.database_host or parts.hostname or "127.0.0.1"
+        host = parts.hostname or "127.0.0.1"
         return f"postgresql+psycopg2://{BI_ROLE}:XXXXXXXXXX@{host}:{parts.port or 5432}/{quote(parts.path.lstrip('/'))}"
 
 
@@ -122,11 +121,11 @@ class WarehouseCatalog:
             return cur.execute(query).fetchall()
 
 
-def build(settings: Settings, wh: WarehouseCatalog) -> Bundle:
+def build(settings: Settings, wh: WarehouseCatalog, spec_dir: Path = SPEC_DIR) -> Bundle:
     catalog = wh.catalog()
     if not catalog:
         raise SystemExit(f"[bi] ERROR: {BI_ROLE} reads no table in `{SCHEMA}`: run `make demo` first (it builds the marts)")
-    return build_bundle(catalog, wh.check_sql, settings.superset_database_uri())
+    return build_bundle(catalog, wh.check_sql, settings.superset_database_uri(), spec_dir=spec_dir)
 
 
 # --------------------------------------------------------------------------- Superset side
@@ -266,11 +265,13 @@ class Provisioner:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="build and check the bundle only (no Superset needed)")
+    parser.add_argument("--spec-dir", type=Path, default=SPEC_DIR, help="the folder of the YAML specs (default bi/)")
+    parser.add_argument("--wait-seconds", type=float, default=60, help="how long to wait for Superset to answer")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     wh = WarehouseCatalog(settings.bi_reader_conninfo())
     try:
-        bundle = build(settings, wh)
+        bundle = build(settings, wh, args.spec_dir)
     except SpecError as exc:
         print(f"[bi] ERROR: {exc}", file=sys.stderr)
         return 1
@@ -280,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     client = SupersetClient(settings.url)
     try:
-        client.wait_until_up(timeout_s=60)
+        client.wait_until_up(timeout_s=args.wait_seconds)
         client.login(settings.admin_user, settings.admin_password)
         provisioner = Provisioner(client, bundle, settings)
         provisioner.import_bundle()
