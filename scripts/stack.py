@@ -613,11 +613,16 @@ def _bi_name(env: dict[str, str]) -> str:
 def _superset_cli(env: dict[str, str], args: list[str], logf: Path, timeout: float = 600) -> None:
     """One `superset` command (metadata migration, admin user, roles), output kept in logf."""
     with open(logf, "a") as out:
-        out.write(f"\n$ superset {' '.join(a if 'password' not in p else '***' for p, a in zip(['', *args], args))}\n")
+        shown = ["***" if previous == "--password" else arg for previous, arg in zip(["", *args], args, strict=False)]
+        out.write(f"\n$ superset {' '.join(shown)}\n")
         out.flush()
         try:
             res = subprocess.run(
-                [str(BI_VENV / "bin" / "superset"), *args], env=env, stdout=out, stderr=subprocess.STDOUT, timeout=timeout
+                [str(BI_VENV / "bin" / "superset"), *args],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
             )
         except subprocess.TimeoutExpired:
             fail(f"`superset {args[0]}` did not finish within {timeout:.0f}s; see {logf}")

@@ -16,22 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.pages import CHROMIUM_ARGS
 from tests.integration.dbt_world import DbtWorld, shared_world
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
 SCREENSHOTS = REPO / "build" / "screenshots"
-# as root, Chromium needs --no-sandbox; the rest keeps it off the network and quiet
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--lang=fr-FR",
-]
 
 
 @dataclass
@@ -76,7 +66,32 @@ def bi_world(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRe
     if world.build_returncode != 0:  # type: ignore[attr-defined]
         pytest.fail(f"dbt build of the test world failed:\n{world.build_output[-3000:]}")  # type: ignore[attr-defined]
     ensure_bi_reader(world.warehouse, os.environ["BI_READER_PASSWORD"])
+    _score_the_forecast(world)
     return world
+
+
+def _score_the_forecast(world: DbtWorld) -> None:
+    """What ml_scoring does after the marts: the production forecast task writes
+    ml.call_volume_forecast (absent when dbt built the world, so the `ml_outputs` views were
+    built empty), then the `ml_outputs` models are rebuilt and the models dashboard shows it."""
+    import pendulum
+
+    from cs_analytics.tasks.ml import run_call_forecast
+
+    last_day = world.query("select max(kpi_date) from marts.mart_kpi_daily")[0][0]
+    if world.query("select to_regclass('ml.call_volume_forecast') is not null")[0][0]:
+        return  # another module of the session scored it already
+    saved = os.environ.get("AIRFLOW_CONN_WAREHOUSE")
+    os.environ["AIRFLOW_CONN_WAREHOUSE"] = world.warehouse_url
+    try:
+        end = pendulum.datetime(last_day.year, last_day.month, last_day.day, tz="Europe/Paris").add(days=1)
+        run_call_forecast({"data_interval_end": end, "run_id": "browser_tests"})
+    finally:
+        if saved is None:
+            os.environ.pop("AIRFLOW_CONN_WAREHOUSE", None)
+        else:
+            os.environ["AIRFLOW_CONN_WAREHOUSE"] = saved
+    world.dbt("run", "--select", "tag:ml_outputs")
 
 
 @pytest.fixture(scope="session")

@@ -12,75 +12,22 @@ import shutil
 import socket
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.browser.conftest import REPO, SCREENSHOTS, SupersetInstance
+from tests.browser.pages import Opened, fr_number, login, open_dashboard
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 DASHBOARDS = {
-    path.stem: yaml.safe_load(path.read_text(encoding="utf-8")) for path in sorted((REPO / "bi" / "dashboards").glob("*.yaml"))
+    path.stem: yaml.safe_load(path.read_text(encoding="utf-8"))
+    for path in sorted((REPO / "bi" / "dashboards").glob("*.yaml"))
 }
 PHONE = re.compile(r"\+\d{8,}")
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
-
-
-def fr_number(text: str) -> float:
-    """'1 234,5 €' -> 1234.5 (French digits as the cards print them)."""
-    cleaned = re.sub(r"[^\d,.\-−]", "", text.replace("\u202f", "").replace("\xa0", "").replace(" ", ""))
-    return float(cleaned.replace("−", "-").replace(",", "."))
-
-
-@dataclass
-class Opened:
-    page: object
-    chart_responses: list[dict]
-
-
-def login(browser, instance: SupersetInstance, username: str, password: str):
-    context = browser.new_context(viewport={"width": 1600, "height": 1000}, locale="fr-FR")
-    page = context.new_page()
-    page.goto(f"{instance.url}/login/")
-    page.fill("#username", username)
-    page.fill("#password", password)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/superset/welcome/**", timeout=60_000)
-    return page
-
-
-def open_dashboard(page, instance: SupersetInstance, slug: str, expected_charts: int) -> Opened:
-    """Open a dashboard and wait until every chart has its data and has drawn it."""
-    responses: list[dict] = []
-
-    def on_response(response) -> None:
-        if "/api/v1/chart/data" in response.url:
-            try:
-                body = response.json()
-            except Exception:  # noqa: BLE001 - a non-JSON answer is itself the failure to report
-                body = {"unreadable": response.text()[:500]}
-            responses.append({"status": response.status, "body": body})
-
-    page.on("response", on_response)
-    page.goto(f"{instance.url}/superset/dashboard/{slug}/")
-    page.wait_for_function(
-        """n => {
-            const charts = document.querySelectorAll('[data-test="chart-grid-component"]');
-            if (charts.length !== n) return false;
-            return [...charts].every(c => {
-                const slice = c.querySelector('[data-test="slice-container"]');
-                return slice && slice.innerText.trim().length + slice.querySelectorAll('canvas,svg').length > 0
-                    && !c.querySelector('[data-test="loading-indicator"]');
-            });
-        }""",
-        arg=expected_charts,
-        timeout=120_000,
-    )
-    page.remove_listener("response", on_response)
-    return Opened(page, responses)
 
 
 def assert_no_chart_error(opened: Opened, slug: str) -> None:
@@ -110,14 +57,14 @@ def n_charts(slug: str) -> int:
 
 @pytest.fixture(scope="module")
 def admin_page(browser, superset: SupersetInstance):
-    page = login(browser, superset, superset.admin_user, superset.admin_password)
+    page = login(browser, superset.url, superset.admin_user, superset.admin_password)
     yield page
     page.context.close()
 
 
 # --------------------------------------------------------------------------- as the admin
 def test_direction_dashboard_shows_the_monthly_kpis(admin_page, superset: SupersetInstance):
-    opened = open_dashboard(admin_page, superset, "direction", n_charts("direction"))
+    opened = open_dashboard(admin_page, superset.url, "direction", n_charts("direction"))
     assert_no_chart_error(opened, "direction")
     month = superset.world.query(
         "select avg_calls_per_day, nps, customer_service_cost_eur, month_start from marts.mart_kpi_monthly "
@@ -145,7 +92,7 @@ def test_direction_dashboard_shows_the_monthly_kpis(admin_page, superset: Supers
 
 
 def test_operations_dashboard_shows_todays_alerts_and_the_week(admin_page, superset: SupersetInstance):
-    opened = open_dashboard(admin_page, superset, "operations", n_charts("operations"))
+    opened = open_dashboard(admin_page, superset.url, "operations", n_charts("operations"))
     assert_no_chart_error(opened, "operations")
     day = superset.world.query(
         "select tickets_open_over_24h, quotes_awaiting_decision, technicians_without_time_entries, kpi_date "
@@ -167,7 +114,7 @@ def test_operations_dashboard_shows_todays_alerts_and_the_week(admin_page, super
 
 
 def test_technician_dashboard_filters_to_one_technician(admin_page, superset: SupersetInstance):
-    opened = open_dashboard(admin_page, superset, "technician", n_charts("technician"))
+    opened = open_dashboard(admin_page, superset.url, "technician", n_charts("technician"))
     assert_no_chart_error(opened, "technician")
     page = opened.page
     # every card of a tile is one technician's: the filter picked the first one by default
@@ -187,8 +134,19 @@ def test_technician_dashboard_filters_to_one_technician(admin_page, superset: Su
 
 
 def test_models_dashboard_shows_the_forecast_and_names_what_is_to_come(admin_page, superset: SupersetInstance):
-    opened = open_dashboard(admin_page, superset, "models", n_charts("models"))
+    opened = open_dashboard(admin_page, superset.url, "models", n_charts("models"))
     assert_no_chart_error(opened, "models")
+    # the forecast drawn is the latest one of ml.call_volume_forecast, through the ml_outputs views
+    expected = superset.world.query(
+        "select round(yhat::numeric, 1) from ml.call_volume_forecast "
+        "where forecast_date = (select max(forecast_date) from ml.call_volume_forecast) and horizon_days = 1"
+    )[0][0]
+    drawn = [
+        row for response in opened.chart_responses for result in response["body"].get("result", [])
+        for row in result.get("data", []) if row.get("forecast_calls") is not None
+    ]  # fmt: skip
+    assert len(drawn) == 30
+    assert min(drawn, key=lambda row: row["day"])["forecast_calls"] == float(expected)
     body = opened.page.inner_text("body")
     assert "Prévision des appels" in body
     assert body.count("source à venir") >= 3
@@ -204,9 +162,9 @@ def test_a_technician_sees_only_their_own_rows(browser, superset: SupersetInstan
     others = [r[0] for r in superset.world.query(
         "select full_name from marts.dim_technician where is_active and technician_id <> %s", (technician_id,)
     )]  # fmt: skip
-    page = login(browser, superset, username, superset.users_password)
+    page = login(browser, superset.url, username, superset.users_password)
     try:
-        opened = open_dashboard(page, superset, "technician", n_charts("technician"))
+        opened = open_dashboard(page, superset.url, "technician", n_charts("technician"))
         assert_no_chart_error(opened, "technician")
         body = page.inner_text("body")
         assert name in body
@@ -231,13 +189,13 @@ def test_personal_data_stays_with_the_roles_that_may_see_it(browser, admin_page,
     callbacks = admin_page.request.get(
         f"{superset.url}/api/v1/dataset/?q=(filters:!((col:table_name,opr:eq,value:pres_quotes_to_follow_up)))"
     ).json()["result"][0]["id"]
-    page = login(browser, superset, "direction", superset.users_password)
+    page = login(browser, superset.url, "direction", superset.users_password)
     try:
         listed = {d["slug"] for d in page.request.get(f"{superset.url}/api/v1/dashboard/").json()["result"]}
         assert listed == {"direction", "models"}
         # what the direction's dashboards load carries no phone number and no e-mail address
         for slug in sorted(listed):
-            opened = open_dashboard(page, superset, slug, n_charts(slug))
+            opened = open_dashboard(page, superset.url, slug, n_charts(slug))
             assert_no_chart_error(opened, slug)
             for response in opened.chart_responses:
                 text = str(response["body"])
@@ -269,7 +227,10 @@ def test_a_spec_naming_a_missing_column_fails_provisioning_with_file_and_name(su
     path.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
     proc = superset.provision("--check", "--spec-dir", str(specs), check=False)
     assert proc.returncode == 1
-    assert "operations.yaml: chart 'planning': column 'technician_nickname' is not in marts.pres_technician_appointments" in proc.stderr
+    assert (
+        "operations.yaml: chart 'planning': column 'technician_nickname' is not in marts.pres_technician_appointments"
+        in proc.stderr
+    )
 
 
 def test_a_dataset_missing_from_the_warehouse_fails_provisioning(superset: SupersetInstance, tmp_path):

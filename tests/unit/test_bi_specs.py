@@ -94,7 +94,9 @@ def test_a_metric_the_database_rejects_names_the_metric_and_the_error(spec_copy:
     spec = yaml.safe_load(path.read_text())
     spec["datasets"]["pres_direction_monthly"]["metrics"]["satisfaction"]["sql"] = "avg(avg_satisfacton)"
     path.write_text(yaml.safe_dump(spec, allow_unicode=True))
-    with pytest.raises(SpecError, match=r"metric 'satisfaction' \(avg\(avg_satisfacton\)\): column \"avg_satisfacton\""):
+    with pytest.raises(
+        SpecError, match=r"metric 'satisfaction' \(avg\(avg_satisfacton\)\): column \"avg_satisfacton\""
+    ):
         build_bundle(contract_catalog(), rejects_typos, URI, spec_dir=spec_copy)
 
 

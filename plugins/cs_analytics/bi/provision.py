@@ -124,7 +124,9 @@ class WarehouseCatalog:
 def build(settings: Settings, wh: WarehouseCatalog, spec_dir: Path = SPEC_DIR) -> Bundle:
     catalog = wh.catalog()
     if not catalog:
-        raise SystemExit(f"[bi] ERROR: {BI_ROLE} reads no table in `{SCHEMA}`: run `make demo` first (it builds the marts)")
+        raise SystemExit(
+            f"[bi] ERROR: {BI_ROLE} reads no table in `{SCHEMA}`: run `make demo` first (it builds the marts)"
+        )
     return build_bundle(catalog, wh.check_sql, settings.superset_database_uri(), spec_dir=spec_dir)
 
 

@@ -51,7 +51,9 @@ class SupersetClient:
             timeout=TIMEOUT,
         )
         if resp.status_code != 200:
-            raise SupersetError(f"login as {username!r} refused by {self.base_url}: HTTP {resp.status_code} {resp.text[:200]}")
+            raise SupersetError(
+                f"login as {username!r} refused by {self.base_url}: HTTP {resp.status_code} {resp.text[:200]}"
+            )
         self.session.headers["Authorization"] = f"Bearer {resp.json()['access_token']}"
         csrf = self.request("GET", "/api/v1/security/csrf_token/")
         self.session.headers["X-CSRFToken"] = csrf["result"]
@@ -68,7 +70,9 @@ class SupersetClient:
             raise SupersetError(f"{method} {path}: HTTP {resp.status_code}: {detail}")
         return resp.json() if resp.content else None
 
-    def list_all(self, path: str, filters: list[dict[str, Any]] | None = None, columns: list[str] | None = None) -> list[dict]:
+    def list_all(
+        self, path: str, filters: list[dict[str, Any]] | None = None, columns: list[str] | None = None
+    ) -> list[dict]:
         """Every row of a FAB list endpoint (paged), with rison-free JSON `q`."""
         rows: list[dict] = []
         page = 0
