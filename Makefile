@@ -70,7 +70,7 @@ lint: install
 	@$(RUN) ruff check dags plugins ml_tasks simulators scripts benchmarks tests
 	@$(RUN) ruff format --check dags plugins ml_tasks simulators scripts benchmarks tests
 
-benchmarks: up
+benchmarks: up install-bi browser
 	@$(RUN) python benchmarks/run_all.py
 
 # Refresh constraints.txt (the full pinned tree) from a clean venv built from requirements.txt.
