@@ -654,23 +654,23 @@ def cmd_bi_up(_: list[str]) -> None:
     ).stdout.strip()
     admin, password = env["BI_ADMIN_USER"], env["BI_ADMIN_PASSWORD"]
     stamp = home / "initialised"
-    wanted = f"{version} {hashlib.sha256((admin + password).encode()).hexdigest()[:16]}"
-    done = stamp.read_text().strip() if stamp.exists() else ""
-    if done.split(" ")[0] != version:
+    login_hash = hashlib.sha256((admin + password).encode()).hexdigest()[:16]
+    # "<superset version> <hash of the admin login>" once set up; empty on a fresh home
+    done = stamp.read_text().split() if stamp.exists() else []
+    if not done or done[0] != version:
         log(f"Superset {version}: migrating its metadata database and creating roles (about a minute the first time)")
         _superset_cli(env, ["db", "upgrade"], setup_log)
         _superset_cli(env, ["init"], setup_log)
-        done = ""
-    if done != wanted:
-        # create-admin leaves an existing user alone; reset-password makes the password the configured one
+    if not done:
         _superset_cli(
             env,
             ["fab", "create-admin", "--username", admin, "--firstname", "Admin", "--lastname", "Local",
              "--email", f"{admin}@service-client.local", "--password", password],
             setup_log,
         )  # fmt: skip
+    elif done[-1] != login_hash:  # BI_ADMIN_PASSWORD changed since the admin was created
         _superset_cli(env, ["fab", "reset-password", "--username", admin, "--password", password], setup_log)
-        stamp.write_text(wanted + "\n")
+    stamp.write_text(f"{version} {login_hash}\n")
     gunicorn = [
         str(BI_VENV / "bin" / "gunicorn"),
         "--bind", f"127.0.0.1:{port}",
