@@ -29,7 +29,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -123,7 +122,9 @@ def measure_scale(scale: float, years: int, runs: int, server_url: str, stack: E
 
     loads: dict[str, list[float]] = {}
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium"), args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(
+            executable_path=os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium"), args=CHROMIUM_ARGS
+        )
         page = login(browser, env["BI_URL"], env["BI_ADMIN_USER"], env["BI_ADMIN_PASSWORD"])
         for slug, charts in DASHBOARDS.items():
             loads[slug] = [round(open_dashboard(page, env["BI_URL"], slug, charts).seconds, 2) for _ in range(runs)]
@@ -137,6 +138,8 @@ def measure_scale(scale: float, years: int, runs: int, server_url: str, stack: E
         "stage_seconds": {k: round(v, 1) for k, v in timer.stages.items()},
         "load_seconds": loads,
         "median_warm_seconds": {slug: round(statistics.median(times[1:] or times), 2) for slug, times in loads.items()},
+        # the machine is shared: its load while the dashboards were opened says how far to trust the times
+        "load_average_1_5_15": [round(x, 1) for x in os.getloadavg()],
     }
 
 
@@ -163,19 +166,25 @@ def main() -> int:
     print(header + "   (seconds to every chart drawn; median of warm opens, cold in brackets)")
     print("-" * 72)
     for slug, charts in DASHBOARDS.items():
-        cells = "".join(
-            f"{r['median_warm_seconds'][slug]:>9.2f} ({r['load_seconds'][slug][0]:.1f})" for r in results
-        )
+        cells = "".join(f"{r['median_warm_seconds'][slug]:>9.2f} ({r['load_seconds'][slug][0]:.1f})" for r in results)
         print(f"{slug:<14}{charts:>7}{cells}")
     print("-" * 72)
     print("fct_calls rows: " + ", ".join(f"scale {r['scale']:g}: {r['fct_calls_rows']:,}" for r in results))
+    print(
+        "load average after each scale: "
+        + ", ".join(f"scale {r['scale']:g}: {r['load_average_1_5_15']}" for r in results)
+    )
 
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
         json.dumps(
             {
                 "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
+                "machine": {
+                    "python": platform.python_version(),
+                    "platform": platform.platform(),
+                    "cpus": os.cpu_count(),
+                },
                 "superset": "6.1.0, gunicorn 2 workers x 4 threads, no result cache",
                 "runs_per_dashboard": args.runs,
                 "results": results,
