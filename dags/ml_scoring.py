@@ -15,11 +15,18 @@ writes the results to the `ml` schema, each run replacing its own as-of day:
 
 Every scoring run stores each feature's drift (PSI against the training window) in
 `ml.feature_drift` and logs a warning past 0.2. Scoring needs a champion: `ml_training` first.
+
+Then `present_ml_outputs` rebuilds the dbt models tagged `ml_outputs` (the views the
+dashboards read the ML tables through), so a table a scoring run created for the first time
+shows on the models dashboard at once.
+
 Updates Asset `ml_scores`, which the alerting DAG waits for.
 """
 
 from airflow.sdk import dag, task
+from cosmos import DbtTaskGroup
 
+from cs_analytics.transform.dbt import cosmos_configs
 from cs_analytics.orchestration import DEFAULT_ARGS, MARTS, ML_SCORES, START_DATE
 
 
@@ -63,7 +70,10 @@ def ml_scoring():
         """Every model has written its as-of day: tell alerts and BI."""
         return {"models": len(results)}
 
-    publish([call_volume_forecast(), churn(), segmentation(), anomalies()])
+    results = [call_volume_forecast(), churn(), segmentation(), anomalies()]
+    present = DbtTaskGroup(group_id="present_ml_outputs", **cosmos_configs(select=["tag:ml_outputs"]))
+    results >> present
+    present >> publish(results)
 
 
 ml_scoring()

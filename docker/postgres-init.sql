@@ -1,3 +1,5 @@
--- One server, three databases: the warehouse, Airflow's metadata, and the simulated ERP.
+-- One server, four databases: the warehouse, Airflow's metadata, the simulated ERP and
+-- Superset's metadata (dashboards, users).
 create database airflow;
 create database sage_erp;
+create database superset;

@@ -20,8 +20,8 @@ def dbt_executable() -> str:
     return str(venv_dbt) if venv_dbt.exists() else (shutil.which("dbt") or "dbt")
 
 
-def cosmos_configs() -> dict:
-    """Keyword arguments for cosmos.DbtTaskGroup."""
+def cosmos_configs(select: list[str] | None = None) -> dict:
+    """Keyword arguments for cosmos.DbtTaskGroup; `select` narrows it to some models (dbt selectors)."""
     from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
     from cosmos.constants import InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
     from cosmos.profiles import PostgresUserPasswordProfileMapping
@@ -55,6 +55,7 @@ def cosmos_configs() -> dict:
         ),
         "render_config": RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
+            select=select or [],
             test_behavior=TestBehavior.AFTER_EACH,  # a failing test stops what depends on the model
             emit_datasets=False,  # the DAG publishes one `marts` Asset, after the quality gate
         ),
