@@ -150,6 +150,7 @@ def write_store(path: Path, property_id: str, data_as_of: datetime, rows: list[t
     try:
         conn.execute("begin")
         conn.execute("delete from property")
+        conn.execute("delete from traffic")
         conn.execute(
             "insert into property (property_id, time_zone, currency, data_as_of) values (?, ?, 'EUR', ?)",
             (property_id, TIME_ZONE, data_as_of.astimezone(UTC).isoformat()),

@@ -351,11 +351,11 @@ class GraphServer(SimServer):
                 state = _decode_token(token)
                 if state.get("folder") != folder["id"]:
                     raise _graph_error(400, "BadRequest", "The state token belongs to another folder.")
-                if state["since"] < mailbox["sync_floor"]:
+                if state["round"] < mailbox["sync_floor"]:
                     raise _graph_error(410, "SyncStateNotFound", "The sync state is not found or has expired. "
                                        "Please restart synchronization without a state token.")  # fmt: skip
                 if req.arg("$deltatoken"):
-                    state["after"] = state["since"]
+                    state["after"] = state["round"] = state["since"]
             else:
                 if req.arg("$orderby") and req.arg("$orderby").strip() != "receivedDateTime desc":
                     raise _graph_error(400, "BadRequest", "Delta supports only $orderby=receivedDateTime desc.")
@@ -366,7 +366,7 @@ class GraphServer(SimServer):
                                            "with ge or gt.")  # fmt: skip
                 _select(req.arg("$select"))
                 size = re.search(r"odata\.maxpagesize=(\d+)", req.headers.get("Prefer", ""))
-                state = {"folder": folder["id"], "since": 0, "after": 0, "select": req.arg("$select"),
+                state = {"folder": folder["id"], "since": 0, "after": 0, "round": self._next_seq(conn) - 1, "select": req.arg("$select"),
                          "filter": filter_text, "size": min(int(size.group(1)), MAX_PAGE) if size else DEFAULT_PAGE}  # fmt: skip
             names, clauses = _select(state["select"]), parse_filter(state["filter"])
             rows = conn.execute(
@@ -474,7 +474,7 @@ class GraphServer(SimServer):
     def sim_expire_tokens(self, req: Request) -> Response:
         """Expire every delta token handed out so far (Exchange drops old sync states)."""
         with self._db() as conn:
-            conn.execute("update mailbox set sync_floor = ?", (self._next_seq(conn),))
+            conn.execute("update mailbox set sync_floor = ?", (self._next_seq(conn) - 1,))
         return Response(200, {"expired": True})
 
 

@@ -355,3 +355,15 @@ def _mark_absent_removed(
             (ctx.loaded_at, ctx.batch_id, ctx.loaded_at),
         )
         return cur.rowcount
+
+
+def load_task(context: dict[str, Any]) -> dict[str, Any]:
+    """Airflow entry point: the inbox's changes since the previous run."""
+    from cs_analytics.tasks.ingest import batch_context
+
+    settings = IngestSettings.from_env()
+    result = load_messages(
+        Warehouse.from_connection(), GraphMailClient.from_connection(settings=settings),
+        batch_context(SOURCE, OBJECT, context), settings,
+    )  # fmt: skip
+    return result.to_dict()

@@ -351,3 +351,15 @@ def load_report(
     log.info("%s (quota after: %s)", result.summary(), (fetched.property_quota or {}).get("tokensPerHour"))
     enforce_quarantine_rate(result, settings.quarantine_max_rate)
     return result
+
+
+def load_task(report: str, context: dict[str, Any]) -> dict[str, Any]:
+    """Airflow entry point: one report for the run's data interval."""
+    from cs_analytics.tasks.ingest import batch_context
+
+    settings = IngestSettings.from_env()
+    result = load_report(
+        Warehouse.from_connection(), Ga4Client.from_connection(settings=settings), report,
+        batch_context(SOURCE, report, context), settings,
+    )  # fmt: skip
+    return result.to_dict()
