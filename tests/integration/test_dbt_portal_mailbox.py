@@ -90,7 +90,7 @@ def test_mailbox_senders_and_tickets_are_resolved_like_the_ground_truth(dbt_worl
     emails = dbt_world.query_df("select message_id, customer_id, ticket_id, is_ticket_opener from marts.fct_emails")
     expected = truth(dbt_world, "mailbox_messages.csv")
     # The first load is a full delta round: messages that left the inbox before it are not in it.
-    gone = expected["is_removed"] == "True"
+    gone = expected["is_removed"].astype(str) == "True"
     assert gone.any() and not set(expected.loc[gone, "message_id"]) & set(emails["message_id"])
     expected = expected[~gone]
     codes = truth(dbt_world, "customers.csv").set_index("customer_id")["erp_code"]
