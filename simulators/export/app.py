@@ -168,7 +168,9 @@ def time_entry_payloads(world: World) -> list[dict]:
 
     technicians = _rows(common(visible(world.field.time_entries)))
     office = visible(world.office_time)
-    staff = _rows({**common(office), "staff_id": office["staff_id"].tolist(), "staff_email": office["staff_email"].tolist()})
+    staff = _rows(
+        {**common(office), "staff_id": office["staff_id"].tolist(), "staff_email": office["staff_email"].tolist()}
+    )
     return sorted(technicians + staff, key=lambda r: r["id"])
 
 

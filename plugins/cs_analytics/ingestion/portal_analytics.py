@@ -308,7 +308,9 @@ def load_report(
                        endpoint)  # fmt: skip
 
         with conn.cursor() as cur:
-            cur.execute(f"create temp table _ga4_in on commit drop as select {', '.join(COLUMNS)} from {table} with no data")
+            cur.execute(
+                f"create temp table _ga4_in on commit drop as select {', '.join(COLUMNS)} from {table} with no data"
+            )
             copy_rows(cur, "_ga4_in", COLUMNS, rows())
             cur.execute(
                 f"""
