@@ -381,3 +381,17 @@ def test_graph_messages_the_delta_misses_fail_the_load_against_the_inbox_total(w
     ):
         mailbox.load_messages(warehouse, client, mail_ctx("r2"), SETTINGS)
     assert warehouse.query("select cursor from meta.sync_cursors where source = 'mailbox'")[0][0] == cursor
+
+
+def test_graph_message_without_a_sender_is_quarantined_and_counted_as_held(warehouse, graph):
+    server, url = graph
+    client = mail_client(server, url)
+    mailbox.load_messages(warehouse, client, mail_ctx("r1"), SETTINGS)
+    broken = {k: v for k, v in message(901).items() if k not in ("from", "sender")}
+    sim(url, "messages/deliver", {"messages": [broken, message(902)]})
+    result = mailbox.load_messages(warehouse, client, mail_ctx("r2"), SETTINGS)
+    assert (result.rows_inserted, result.rows_quarantined, result.detail["in_quarantine"]) == (1, 1, 1)
+    location, reason = warehouse.query("select location, reason from meta.quarantine where source = 'mailbox'")[0]
+    assert location.endswith("#AAMkADmsg0901") and "from.emailAddress" in reason
+    # The next run still balances the inbox (46 loaded + 1 held = 47) and finds nothing new.
+    assert mailbox.load_messages(warehouse, client, mail_ctx("r3"), SETTINGS).detail["in_quarantine"] == 1

@@ -235,9 +235,11 @@ def load_messages(
                 result.detail["gone_since_last_sync"] = _mark_absent_removed(conn, ctx, seen_full, quarantined)
             total = int(client.folder().get("totalItemCount", -1))
             live = conn.execute(f"select count(*) from {TABLE} where not is_removed").fetchone()[0]
-            result.detail.update({"inbox_total_items": total, "loaded_live_messages": live,
+            held = _quarantined_elsewhere(conn, ctx, endpoint, quarantined, delta)
+            result.detail.update({"inbox_total_items": total, "loaded_live_messages": live, "in_quarantine": held,
                                   "pages": sum(r.pages for r in rounds)})  # fmt: skip
-            if live == total:
+            # Nothing lost: every message of the inbox is in the table or in quarantine.
+            if live + held == total:
                 break
             if attempt == 0:
                 log.warning("%s: inbox holds %d messages, table %d; one more delta round", TABLE, total, live)
@@ -245,7 +247,7 @@ def load_messages(
         else:
             raise SourceDataMissing(
                 f"mailbox {client.mailbox} (connection '{client.api.conn_id}'): the inbox holds {total} messages, "
-                f"the load would leave {live} (read {result.rows_read} changes, {len(quarantined)} quarantined). "
+                f"the load would leave {live} and {held} in quarantine (read {result.rows_read} changes). "
                 "Nothing committed; see the task log."
             )
 
@@ -338,6 +340,23 @@ def _apply(
     result.detail["removed"] = result.detail.get("removed", 0) + removed
     # A removal of a message never loaded (arrived and left between two runs) leaves nothing to keep.
     result.detail["removed_unknown"] = result.detail.get("removed_unknown", 0) + len(delta.removed) - removed
+
+
+def _quarantined_elsewhere(
+    conn: psycopg.Connection, ctx: BatchContext, endpoint: str, quarantined: list[QuarantinedRow], delta: Round
+) -> int:
+    """Inbox messages held in quarantine (by this load, or still open from an earlier one) and not in the table."""
+    ids = {q.location.rsplit("#", 1)[-1] for q in quarantined if q.location.startswith(endpoint + "#")}
+    open_entries = conn.execute(
+        "select location from meta.quarantine where source = %s and object = %s and resolved_at is null",
+        (ctx.source, ctx.object),
+    ).fetchall()
+    ids |= {location.rsplit("#", 1)[-1] for (location,) in open_entries}
+    ids -= set(delta.removed)
+    if not ids:
+        return 0
+    loaded = conn.execute(f"select count(*) from {TABLE} where id = any(%s) and not is_removed", (list(ids),))
+    return len(ids) - loaded.fetchone()[0]
 
 
 def _mark_absent_removed(
