@@ -52,6 +52,7 @@ from cs_analytics.ingest.batch import (
     write_quarantine,
 )
 from cs_analytics.ingest.http_client import RetryPolicy, SourceRequestError
+from cs_analytics.ingest.mobile_app import parse_iso  # ISO-8601 with a zone, as Graph writes instants
 from cs_analytics.ingestion.oauth import ClientCredentials, OAuthApiSession
 from cs_analytics.warehouse import Warehouse, copy_rows
 
@@ -85,15 +86,6 @@ create table if not exists {TABLE} (
 );
 create index if not exists messages_received_at on {TABLE} (received_at);
 """
-
-
-def parse_graph_time(value: Any) -> datetime:
-    if not value:
-        raise ValueError("missing timestamp")
-    ts = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    if ts.tzinfo is None:
-        raise ValueError(f"timestamp without time zone: {value!r}")
-    return ts
 
 
 @dataclass
@@ -283,8 +275,8 @@ def _apply(
                 if missing:
                     raise ValueError(f"missing required field(s) {', '.join(missing)}")
                 received, modified = (
-                    parse_graph_time(item["receivedDateTime"]),
-                    parse_graph_time(item["lastModifiedDateTime"]),
+                    parse_iso(item["receivedDateTime"]),
+                    parse_iso(item["lastModifiedDateTime"]),
                 )
                 sender = ((item.get("from") or {}).get("emailAddress") or {}).get("address")
                 if not sender:
