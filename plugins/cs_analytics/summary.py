@@ -213,7 +213,7 @@ def print_summary(s: dict[str, Any]) -> None:
         print("error: " + next((ln for ln in s["error"].splitlines() if ln.strip()), ""))
     print("\nRows loaded per source")
     for src, n in s["rows_per_source"].items():
-        print(f"  {src:<12} {n:>10,}")
+        print(f"  {src:<17} {n:>10,}")
     print("\nRows per table")
     for schema, tables in s["rows_per_table"].items():
         for table, n in tables.items():
