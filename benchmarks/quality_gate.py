@@ -52,6 +52,7 @@ from simulators import app_api, crm_api  # noqa: E402
 from simulators.export import Destinations, generate  # noqa: E402
 from simulators.httpbase import serve_in_thread  # noqa: E402
 from simulators.world.config import PARIS, WorldConfig, default_end_date  # noqa: E402
+from tests.integration.dbt_world import load_portal_and_mailbox  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "quality_gate.json"
 TOKEN = "bench-token"
@@ -123,6 +124,7 @@ def load_everything(wh: Warehouse, erp_url: str, data_dir: Path, landing: Path) 
             rows[mobile_app.RAW_TABLES[res]] = mobile_app.load_resource(
                 wh, client, res, ctx("mobile_app", res), settings
             ).rows_inserted
+    rows.update(load_portal_and_mailbox(data_dir, wh, ctx, settings))
     return rows
 
 

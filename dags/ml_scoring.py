@@ -26,8 +26,8 @@ Updates Asset `ml_scores`, which the alerting DAG waits for.
 from airflow.sdk import dag, task
 from cosmos import DbtTaskGroup
 
-from cs_analytics.transform.dbt import cosmos_configs
 from cs_analytics.orchestration import DEFAULT_ARGS, MARTS, ML_SCORES, START_DATE
+from cs_analytics.transform.dbt import cosmos_configs
 
 
 @dag(

@@ -3,8 +3,8 @@
 
 Builds the star schema and KPI marts with dbt, then gates them with Great Expectations.
 
-- Runs when all four raw Assets (`raw_crm`, `raw_cti`, `raw_erp`, `raw_app`) have been
-  updated since the last run.
+- Runs when all six raw Assets (`raw_crm`, `raw_cti`, `raw_erp`, `raw_app`,
+  `raw_portal_analytics`, `raw_mailbox`) have been updated since the last run.
 - `dbt`: one run task and one test task per model (astronomer-cosmos, rendered from
   the dbt manifest); a failing test stops every model downstream of it.
 - `quality_gate`: Great Expectations suites (`expectations/suites/*.yml`) on the raw

@@ -72,7 +72,14 @@ DEFAULT_PORTS = {
     "SMTP_SIM_PORT": 8025,
     "AIRFLOW_UI_PORT": 8080,
     "BI_PORT": 8088,
+    "GA4_SIM_PORT": 8704,
+    "GRAPH_SIM_PORT": 8705,
 }
+# The simulated GA4 property and Entra ID app (simulators/ga4_api.py, simulators/graph_api.py).
+GA4_SIM_PROPERTY_ID = "412345678"
+GRAPH_SIM_TENANT_ID = "5c1f6a2e-8d3b-4f7a-9e21-3b6f0d9c4a17"
+GRAPH_SIM_CLIENT_ID = "b7e4c2a9-1f3d-4e6b-8a5c-2d9f7e1b3c64"
+SHARED_MAILBOX = "service-client@service-client.local"
 APP_ROLE = "csa"
 LOCAL_DATABASES = ("warehouse", "airflow", "sage_erp", "mlflow")
 
@@ -82,6 +89,8 @@ SERVICES = {
     "mobile_app": ("simulators.app_api", "APP_SIM_PORT"),
     "slack": ("simulators.sinks.slack_api", "SLACK_SIM_PORT"),
     "smtp": ("simulators.sinks.smtp_sink", "SMTP_SIM_PORT"),
+    "ga4": ("simulators.ga4_api", "GA4_SIM_PORT"),
+    "graph": ("simulators.graph_api", "GRAPH_SIM_PORT"),
 }
 AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 
@@ -113,6 +122,7 @@ def _secrets() -> dict[str, str]:
         "SUPERSET_SECRET_KEY",
         "BI_ADMIN_PASSWORD",
         "BI_USERS_PASSWORD",
+        "GRAPH_SIM_CLIENT_SECRET",
     )
     missing = [k for k in wanted if k not in values]
     if missing:
@@ -164,8 +174,11 @@ def settings() -> dict[str, str]:
         "SUPERSET_SECRET_KEY",
         "BI_ADMIN_PASSWORD",
         "BI_USERS_PASSWORD",
+        "GRAPH_SIM_CLIENT_SECRET",
     ):
         setdefault(key, sec[key])
+    # The GA4 simulator issues this service-account key file on its first start (a real one comes from Google Cloud).
+    ga4_key = setdefault("GA4_SIM_KEY_FILE", LOCAL / "secrets" / "ga4-service-account.json")
 
     setdefault("CSA_HOME", REPO)
     setdefault("CSA_LOCAL_DIR", LOCAL)
@@ -231,6 +244,40 @@ def settings() -> dict[str, str]:
                 "port": int(s["APP_SIM_PORT"]),
                 "schema": "http",
                 "password": sec["APP_SIM_API_KEY"],
+            }
+        ),
+    )
+    setdefault(
+        "AIRFLOW_CONN_PORTAL_ANALYTICS_API",
+        json.dumps(
+            {
+                "conn_type": "http",
+                "host": "127.0.0.1",
+                "port": int(s["GA4_SIM_PORT"]),
+                "schema": "http",
+                "extra": {
+                    "property_id": GA4_SIM_PROPERTY_ID,
+                    "key_path": ga4_key,
+                    "token_uri": f"http://127.0.0.1:{s['GA4_SIM_PORT']}/token",
+                },
+            }
+        ),
+    )
+    setdefault(
+        "AIRFLOW_CONN_MAILBOX_API",
+        json.dumps(
+            {
+                "conn_type": "http",
+                "host": "127.0.0.1",
+                "port": int(s["GRAPH_SIM_PORT"]),
+                "schema": "http",
+                "login": GRAPH_SIM_CLIENT_ID,
+                "password": s["GRAPH_SIM_CLIENT_SECRET"],
+                "extra": {
+                    "tenant_id": GRAPH_SIM_TENANT_ID,
+                    "mailbox": SHARED_MAILBOX,
+                    "authority": f"http://127.0.0.1:{s['GRAPH_SIM_PORT']}",
+                },
             }
         ),
     )

@@ -16,6 +16,8 @@ SUMMARY_SCHEMAS = (
     "raw_cti",
     "raw_erp",
     "raw_app",
+    "raw_portal",
+    "raw_mailbox",
     "staging",
     "intermediate",
     "snapshots",
@@ -23,7 +25,10 @@ SUMMARY_SCHEMAS = (
     "ml",
     "meta",
 )
-SOURCE_SCHEMAS = {"crm": "raw_crm", "cti": "raw_cti", "erp": "raw_erp", "mobile_app": "raw_app"}
+SOURCE_SCHEMAS = {
+    "crm": "raw_crm", "cti": "raw_cti", "erp": "raw_erp", "mobile_app": "raw_app",
+    "portal_analytics": "raw_portal", "mailbox": "raw_mailbox",
+}  # fmt: skip
 
 
 def _relations(wh: Warehouse) -> list[tuple[str, str]]:
@@ -171,6 +176,48 @@ def sink_counts() -> dict[str, Any]:
     return counts
 
 
+def portal_office_kpis(wh: Warehouse, as_of: date) -> dict[str, Any]:
+    """Portal conversion and the lead's admin time for the last complete month, and the mail tile of
+    the as-of day with its month-to-date averages (issue 17's marts; absent before they are built)."""
+    if not (_exists(wh, "marts.mart_kpi_portal_monthly") and _exists(wh, "marts.mart_kpi_mailbox_daily")):
+        return {}
+    month_end = as_of.replace(day=1)
+    portal = wh.query(
+        "select month_start, portal_sessions, portal_bookings_validated, portal_conversion_rate, "
+        "portal_conversion_target, is_portal_conversion_alert, tracked_conversion_rate from marts.mart_kpi_portal_monthly "
+        "where is_complete_month and month_start < %s order by month_start desc limit 1",
+        (month_end,),
+    )
+    out: dict[str, Any] = {}
+    if portal:
+        month, sessions, bookings, rate, target, alert, tracked = portal[0]
+        out["portal_conversion"] = {"month": str(month), "sessions": sessions, "validated_bookings": bookings,
+                                    "rate": float(rate or 0), "target_above": float(target), "alert": alert,
+                                    "ga4_tracked_rate": float(tracked or 0)}  # fmt: skip
+        admin = wh.query(
+            "select coalesce(full_name, staff_email), worked_hours, admin_hours, admin_time_share, "
+            "admin_time_share_target_below, is_admin_time_alert from marts.mart_kpi_agent_monthly "
+            "where is_service_lead and month_start = %s",
+            (month,),
+        )
+        if admin:
+            name, worked, hours, share, target, alert = admin[0]
+            out["admin_time_lead"] = {"month": str(month), "who": name, "worked_hours": float(worked),
+                                      "admin_hours": float(hours), "share": float(share or 0),
+                                      "target_below": float(target), "alert": alert}  # fmt: skip
+    tile = wh.query(
+        "select kpi_date, emails_received, emails_handled, emails_waiting, avg_response_business_hours, "
+        "response_target_hours from marts.mart_kpi_mailbox_daily where kpi_date <= %s order by kpi_date desc limit 1",
+        (as_of,),
+    )
+    if tile:
+        day, received, handled, waiting, hours, target = tile[0]
+        out["mail_tile"] = {"day": str(day), "received": received, "handled": handled, "waiting": waiting,
+                            "avg_response_business_hours": float(hours) if hours is not None else None,
+                            "target_hours": float(target)}  # fmt: skip
+    return out
+
+
 def build_summary(
     stage_seconds: dict[str, float],
     total_seconds: float,
@@ -189,6 +236,7 @@ def build_summary(
         "rows_per_source": {src: sum(tables.get(schema, {}).values()) for src, schema in SOURCE_SCHEMAS.items()},
         "rows_per_table": tables,
         "quarantine": quarantine(wh),
+        "portal_office_kpis": portal_office_kpis(wh, as_of),
         "quality_gate": quality_gate(wh),
         "models": models(wh),
         "ml_outputs": ml_outputs(wh),
@@ -208,7 +256,7 @@ def print_summary(s: dict[str, Any]) -> None:
         print("error: " + next((ln for ln in s["error"].splitlines() if ln.strip()), ""))
     print("\nRows loaded per source")
     for src, n in s["rows_per_source"].items():
-        print(f"  {src:<12} {n:>10,}")
+        print(f"  {src:<17} {n:>10,}")
     print("\nRows per table")
     for schema, tables in s["rows_per_table"].items():
         for table, n in tables.items():
@@ -230,6 +278,20 @@ def print_summary(s: dict[str, Any]) -> None:
             print(f"  [{f['severity']}] {f['suite']}: {f['expectation']}({f['column']}) unexpected={f['unexpected']}")
     else:
         print("\nQuality gate: did not run")
+    k = s.get("portal_office_kpis") or {}
+    if k:
+        print("\nPortal, office time and mail tile")
+        if p := k.get("portal_conversion"):
+            print(f"  portal conversion {p['month']}: {p['rate']:.1%} (target > {p['target_above']:.0%}"
+                  f"{', ALERT' if p['alert'] else ''}) = {p['validated_bookings']} validated bookings / "
+                  f"{p['sessions']} GA4 sessions; GA4-tracked {p['ga4_tracked_rate']:.1%}")  # fmt: skip
+        if a := k.get("admin_time_lead"):
+            print(f"  admin time {a['who']} {a['month']}: {a['share']:.1%} (target < {a['target_below']:.0%}"
+                  f"{', ALERT' if a['alert'] else ''}) = {a['admin_hours']:.1f} h / {a['worked_hours']:.1f} h")  # fmt: skip
+        if m := k.get("mail_tile"):
+            hours = "n/a" if m["avg_response_business_hours"] is None else f"{m['avg_response_business_hours']:.1f} h"
+            print(f"  mails {m['day']}: received {m['received']}, handled {m['handled']}, waiting {m['waiting']}, "
+                  f"average response {hours} (target < {m['target_hours']:.0f} h)")  # fmt: skip
     print("\nModels")
     for m in s["models"]:
         print(f"  {m['model']:<28} as of {m['as_of']}  {json.dumps(m['metrics'])}")

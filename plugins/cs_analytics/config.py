@@ -20,6 +20,8 @@ MOBILE_APP_CONN_ID = "mobile_app_api"
 CTI_LANDING_CONN_ID = "cti_landing"
 SMTP_CONN_ID = "smtp_default"
 SLACK_CONN_ID = "slack_api"
+PORTAL_ANALYTICS_CONN_ID = "portal_analytics_api"
+MAILBOX_CONN_ID = "mailbox_api"
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_TZ = "Europe/Paris"
@@ -51,6 +53,10 @@ class IngestSettings:
     http_max_retries: int = 6
     # CDR files of different days load in parallel on this many connections.
     cti_load_workers: int = 2  # the cores of the reference machine: see ingest/cti.py
+    # GA4 keeps processing a day for up to ~72 h: each run re-reads this many days before its watermark.
+    ga4_revision_days: int = 3
+    # Messages per Graph delta page (Prefer: odata.maxpagesize); Graph's default is 10.
+    graph_page_size: int = 200
 
     @classmethod
     def from_env(cls) -> IngestSettings:
@@ -61,6 +67,8 @@ class IngestSettings:
             http_timeout_s=_env_float("HTTP_TIMEOUT_SECONDS", cls.http_timeout_s),
             http_max_retries=int(_env_float("HTTP_MAX_RETRIES", cls.http_max_retries)),
             cti_load_workers=int(_env_float("CTI_LOAD_WORKERS", cls.cti_load_workers)),
+            ga4_revision_days=int(_env_float("GA4_REVISION_DAYS", cls.ga4_revision_days)),
+            graph_page_size=int(_env_float("GRAPH_PAGE_SIZE", cls.graph_page_size)),
         )
 
 

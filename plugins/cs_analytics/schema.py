@@ -160,6 +160,17 @@ where r.run_id = (select run_id from meta.dq_runs where finished_at is not null
                   order by started_at desc limit 1)
   and r.severity = 'warning' and not r.success;
 
+-- Sources read through a change feed (Microsoft Graph delta query): the link to resume from.
+-- Replaced in the transaction that loads the changes it covers, like a watermark.
+create table if not exists meta.sync_cursors (
+    source      text not null,
+    object      text not null,
+    cursor      text,
+    batch_id    text not null,
+    updated_at  timestamptz not null default now(),
+    primary key (source, object)
+);
+
 -- ============================================================================ ml
 create table if not exists ml.call_volume_forecast (
     forecast_date  date not null,      -- the day the forecast was made for (the run's data interval end)

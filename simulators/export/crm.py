@@ -216,12 +216,25 @@ def ticket_state(world: World) -> pd.DataFrame:
     )
 
 
+def exported_tickets(world: World, crm_id_of: pd.Series) -> pd.DataFrame:
+    """The tickets the CRM holds at the snapshot, in id order (those of exported customers)."""
+    tickets = ticket_state(world)
+    return tickets[tickets["customer"].isin(crm_id_of.index)].reset_index(drop=True)
+
+
+def ticket_ids_by_row(world: World) -> pd.Series:
+    """HubSpot id of each exported ticket, by the world's ticket row (as write_crm_store numbers them)."""
+    _, crm_id_of = crm_contacts(world)
+    tickets = exported_tickets(world, crm_id_of)
+    ids = _ids(component_rng(world.config.seed, "crm_ids"), FIRST_TICKET_ID, len(tickets))
+    return pd.Series(ids, index=tickets["row"].to_numpy())
+
+
 def write_crm_store(world: World, path: Path) -> dict[str, int]:
     """Write contacts, tickets, surveys, owners, associations and the property catalogue."""
     rng = component_rng(world.config.seed, "crm_ids")
     contacts, crm_id_of = crm_contacts(world)
-    tickets = ticket_state(world)
-    tickets = tickets[tickets["customer"].isin(crm_id_of.index)].reset_index(drop=True)
+    tickets = exported_tickets(world, crm_id_of)
     ticket_ids = _ids(rng, FIRST_TICKET_ID, len(tickets))
     contact_of_ticket = crm_id_of.loc[tickets["customer"]].to_numpy()
     owner = world.agents["owner_id"].to_numpy()[tickets["agent"]]

@@ -23,6 +23,8 @@ from simulators.world.config import WorldConfig
 from simulators.world.field import FieldWork, build_field_work
 from simulators.world.general_ledger import GeneralLedger, build_general_ledger
 from simulators.world.ledger import Ledger, build_ledger
+from simulators.world.mailbox import Mailbox, build_mailbox
+from simulators.world.office import build_office_time, number_time_entries
 from simulators.world.people import (
     FIRST_CRM_CONTACT_ID,
     build_agents,
@@ -31,6 +33,7 @@ from simulators.world.people import (
     build_technicians,
     build_unknown_numbers,
 )
+from simulators.world.portal import PortalTraffic, build_portal_traffic
 from simulators.world.rng import component_rng
 from simulators.world.tickets import Conversations, build_conversations
 
@@ -52,6 +55,9 @@ class World:
     field: FieldWork
     ledger: Ledger
     general_ledger: GeneralLedger
+    portal: PortalTraffic
+    mailbox: Mailbox
+    office_time: pd.DataFrame  # the office staff's time-clock blocks (phone, email, admin, meeting, break)
 
     # ----------------------------------------------------------------- day indexes
     def day_index(self, day) -> int:
@@ -207,6 +213,13 @@ def build_world(config: WorldConfig, progress: Callable[[str, int, str], None] =
     progress("ledger", len(ledger.documents) + len(ledger.lines), "rows")
     general_ledger = build_general_ledger(config, calendar, agents, technicians, calls)
     progress("general ledger", len(general_ledger.lines), "rows")
+    portal = build_portal_traffic(config, calendar, field.interventions, conversations.tickets)
+    progress("portal visits", len(portal.visits), "rows")
+    mailbox = build_mailbox(config, calendar, customers, conversations.tickets)
+    progress("mailbox", len(mailbox.messages), "rows")
+    office_time = build_office_time(config, calendar, agents, calls, conversations.tickets)
+    field.time_entries, office_time = number_time_entries(field.time_entries, office_time)
+    progress("office time", len(office_time), "rows")
     customers, leads = _with_crm_ids(config, customers, leads)
     return World(
         config=config,
@@ -222,6 +235,9 @@ def build_world(config: WorldConfig, progress: Callable[[str, int, str], None] =
         field=field,
         ledger=ledger,
         general_ledger=general_ledger,
+        portal=portal,
+        mailbox=mailbox,
+        office_time=office_time,
     )
 
 

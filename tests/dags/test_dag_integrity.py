@@ -16,7 +16,10 @@ except ImportError:  # pragma: no cover - older Airflow
     from airflow.models.dagbag import DagBag
 
 DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
-EXPECTED = {"ingest_crm", "ingest_cti", "ingest_erp", "ingest_mobile_app", "transform", "ml_training", "ml_scoring", "alerts"}
+EXPECTED = {
+    "ingest_crm", "ingest_cti", "ingest_erp", "ingest_mobile_app", "ingest_portal_analytics", "ingest_mailbox",
+    "transform", "ml_training", "ml_scoring", "alerts",
+}  # fmt: skip
 NETWORK_TASK_PREFIXES = (
     "load",
     "publish",

@@ -16,7 +16,7 @@ import pytest
 
 from cs_analytics.warehouse import Warehouse
 from scripts.demo import PIPELINE, dags_test
-from simulators import app_api, crm_api, stores
+from simulators import app_api, crm_api, ga4_api, graph_api, stores
 from simulators.export import Destinations, generate
 from simulators.httpbase import serve_in_thread
 from simulators.sinks import inbox, slack_api, smtp_sink
@@ -30,7 +30,8 @@ pytestmark = pytest.mark.e2e
 END = date(2026, 1, 11)
 RUN_AFTER = datetime.combine(END + timedelta(days=1), datetime.min.time(), PARIS)
 SLACK_TOKEN = "xoxb-e2e"
-INGESTION = ("ingest_crm", "ingest_cti", "ingest_erp", "ingest_mobile_app")
+INGESTION = ("ingest_crm", "ingest_cti", "ingest_erp", "ingest_mobile_app", "ingest_portal_analytics", "ingest_mailbox")
+GRAPH_SECRET = "graph-e2e"
 
 
 def _conn_env(url: str) -> str:
@@ -51,11 +52,15 @@ def pipeline(tmp_path_factory, server_url):
             store_path=dest.data_dir / "crm.sqlite", token="crm-e2e", rate_limit_per_10s=0, search_per_second=0
         )
         app = app_api.make_server(store_path=dest.data_dir / "mobile_app.sqlite", token="app-e2e", rate_limit_per_10s=0)
+        ga4 = ga4_api.make_server(store_path=dest.data_dir / ga4_api.STORE_NAME, key_path=tmp / "ga4-key.json")
+        graph = graph_api.make_server(store_path=dest.data_dir / graph_api.STORE_NAME, client_secret=GRAPH_SECRET)
         slack = slack_api.make_server(store_dir=tmp / "slack", token=SLACK_TOKEN)
         mail = smtp_sink.make_controller(maildir=tmp / "mail")
         with (
             serve_in_thread(crm) as crm_url,
             serve_in_thread(app) as app_url,
+            serve_in_thread(ga4) as ga4_url,
+            serve_in_thread(graph) as graph_url,
             serve_in_thread(slack) as slack_url,
             smtp_sink.serve_in_thread(mail) as (smtp_host, smtp_port),
         ):
@@ -68,6 +73,30 @@ def pipeline(tmp_path_factory, server_url):
                     "AIRFLOW_CONN_MOBILE_APP_API": json.dumps(
                         {"conn_type": "http", "host": app_url, "password": "app-e2e"}
                     ),
+                    "AIRFLOW_CONN_PORTAL_ANALYTICS_API": json.dumps(
+                        {
+                            "conn_type": "http",
+                            "host": ga4_url,
+                            "extra": {
+                                "property_id": ga4_api.PROPERTY_ID,
+                                "key_path": str(tmp / "ga4-key.json"),
+                                "token_uri": f"{ga4_url}/token",
+                            },
+                        }
+                    ),  # fmt: skip
+                    "AIRFLOW_CONN_MAILBOX_API": json.dumps(
+                        {
+                            "conn_type": "http",
+                            "host": graph_url,
+                            "login": graph_api.CLIENT_ID,
+                            "password": GRAPH_SECRET,
+                            "extra": {
+                                "tenant_id": graph_api.TENANT_ID,
+                                "mailbox": "service-client@service-client.local",
+                                "authority": graph_url,
+                            },
+                        }
+                    ),  # fmt: skip
                     "AIRFLOW_CONN_CTI_LANDING": json.dumps(
                         {"conn_type": "fs", "extra": {"path": str(dest.landing_dir)}}
                     ),
@@ -113,7 +142,10 @@ def test_every_source_row_is_loaded_or_quarantined(pipeline):
             "select 'contacts', count(*) from raw_crm.contacts union all "
             "select 'interventions', count(*) from raw_app.interventions union all "
             "select 'f_docentete', count(*) from raw_erp.f_docentete union all "
-            "select 'calls', count(*) from raw_cti.calls"
+            "select 'calls', count(*) from raw_cti.calls union all "
+            "select 'portal_days', count(*) from raw_portal.daily_traffic union all "
+            "select 'portal_pages', count(*) from raw_portal.page_traffic union all "
+            "select 'messages', count(*) filter (where not is_removed) from raw_mailbox.messages"
         )
     )
     quarantined = dict(
@@ -122,6 +154,8 @@ def test_every_source_row_is_loaded_or_quarantined(pipeline):
     assert raw["tickets"] == counts["crm"]["tickets"] and raw["contacts"] == counts["crm"]["contacts"]
     assert raw["interventions"] == counts["app"]["interventions"]
     assert raw["f_docentete"] == counts["erp"]["F_DOCENTETE"]
+    assert raw["messages"] == counts["mailbox"]["messages"]
+    assert raw["portal_days"] + raw["portal_pages"] == counts["portal_analytics"]["traffic_rows"]
     # CDR lines: every one is in raw or in quarantine with a reason.
     assert raw["calls"] + quarantined.get("calls", 0) == counts["cti"]["rows"]
     assert all(n > 0 for n in raw.values())
@@ -156,6 +190,10 @@ def test_the_daily_run_reads_only_its_own_interval(pipeline):
     assert read == in_window and 0 < read < total / 50
     assert backfill["tickets"] + read >= total
     assert batches["calls"][0] < 200  # one day of calls, not the history
+    # GA4: the day plus the trailing revision window; the mailbox: the changes since the backfill's delta link.
+    read, window_start = batches["page_traffic"]
+    assert window_start == day_start - timedelta(days=3) and 0 < read < 120
+    assert batches["messages"][0] < 200
 
 
 def test_quality_gate_ran_and_passed(pipeline):
@@ -219,7 +257,9 @@ def test_rerunning_ingestion_leaves_raw_identical(pipeline):
         "select 'crm' || id || _record_hash as t from raw_crm.tickets union all "
         "select 'app' || id || _record_hash from raw_app.interventions union all "
         "select 'cti' || call_id || started_at::text from raw_cti.calls union all "
-        "select 'erp' || do_piece || cbmodification::text from raw_erp.f_docentete) s"
+        "select 'erp' || do_piece || cbmodification::text from raw_erp.f_docentete union all "
+        "select 'ga4' || report_date || page_path || _record_hash from raw_portal.page_traffic union all "
+        "select 'mail' || id || _record_hash || is_removed::text from raw_mailbox.messages) s"
     )
     before = wh.query(checksum_sql)[0][0]
     for dag_id in INGESTION:

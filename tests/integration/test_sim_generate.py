@@ -111,8 +111,13 @@ def test_generate_prints_one_line_per_stage(generated: Generated) -> None:
         "field",
         "ledger",
         "general",
+        "portal",
+        "mailbox",
+        "office",
         "crm",
         "app",
+        "ga4",
+        "mailbox",
         "cti",
         "cti",
         "erp",
@@ -385,7 +390,10 @@ def test_app_store_payloads(generated: Generated) -> None:
     assert accepted["erp_quote_number"].str.fullmatch(r"DE\d{6}").all()
     assert quotes.loc[quotes["status"] != "accepted", "erp_quote_number"].isna().all()
     entries = _payloads(generated, "time-entries")
-    assert set(entries["kind"]) == {"work", "travel", "admin", "break"}
+    office = entries["technician_id"].isna()
+    assert set(entries.loc[~office, "kind"]) == {"work", "travel", "admin", "break"}
+    assert set(entries.loc[office, "kind"]) == {"phone", "email", "admin", "meeting", "break"}
+    assert entries.loc[office, "staff_id"].str.fullmatch(r"OFF-\d\d").all() and entries["id"].is_unique
     assert (entries.loc[entries["kind"] == "work", "intervention_id"].isin(visits["id"])).mean() > 0.99
     missing = generated.truth_csv("missing_time_entries.csv")
     worked = set(zip(entries["technician_id"], entries["work_date"], strict=True))
@@ -494,3 +502,58 @@ def test_general_ledger_balances_and_its_customer_service_section_is_the_desks_c
     assert {status for _, d, status, _ in periods if f"{d:%Y-%m}" == "2025-03"} == {0}
     assert all(closed.day >= 10 and closed > d for _, d, status, closed in periods if status == 2)
     assert no_due_date > 0  # Sage's empty date
+
+
+# --------------------------------------------------------------------------- portal analytics and mailbox
+def test_ga4_store_reports_the_history_and_agrees_with_the_app(generated: Generated) -> None:
+    conn = sqlite3.connect(generated.data / "portal_analytics.sqlite")
+    days = conn.execute("select count(*), min(day), max(day) from traffic where page_path = ''").fetchone()
+    paths = {r[0] for r in conn.execute("select distinct page_path from traffic where page_path <> ''")}
+    as_of = conn.execute("select data_as_of from property").fetchone()[0]
+    conn.close()
+    # A day without a consented visit has no row (GA4 leaves out empty rows); at scale 0.3 a few do.
+    assert 350 <= days[0] <= 366 and days[1:] == ("20240331", "20250331") and "/rendez-vous/confirmation" in paths
+    assert as_of.startswith("2025-03-31T22:00:00")  # midnight after the end date, Paris
+    truth = generated.truth_csv("portal_daily.csv").astype({"true_visits": int, "ga_sessions": int,
+                                                           "portal_bookings": int, "portal_bookings_validated": int})  # fmt: skip
+    assert 0.6 < truth["ga_sessions"].sum() / truth["true_visits"].sum() < 0.76, "GA4 sees consented visits"
+    # The portal's bookings are the app's: per booking day, the same counts.
+    visits = _payloads(generated, "interventions")
+    portal = visits[visits["booked_via"] == "portal"]
+    booked_day = portal["created_at"].str[:10]
+    app_counts = booked_day.value_counts()
+    validated = booked_day[portal["status"] != "cancelled"].value_counts()
+    history = truth.set_index("date")
+    assert (history["portal_bookings"] == app_counts.reindex(history.index).fillna(0).astype(int)).all()
+    assert (history["portal_bookings_validated"] == validated.reindex(history.index).fillna(0).astype(int)).all()
+    monthly = generated.truth_csv("portal_monthly.csv")
+    complete = monthly[monthly["month"] > CONFIG.start_date.isoformat()[:7]]  # the first month is one day
+    assert complete["conversion_rate"].astype(float).between(0.08, 0.3).all()
+
+
+def test_mailbox_store_holds_every_email_ticket_and_the_removed_spam(generated: Generated) -> None:
+    conn = sqlite3.connect(generated.data / "mailbox.sqlite")
+    folders = dict(
+        conn.execute("select f.well_known, count(*) from messages m join folders f on m.folder = f.id group by 1")
+    )
+    removals = conn.execute("select count(*) from removals").fetchone()[0]
+    payload = json.loads(conn.execute("select payload from messages order by seq limit 1").fetchone()[0])
+    conn.close()
+    truth = generated.truth_csv("mailbox_messages.csv")
+    removed = truth["is_removed"] == "True"
+    assert folders["inbox"] == (~removed).sum() and folders["junkemail"] == removals == removed.sum() > 0
+    assert set(truth.loc[removed, "kind"]) == {"spam"}
+    assert payload["receivedDateTime"].endswith("Z") and payload["from"]["emailAddress"]["address"]
+    assert payload["flag"]["flagStatus"] in ("complete", "notFlagged")
+    tickets = pd.DataFrame([json.loads(p) for (p,) in sqlite3.connect(generated.data / "crm.sqlite").execute(
+        "select properties from objects where object_type = 'tickets'")])  # fmt: skip
+    email = tickets[tickets["source_type"] == "EMAIL"]
+    openers = truth[truth["kind"] == "ticket_request"]
+    assert sorted(openers["crm_ticket_id"]) == sorted(email["hs_object_id"])
+    created = email.set_index("hs_object_id")["createdate"]
+    assert (openers["received_at"].to_numpy() == created.loc[openers["crm_ticket_id"]].to_numpy()).all()
+    daily = generated.truth_csv("mailbox_daily.csv").astype(
+        {"received": int, "handled": int, "waiting_end_of_day": int}
+    )
+    stock = daily["received"].cumsum() - daily["handled"].cumsum()
+    assert (stock == daily["waiting_end_of_day"]).all() and daily["waiting_end_of_day"].min() >= 0

@@ -23,6 +23,10 @@ class QuarantineRateExceeded(RuntimeError):
     """More than the allowed share of a batch could not be loaded. Good rows are committed."""
 
 
+class SourceDataMissing(RuntimeError):
+    """The source says it holds data the load did not get (its own totals disagree): nothing is committed."""
+
+
 class MissingRequiredColumn(ValueError):
     """A source no longer delivers a column the pipeline needs."""
 

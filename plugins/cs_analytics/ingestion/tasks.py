@@ -42,6 +42,21 @@ def load_mobile_app(resource: str, context: dict[str, Any]) -> dict[str, Any]:
     return _load_api_object("mobile_app", resource, context, MobileAppClient, load_resource)
 
 
+def load_portal_analytics(report: str, context: dict[str, Any]) -> dict[str, Any]:
+    from cs_analytics.ingestion.portal_analytics import SOURCE, Ga4Client, load_report
+
+    return _load_api_object(SOURCE, report, context, Ga4Client, load_report)
+
+
+def load_mailbox(context: dict[str, Any]) -> dict[str, Any]:
+    from cs_analytics.ingestion.mailbox import OBJECT, SOURCE, GraphMailClient, load_messages
+
+    settings = IngestSettings.from_env()
+    client = GraphMailClient.from_connection(settings=settings)
+    result = load_messages(Warehouse.from_connection(), client, batch_context(SOURCE, OBJECT, context), settings)
+    return result.to_dict()
+
+
 def load_erp(table: str, context: dict[str, Any]) -> dict[str, Any]:
     from cs_analytics.ingestion.erp import load_table
 

@@ -16,7 +16,6 @@ from cs_analytics.warehouse import Warehouse, copy_rows
 log = logging.getLogger(__name__)
 
 
-
 def ensure_ml_schema(wh: Warehouse) -> None:
     """The ml.* tables are part of the platform's one DDL (cs_analytics.schema)."""
     from cs_analytics.schema import ensure_schema
