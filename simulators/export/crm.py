@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from simulators import stores
+from simulators.crm_api import DEFAULT_MODIFIED_PROPERTY, modified_property
 from simulators.world import World
 from simulators.world.clock import format_utc_z, paris_to_utc
 from simulators.world.rng import component_rng
@@ -20,8 +21,11 @@ _COMMON = (("hs_object_id", "Record ID", "number", "number"), ("createdate", "Cr
 
 # name, label, type, fieldType: the catalogue `GET /crm/v3/properties/{type}` serves.
 PROPERTIES = {
-    "contacts": _COMMON
-    + (
+    "contacts": (
+        ("hs_object_id", "Record ID", "number", "number"),
+        ("createdate", "Create date", "datetime", "date"),
+        # listed, as on HubSpot, but never set on a contact: `lastmodifieddate` is theirs (crm_api.py)
+        ("hs_lastmodifieddate", "Object last modified date/time", "datetime", "date"),
         ("firstname", "First name", "string", "text"),
         ("lastname", "Last name", "string", "text"),
         ("email", "Email", "string", "text"),
@@ -80,8 +84,15 @@ def _ids(rng: np.random.Generator, first: int, count: int) -> np.ndarray:
     return (first + np.cumsum(rng.integers(1, 3, count)) - 1).astype(str)
 
 
-def _records(ids: np.ndarray, created: np.ndarray, updated: np.ndarray, columns: dict[str, np.ndarray]) -> list[dict]:
-    """Store rows: every property value a string or None, plus the three HubSpot always-properties."""
+def _records(
+    ids: np.ndarray,
+    created: np.ndarray,
+    updated: np.ndarray,
+    columns: dict[str, np.ndarray],
+    modified_name: str = DEFAULT_MODIFIED_PROPERTY,
+) -> list[dict]:
+    """Store rows: every property value a string or None, plus the three HubSpot always-properties
+    (id, creation and the object type's own last-modification property)."""
     created_text, updated_text = format_utc_z(created).tolist(), format_utc_z(updated).tolist()
     names = list(columns)
     texts = [_texts(columns[name]) for name in names]
@@ -89,7 +100,7 @@ def _records(ids: np.ndarray, created: np.ndarray, updated: np.ndarray, columns:
     for record_id, created_at, updated_at, *values in zip(
         np.asarray(ids).tolist(), created_text, updated_text, *texts, strict=True
     ):
-        properties = {"hs_object_id": record_id, "createdate": created_at, "hs_lastmodifieddate": updated_at}
+        properties = {"hs_object_id": record_id, "createdate": created_at, modified_name: updated_at}
         properties.update(zip(names, values, strict=True))
         records.append({"id": record_id, "properties": properties, "created_at": created_at, "updated_at": updated_at})
     return records
@@ -155,8 +166,8 @@ def crm_contacts(world: World) -> tuple[list[dict], pd.Series]:
             "statut_client": np.where(lost, "perdu", "actif"),
             "date_perte": np.where(lost, np.char.add(loss_day.astype(str), "T00:00:00.000Z"), None),
             "hubspot_owner_id": owners,
-            "lastmodifieddate": format_utc_z(updated),
         },
+        modified_property("contacts"),
     )
     leads = world.leads[
         np.array(world.leads["created_date"], dtype="datetime64[D]") <= np.datetime64(world.config.end_date)
@@ -176,8 +187,8 @@ def crm_contacts(world: World) -> tuple[list[dict], pd.Series]:
             "phone": leads["crm_phone"].to_numpy(),
             "city": leads["city"].to_numpy(),
             "lifecyclestage": np.full(len(leads), "lead"),
-            "lastmodifieddate": format_utc_z(lead_created),
         },
+        modified_property("contacts"),
     )
     records.sort(key=lambda r: int(r["id"]))
     return records, customers["crm_contact_id"]
