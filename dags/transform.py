@@ -5,6 +5,10 @@ Builds the star schema and KPI marts with dbt, then gates them with Great Expect
 
 - Runs when all four raw Assets (`raw_crm`, `raw_cti`, `raw_erp`, `raw_app`) have been
   updated since the last run.
+- `as_of`: the instant the run measures the marts at ("today": open tickets' ages, tenure,
+  the last KPI day), its data interval end — for an asset-triggered run, the latest data
+  interval end of the ingestion runs that triggered it. dbt gets it as the var `as_of`; the
+  gate judges "not in the future" against it.
 - `dbt`: one run task and one test task per model (astronomer-cosmos, rendered from
   the dbt manifest); a failing test stops every model downstream of it.
 - `quality_gate`: Great Expectations suites (`expectations/suites/*.yml`) on the raw
@@ -38,13 +42,20 @@ from cs_analytics.orchestration import DEFAULT_ARGS, MARTS, RAW_ASSETS, START_DA
     doc_md=__doc__,
 )
 def transform():
-    dbt = DbtTaskGroup(group_id="dbt", **cosmos_configs())
+    @task
+    def as_of(**context) -> str:
+        from cs_analytics.tasks.quality import resolve_as_of
+
+        return resolve_as_of(context)
+
+    instant = as_of()
+    dbt = DbtTaskGroup(group_id="dbt", **cosmos_configs({"as_of": "{{ ti.xcom_pull(task_ids='as_of') }}"}))
 
     @task(outlets=[MARTS])
-    def quality_gate(**context) -> dict:
+    def quality_gate(as_of_instant: str, **context) -> dict:
         from cs_analytics.tasks.quality import run_quality_gate
 
-        return run_quality_gate(context)
+        return run_quality_gate(context, as_of_instant)
 
     @task
     def grant_bi_reader() -> dict:
@@ -53,7 +64,7 @@ def transform():
 
         return ensure_bi_reader(Warehouse.from_connection())
 
-    dbt >> quality_gate() >> grant_bi_reader()
+    instant >> dbt >> quality_gate(instant) >> grant_bi_reader()
 
 
 transform()

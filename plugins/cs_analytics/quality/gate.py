@@ -713,7 +713,9 @@ def run_gate(
 
         context, checkpoint = _build_context(Path(context_root), docs_dir, runnable, prune)
         lap("gx_context")
-        now = datetime.now(UTC) + CLOCK_TOLERANCE
+        # "Not in the future" means not after the run's as-of instant: a row dated after the
+        # interval the run covers is wrong for this run, however far it is from the wall clock.
+        now = as_of + CLOCK_TOLERANCE
         run = checkpoint.run(
             run_id=RunIdentifier(run_name=run_id, run_time=datetime.now(UTC)),
             expectation_parameters={"now": now.isoformat()},

@@ -19,14 +19,37 @@ class QualityGateFailed(AirflowFailException):
 
 
 def reference_instant(context: dict[str, Any]) -> datetime | None:
-    """The instant freshness is judged at: the run's data interval end, else its logical date,
-    else when it was due (asset-triggered runs have neither); None means now."""
+    """The run's as-of instant ("today" for the marts, "now" for the gate): its data interval
+    end; an asset-triggered run has none (Airflow 3), so the latest data interval end of the
+    ingestion runs whose Assets triggered it; else its logical date, else when it was due.
+    None means now."""
     for key in ("data_interval_end", "logical_date"):
         value = context.get(key)
         if value is not None:
             return value
+    if (triggered := _triggering_interval_end(context)) is not None:
+        return triggered
     dag_run = context.get("dag_run")
     return getattr(dag_run, "run_after", None) if dag_run is not None else None
+
+
+def _triggering_interval_end(context: dict[str, Any]) -> datetime | None:
+    ends = []
+    for events in (context.get("triggering_asset_events") or {}).values():
+        for event in events:
+            run = getattr(event, "source_dag_run", None)
+            if getattr(run, "data_interval_end", None) is not None:
+                ends.append(run.data_interval_end)
+    return max(ends) if ends else None
+
+
+def resolve_as_of(context: dict[str, Any]) -> str:
+    """The as-of instant as ISO-8601 (the dbt var `as_of`, and the gate's reference instant)."""
+    from datetime import UTC
+
+    instant = reference_instant(context) or datetime.now(UTC)
+    log.info("as of %s (data interval end %s)", instant.isoformat(), context.get("data_interval_end"))
+    return instant.isoformat()
 
 
 def gate_alert(result, dag_id: str):
@@ -55,7 +78,7 @@ def gate_alert(result, dag_id: str):
     )
 
 
-def run_quality_gate(context: dict[str, Any]) -> dict[str, Any]:
+def run_quality_gate(context: dict[str, Any], as_of: str | None = None) -> dict[str, Any]:
     from cs_analytics.config import WAREHOUSE_CONN_ID
     from cs_analytics.connections import sqlalchemy_url
     from cs_analytics.notify.delivery import deliver
@@ -70,7 +93,7 @@ def run_quality_gate(context: dict[str, Any]) -> dict[str, Any]:
             run_id=run_id,
             connection_string=sqlalchemy_url(WAREHOUSE_CONN_ID),
             warehouse=wh,
-            as_of=reference_instant(context),
+            as_of=datetime.fromisoformat(as_of) if as_of else reference_instant(context),
         )
     except Exception as exc:
         # The gate itself broke (warehouse down, a suite file invalid...): nothing was checked,
