@@ -14,6 +14,11 @@ from simulators.world.clock import format_utc_z, paris_to_utc
 from simulators.world.rng import component_rng
 
 FIRST_TICKET_ID = 9_000_001
+# A real CRM holds a few impossible rows: a ticket merged into an older one keeps the older
+# close date, an agent types a date by hand, a server clock runs late. About 1 closed ticket
+# in 1,000 shows a close date 10 minutes to 8 hours before its creation, at every scale
+# (ground truth: crm_defects.csv); the true close is kept there.
+CLOSED_BEFORE_CREATED_RATE = 0.001
 FIRST_FEEDBACK_ID = 14_000_001
 FIRST_INVITATION_ID = 21_000_001
 _COMMON = (("hs_object_id", "Record ID", "number", "number"), ("createdate", "Create date", "datetime", "date"),
@@ -227,13 +232,45 @@ def ticket_state(world: World) -> pd.DataFrame:
     )
 
 
+def exported_tickets(world: World, id_rng: np.random.Generator) -> pd.DataFrame:
+    """The tickets the CRM holds (its contacts' tickets) with their ids (the first draw of
+    `id_rng`) and the close date the CRM records: the true one, or for a few a planted
+    impossible one (`closed_before_created`, `recorded_closed`)."""
+    exported = world.customers.index[world.exported_customers]
+    tickets = ticket_state(world)
+    tickets = tickets[tickets["customer"].isin(exported)].reset_index(drop=True)
+    rng = component_rng(world.config.seed, "crm_ticket_defects")  # its own stream: no other draw moves
+    closed = tickets["closed_seen"].to_numpy()
+    planted = ~np.isnat(closed) & (rng.random(len(tickets)) < CLOSED_BEFORE_CREATED_RATE)
+    early = rng.integers(10 * 60, 8 * 3600, len(tickets)).astype("timedelta64[s]")
+    return tickets.assign(
+        ticket_id=_ids(id_rng, FIRST_TICKET_ID, len(tickets)),
+        closed_before_created=planted,
+        recorded_closed=np.where(planted, tickets["created_utc"].to_numpy() - early, closed),
+    )
+
+
+def ticket_defects(world: World) -> pd.DataFrame:
+    """The planted impossible tickets as the ground truth lists them (ticket ids as in the store)."""
+    tickets = exported_tickets(world, component_rng(world.config.seed, "crm_ids"))
+    bad = tickets[tickets["closed_before_created"]]
+    return pd.DataFrame(
+        {
+            "ticket_id": bad["ticket_id"].to_numpy(),
+            "kind": "closed_before_created",
+            "created_at": format_utc_z(bad["created_utc"].to_numpy()),
+            "recorded_closed_at": format_utc_z(bad["recorded_closed"].to_numpy()),
+            "true_closed_at": format_utc_z(bad["closed_seen"].to_numpy()),
+        }
+    )
+
+
 def write_crm_store(world: World, path: Path) -> dict[str, int]:
     """Write contacts, tickets, surveys, owners, associations and the property catalogue."""
     rng = component_rng(world.config.seed, "crm_ids")
     contacts, crm_id_of = crm_contacts(world)
-    tickets = ticket_state(world)
-    tickets = tickets[tickets["customer"].isin(crm_id_of.index)].reset_index(drop=True)
-    ticket_ids = _ids(rng, FIRST_TICKET_ID, len(tickets))
+    tickets = exported_tickets(world, rng)
+    ticket_ids = tickets["ticket_id"].to_numpy()
     contact_of_ticket = crm_id_of.loc[tickets["customer"]].to_numpy()
     owner = world.agents["owner_id"].to_numpy()[tickets["agent"]]
     ticket_records = _records(
@@ -250,7 +287,7 @@ def write_crm_store(world: World, path: Path) -> dict[str, int]:
             "source_type": tickets["source_type"].to_numpy(),
             "hubspot_owner_id": owner,
             "first_agent_reply_date": format_utc_z(tickets["first_reply_seen"].to_numpy()),
-            "closed_date": format_utc_z(tickets["closed_seen"].to_numpy()),
+            "closed_date": format_utc_z(tickets["recorded_closed"].to_numpy()),
             "nb_agent_replies": tickets["replies_so_far"].to_numpy(),
             "nb_reopens": tickets["reopens_so_far"].to_numpy(),
             "hs_contact_id": contact_of_ticket,

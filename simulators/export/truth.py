@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from simulators.export.crm import ticket_defects
 from simulators.export.cti import CtiOutbox, file_name
 from simulators.world import World
 from simulators.world.clock import format_paris_iso, utc_to_paris
@@ -22,6 +23,7 @@ FILES = (
     "identity_map.csv",
     "unknown_numbers.csv",
     "cti_defects.csv",
+    "crm_defects.csv",
     "interventions.csv",
     "missing_time_entries.csv",
 )
@@ -224,6 +226,7 @@ def write_ground_truth(
         "identity_map.csv": identity_map(world),
         "unknown_numbers.csv": unknown_numbers(world),
         "cti_defects.csv": cti.defects,
+        "crm_defects.csv": ticket_defects(world),
         "interventions.csv": intervention_truth(world),
         "missing_time_entries.csv": missing_time_entries(world),
     }
