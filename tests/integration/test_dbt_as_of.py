@@ -22,13 +22,13 @@ def dbt_world(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureR
 
 def _open_ages(world: DbtWorld) -> list[tuple]:
     return world.query(
-        "select ticket_id, open_age_calendar_hours from marts.fct_tickets where not is_closed order by ticket_id"
+        "select ticket_id, open_age_calendar_hours from marts_build.fct_tickets where not is_closed order by ticket_id"
     )
 
 
 def test_a_call_dated_eight_days_ahead_moves_no_open_ticket_age(dbt_world: DbtWorld):
     ages = _open_ages(dbt_world)
-    (last_kpi_day,) = dbt_world.query("select max(kpi_date) from marts.mart_kpi_daily")[0]
+    (last_kpi_day,) = dbt_world.query("select max(kpi_date) from marts_build.mart_kpi_daily")[0]
     assert ages and last_kpi_day == END_DATE
     # The last day's file holds one call stamped 192 hours ahead (a CTI clock gone wrong).
     dbt_world.warehouse.execute(
@@ -46,7 +46,7 @@ def test_a_call_dated_eight_days_ahead_moves_no_open_ticket_age(dbt_world: DbtWo
     try:
         dbt_world.dbt("run", "--select", "fct_tickets", "mart_kpi_daily")  # no var: a plain `dbt build`
         assert _open_ages(dbt_world) == ages
-        assert dbt_world.query("select max(kpi_date) from marts.mart_kpi_daily")[0][0] == END_DATE
+        assert dbt_world.query("select max(kpi_date) from marts_build.mart_kpi_daily")[0][0] == END_DATE
 
         # What the DAG does: the run's data interval end, whatever the data hold.
         run_end = datetime.combine(END_DATE + timedelta(days=1), datetime.min.time(), PARIS)

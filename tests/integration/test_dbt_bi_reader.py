@@ -64,7 +64,8 @@ def test_bi_reader_reads_the_marts(bi_conninfo: str):
     "relation",
     ["raw_cti.calls", "raw_crm.tickets", "raw_crm.contacts", "raw_erp.f_docentete", "raw_app.interventions",
      "staging.stg_cti__calls", "intermediate.int_customer_identities_matched", "snapshots.snap_customers",
-     "reference.channels", "meta.load_batches", "meta.watermarks", "ml.bi_probe"],
+     "reference.channels", "meta.load_batches", "meta.watermarks", "ml.bi_probe",
+     "marts_build.fct_calls", "marts_build.mart_kpi_daily"],
 )  # fmt: skip
 def test_bi_reader_is_denied_everything_else(bi_conninfo: str, relation: str):
     assert _denied(bi_conninfo, f"select 1 from {relation} limit 1")

@@ -31,17 +31,17 @@ def _result(results: list[dict], prefix: str) -> dict:
 def test_planted_impossible_tickets_are_flagged_unmeasured_and_only_warn(dbt_world: DbtWorld):
     with open(dbt_world.truth_dir / "crm_defects.csv") as f:
         planted = {row["ticket_id"]: row for row in csv.DictReader(f)}
-    closed = dbt_world.query("select count(*) from marts.fct_tickets where is_closed")[0][0]
+    closed = dbt_world.query("select count(*) from marts_build.fct_tickets where is_closed")[0][0]
     # planted at the documented rate, give or take Poisson noise (~1 in 1,000 closed tickets)
     assert 1 <= len(planted) <= 4 * CLOSED_BEFORE_CREATED_RATE * closed + 3
     flagged = dbt_world.query(
         "select ticket_id, closed_at, closed_date, resolution_calendar_hours, resolution_business_hours, "
-        "is_resolution_sla_breached, recorded_closed_at < created_at from marts.fct_tickets "
+        "is_resolution_sla_breached, recorded_closed_at < created_at from marts_build.fct_tickets "
         "where is_closed_before_created"
     )
     assert {r[0] for r in flagged} == set(planted)
     assert all(r[1:6] == (None, None, None, None, False) and r[6] for r in flagged)
-    assert dbt_world.query("select min(resolution_calendar_hours) >= 0 from marts.fct_tickets")[0][0]
+    assert dbt_world.query("select min(resolution_calendar_hours) >= 0 from marts_build.fct_tickets")[0][0]
 
     # The build went on: the row-level rule warns with the count, the rate rule passes.
     assert dbt_world.build_returncode == 0
@@ -68,7 +68,7 @@ def test_a_share_above_the_threshold_in_the_last_28_days_stops_the_build(dbt_wor
     )
     try:
         dbt_world.dbt("run", "--select", "fct_tickets")
-        assert dbt_world.query("select count(*) from marts.fct_tickets where is_closed_before_created")[0][0] >= 40
+        assert dbt_world.query("select count(*) from marts_build.fct_tickets where is_closed_before_created")[0][0] >= 40
         proc = dbt_world.dbt("test", "--select", "fct_tickets,test_name:share_below", check=False)
         assert proc.returncode != 0
         assert f"Failure in test {SHARE_TEST}" in proc.stdout

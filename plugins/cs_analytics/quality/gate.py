@@ -207,7 +207,8 @@ def _prepare_warehouse(wh: Warehouse, run_id: str, as_of: datetime) -> tuple[dat
             """
             insert into meta.dq_runs (run_id, started_at, as_of, validate_since)
             values (%s, %s, %s, %s)
-            on conflict (run_id) do update set started_at = excluded.started_at, as_of = excluded.as_of,
+            on conflict (run_id) do update set started_at = least(meta.dq_runs.started_at, excluded.started_at),
+                as_of = excluded.as_of,
                 validate_since = excluded.validate_since, finished_at = null, passed = null
             """,
             (run_id, started_at, as_of, validate_since),
@@ -318,7 +319,9 @@ def _ensure_docs_site(context, docs_dir: Path) -> None:
         context.add_data_docs_site(DOCS_SITE, config)
 
 
-def _build_context(context_root: Path, docs_dir: Path, specs: list[SuiteSpec], prune: bool):
+def _build_context(
+    context_root: Path, docs_dir: Path, specs: list[SuiteSpec], prune: bool, checkpoint_name: str = CHECKPOINT
+):
     import great_expectations as gx
 
     config_file = Path(context_root) / "gx" / "great_expectations.yml"
@@ -386,7 +389,7 @@ def _build_context(context_root: Path, docs_dir: Path, specs: list[SuiteSpec], p
     # No UpdateDataDocsAction: it rebuilds the site once per validation result (18 times a
     # run, most of the gate's time); the gate builds this run's pages once after the run.
     checkpoint = gx.Checkpoint(
-        name=CHECKPOINT,
+        name=checkpoint_name,
         validation_definitions=validations,
         actions=[],
         result_format={
@@ -397,13 +400,13 @@ def _build_context(context_root: Path, docs_dir: Path, specs: list[SuiteSpec], p
         },
     )
     try:
-        stored_cp = context.checkpoints.get(CHECKPOINT)
+        stored_cp = context.checkpoints.get(checkpoint_name)
         same = [v.name for v in stored_cp.validation_definitions] == [v.name for v in validations] and not (
             stored_cp.actions
         )
     except Exception:
         same = False
-    checkpoint = context.checkpoints.get(CHECKPOINT) if same else context.checkpoints.add_or_update(checkpoint)
+    checkpoint = context.checkpoints.get(checkpoint_name) if same else context.checkpoints.add_or_update(checkpoint)
     return context, checkpoint
 
 
@@ -514,7 +517,8 @@ def _quarantine(wh: Warehouse, run_id: str, specs: dict[str, SuiteSpec], outcome
     the source row as it stands in its table (so a JSON payload comes whole), found by key
     from GX's own query for the unexpected rows, at most `cap` rows per expectation."""
     with wh.transaction() as conn:
-        conn.execute("delete from meta.dq_quarantine where run_id = %s", (run_id,))
+        # a run audits in stages (sources, then marts): each replaces only its own suites' rows
+        conn.execute("delete from meta.dq_quarantine where run_id = %s and suite = any(%s)", (run_id, sorted(specs)))
         for o in outcomes:
             spec = specs.get(o.suite)
             if spec is None or o.success or o.severity != "critical" or not o.quarantine or o.exception:
@@ -607,7 +611,8 @@ def store_results(warehouse: Warehouse, result: GateResult) -> int:
         )
     with warehouse.transaction() as conn:
         conn.execute(DDL)
-        conn.execute("delete from meta.dq_results where run_id = %s", (result.run_id,))
+        suites = sorted({o.suite for o in result.outcomes})
+        conn.execute("delete from meta.dq_results where run_id = %s and suite = any(%s)", (result.run_id, suites))
         with conn.cursor() as cur:
             copy_rows(
                 cur,
@@ -641,23 +646,24 @@ def store_results(warehouse: Warehouse, result: GateResult) -> int:
             """,
             (result.run_id, result.as_of, result.validate_since),
         )
+        # The run's row sums up every stage stored under its id (sources, then marts; seconds
+        # add up across stages and retries).
         conn.execute(
             """
-            update meta.dq_runs set finished_at = now(), passed = %s, suites = %s, expectations = %s,
-                critical_failures = %s, warnings = %s, quarantined_rows = %s, data_docs = %s, seconds = %s
-            where run_id = %s
+            update meta.dq_runs r set finished_at = now(), passed = s.critical_failures = 0, suites = s.suites,
+                expectations = s.expectations, critical_failures = s.critical_failures, warnings = s.warnings,
+                quarantined_rows = s.quarantined_rows, data_docs = coalesce(%s, r.data_docs),
+                seconds = coalesce(r.seconds, 0) + %s
+            from (
+                select count(distinct suite) as suites, count(*) as expectations,
+                    count(*) filter (where not success and severity = 'critical') as critical_failures,
+                    count(*) filter (where not success and severity = 'warning') as warnings,
+                    coalesce(sum(quarantined_rows), 0) as quarantined_rows
+                from meta.dq_results where run_id = %s
+            ) s
+            where r.run_id = %s
             """,
-            (
-                result.passed,
-                len({o.suite for o in result.outcomes}),
-                len(result.outcomes),
-                len(result.critical_failures),
-                len(result.warnings),
-                result.quarantined_rows,
-                result.data_docs,
-                result.seconds,
-                result.run_id,
-            ),
+            (result.data_docs, result.seconds, result.run_id, result.run_id),
         )
     return len(rows)
 
@@ -677,11 +683,18 @@ def run_gate(
     prune: bool = True,
     store: bool = True,
     docs_keep_runs: int | None = None,
+    schemas: dict[str, str] | None = None,
+    checkpoint_name: str = CHECKPOINT,
 ) -> GateResult:
     """Validate every suite on the warehouse, quarantine, store the history; never raises on
-    data problems (the caller decides what a failed gate means)."""
+    data problems (the caller decides what a failed gate means). `schemas` redirects suites to
+    other schemas (the marts' hidden build); a stage of a run (a subset of the suites, same
+    run_id) runs its own `checkpoint_name` and leaves the other stages' results in place."""
     started = time.perf_counter()
     specs = load_suite_specs() if specs is None else specs
+    # What the suites read (the build instead of the published marts); the GX suites keep the
+    # published names, so the context on disk stays the same whatever a run audits.
+    reads = [spec.reading(schemas or {}) for spec in specs]
     if warehouse is None and connection_string is None:
         raise ValueError("run_gate needs a warehouse or a connection string")
     wh = warehouse or Warehouse(connection_string.replace("postgresql+psycopg2://", "postgresql://"))
@@ -702,7 +715,7 @@ def run_gate(
 
     _, validate_since = _prepare_warehouse(wh, run_id, as_of)
     lap("prepare")
-    _, outcomes = _materialise_suites(wh, specs, validate_since, as_of)
+    _, outcomes = _materialise_suites(wh, reads, validate_since, as_of)
     broken = {o.suite for o in outcomes}
     runnable = specs  # every suite stays in the checkpoint; the broken ones report suite_could_not_run
     lap("materialise")
@@ -711,7 +724,7 @@ def run_gate(
     if runnable:
         from great_expectations.core.run_identifier import RunIdentifier
 
-        context, checkpoint = _build_context(Path(context_root), docs_dir, runnable, prune)
+        context, checkpoint = _build_context(Path(context_root), docs_dir, runnable, prune, checkpoint_name)
         lap("gx_context")
         # "Not in the future" means not after the run's as-of instant: a row dated after the
         # interval the run covers is wrong for this run, however far it is from the wall clock.
@@ -729,11 +742,11 @@ def run_gate(
             except Exception:  # docs are a convenience: never fail the gate on them
                 log.exception("Data Docs not built")
             lap("data_docs")
-        gx_outcomes, result.suite_docs = _outcomes(run, context, {s.name: s.table for s in runnable})
+        gx_outcomes, result.suite_docs = _outcomes(run, context, {s.name: s.table for s in reads})
         outcomes.extend(o for o in gx_outcomes if o.suite not in broken)
     result.outcomes = outcomes
     lap("results")
-    _quarantine(wh, run_id, {s.name: s for s in specs}, outcomes, cap)
+    _quarantine(wh, run_id, {s.name: s for s in reads}, outcomes, cap)
     lap("quarantine")
     result.seconds = time.perf_counter() - started
     if store:
