@@ -68,7 +68,9 @@ def test_a_share_above_the_threshold_in_the_last_28_days_stops_the_build(dbt_wor
     )
     try:
         dbt_world.dbt("run", "--select", "fct_tickets")
-        assert dbt_world.query("select count(*) from marts_build.fct_tickets where is_closed_before_created")[0][0] >= 40
+        assert (
+            dbt_world.query("select count(*) from marts_build.fct_tickets where is_closed_before_created")[0][0] >= 40
+        )
         proc = dbt_world.dbt("test", "--select", "fct_tickets,test_name:share_below", check=False)
         assert proc.returncode != 0
         assert f"Failure in test {SHARE_TEST}" in proc.stdout
