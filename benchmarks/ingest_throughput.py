@@ -4,8 +4,8 @@
 Measured in one run, on throw-away databases of the local cluster (COPY paths: the median of
 three timings each):
   (a) the limit: `psql \\copy` of the same rows, already in COPY form, into an identical table;
-  (b) the production paths: cs_analytics.ingest.cti (parse CSV files + COPY) and
-      cs_analytics.ingest.erp (COPY out of the ERP, COPY into the warehouse), first load
+  (b) the production paths: cs_analytics.ingestion.cti (parse CSV files + COPY) and
+      cs_analytics.ingestion.erp (COPY out of the ERP, COPY into the warehouse), first load
       and re-load (upsert of every row);
   (c) what a naive pipeline does: pandas.read_csv + DataFrame.to_sql.
 Targets: production path >= 0.7x raw COPY and >= 10x to_sql.
@@ -39,13 +39,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 
 from cs_analytics.config import IngestSettings  # noqa: E402
-from cs_analytics.ingest import cti as cti_path  # noqa: E402
-from cs_analytics.ingest import erp as erp_path  # noqa: E402
-from cs_analytics.ingest.batch import BatchContext  # noqa: E402
+from cs_analytics.ingestion import cti as cti_path  # noqa: E402
+from cs_analytics.ingestion import erp as erp_path  # noqa: E402
+from cs_analytics.ingestion.batch import BatchContext  # noqa: E402
+from cs_analytics.ingestion.cdr_parser import EXPECTED_COLUMNS, RAW_COLUMNS  # noqa: E402
+from cs_analytics.schema import ensure_schema  # noqa: E402
 from cs_analytics.warehouse import Warehouse, drop_database  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "ingest_throughput.json"
-HEADER = cti_path.EXPECTED_COLUMNS
+HEADER = EXPECTED_COLUMNS
 
 
 def log(msg: str) -> None:
@@ -160,7 +162,7 @@ def bench_cti(server_url: str, rows: int, files: int, work: Path) -> dict:
             assert res.rows_inserted == rows, (res.rows_inserted, rows)
 
         def reset_pipeline():
-            wh.ensure_meta()
+            ensure_schema(wh)
             wh.execute(cti_path.RAW_DDL)
             wh.execute(
                 "truncate raw_cti.calls, meta.cti_duplicate_deliveries, meta.cti_files, meta.quarantine, "
@@ -170,10 +172,10 @@ def bench_cti(server_url: str, rows: int, files: int, work: Path) -> dict:
         out["pipeline_seconds"] = median_seconds(load, reset_pipeline)
 
         # The same rows, exactly as loaded, in COPY form: the raw-COPY reference.
-        ref = dump_table(url, "raw_cti.calls", cti_path.RAW_COLUMNS, work / "cti_copy.tsv")
+        ref = dump_table(url, "raw_cti.calls", RAW_COLUMNS, work / "cti_copy.tsv")
         wh.execute("create table raw_cti.calls_ref (like raw_cti.calls including all)")
         out["raw_copy_seconds"] = median_seconds(
-            lambda: psql_copy(url, "raw_cti.calls_ref", cti_path.RAW_COLUMNS, ref),
+            lambda: psql_copy(url, "raw_cti.calls_ref", RAW_COLUMNS, ref),
             lambda: wh.execute("truncate raw_cti.calls_ref"),
         )
 

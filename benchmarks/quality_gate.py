@@ -42,10 +42,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 
 from cs_analytics.config import IngestSettings  # noqa: E402
-from cs_analytics.ingest import crm, cti, erp, mobile_app  # noqa: E402
-from cs_analytics.ingest.batch import BatchContext  # noqa: E402
-from cs_analytics.ingest.http_client import ApiSession, RetryPolicy  # noqa: E402
-from cs_analytics.quality.gate import load_suite_specs, run_gate  # noqa: E402
+from cs_analytics.ingestion import crm, cti, erp, mobile_app  # noqa: E402
+from cs_analytics.ingestion.batch import BatchContext  # noqa: E402
+from cs_analytics.ingestion.http_client import ApiSession, RetryPolicy  # noqa: E402
+from cs_analytics.quality.gate import run_gate  # noqa: E402
+from cs_analytics.quality.specs import load_suite_specs  # noqa: E402
 from cs_analytics.transform.publish import PUBLISHED_SCHEMA, build_schema  # noqa: E402
 from cs_analytics.warehouse import Warehouse, drop_database  # noqa: E402
 from simulators import app_api, crm_api  # noqa: E402

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`make benchmarks`: every measurement in benchmarks/, one after the other.
 
-    scripts/run.sh python benchmarks/run_all.py            # all (about 25 minutes on 2 cores)
+    scripts/run.sh python benchmarks/run_all.py            # all (about 30 minutes on 2 cores)
     scripts/run.sh python benchmarks/run_all.py --quick    # skip the 10x quality-gate run
 
 Each script prints its table and writes benchmarks/results/<name>.json.
@@ -17,6 +17,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = [
     ("dag_parse_time.py", []),
+    ("simulator_timings.py", []),
+    ("dbt_build_time.py", []),
     ("forecast_accuracy.py", []),
     ("ingest_throughput.py", []),
     ("quality_gate.py", ["--scale", "10"]),

@@ -30,7 +30,7 @@ from cs_analytics.orchestration import DEFAULT_ARGS, ML_SCORES, START_DATE
 def alerts():
     @task
     def evaluate_and_notify(**context) -> dict:
-        from cs_analytics.tasks.alerts import evaluate_and_deliver
+        from cs_analytics.alerts.tasks import evaluate_and_deliver
 
         return evaluate_and_deliver(context)
 

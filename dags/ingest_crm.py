@@ -35,13 +35,13 @@ OBJECTS = ["contacts", "tickets", "feedback_submissions", "p_survey_invitations"
 def ingest_crm():
     @task(map_index_template="{{ object_type }}")
     def load(object_type: str, **context) -> dict:
-        from cs_analytics.tasks.ingest import load_crm
+        from cs_analytics.ingestion.tasks import load_crm
 
         return load_crm(object_type, context)
 
     @task(outlets=[RAW_CRM])
     def publish(results: list[dict]) -> dict:
-        from cs_analytics.tasks.ingest import summarise
+        from cs_analytics.ingestion.tasks import summarise
 
         return summarise("crm", list(results))
 

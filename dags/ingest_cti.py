@@ -44,7 +44,7 @@ def ingest_cti():
 
     @task(outlets=[RAW_CTI])
     def load_cdr_files(**context) -> dict:
-        from cs_analytics.tasks.ingest import load_cti, summarise
+        from cs_analytics.ingestion.tasks import load_cti, summarise
 
         return summarise("cti", [load_cti(context)])
 

@@ -32,13 +32,13 @@ RESOURCES = ["technicians", "interventions", "field-quotes", "time-entries"]
 def ingest_mobile_app():
     @task(map_index_template="{{ resource }}")
     def load(resource: str, **context) -> dict:
-        from cs_analytics.tasks.ingest import load_mobile_app
+        from cs_analytics.ingestion.tasks import load_mobile_app
 
         return load_mobile_app(resource, context)
 
     @task(outlets=[RAW_APP])
     def publish(results: list[dict]) -> dict:
-        from cs_analytics.tasks.ingest import summarise
+        from cs_analytics.ingestion.tasks import summarise
 
         return summarise("mobile_app", list(results))
 

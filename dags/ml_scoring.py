@@ -28,7 +28,7 @@ from cs_analytics.orchestration import DEFAULT_ARGS, MARTS, ML_SCORES, START_DAT
 def ml_scoring():
     @task(outlets=[ML_SCORES])
     def call_volume_forecast(**context) -> dict:
-        from cs_analytics.tasks.ml import run_call_forecast
+        from cs_analytics.ml.forecast import run_call_forecast
 
         return run_call_forecast(context)
 

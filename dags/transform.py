@@ -31,8 +31,8 @@ publishes them only if they pass (write-audit-publish).
 from airflow.sdk import dag, task
 from cosmos import DbtTaskGroup
 
-from cs_analytics.dbt_cosmos import cosmos_configs
 from cs_analytics.orchestration import DEFAULT_ARGS, MARTS, RAW_ASSETS, START_DATE
+from cs_analytics.transform.dbt import cosmos_configs
 
 
 @dag(
@@ -48,19 +48,19 @@ from cs_analytics.orchestration import DEFAULT_ARGS, MARTS, RAW_ASSETS, START_DA
 def transform():
     @task
     def as_of(**context) -> str:
-        from cs_analytics.tasks.quality import resolve_as_of
+        from cs_analytics.run_context import resolve_as_of
 
         return resolve_as_of(context)
 
     @task
     def quality_gate_sources(as_of_instant: str, **context) -> dict:
-        from cs_analytics.tasks.quality import run_quality_gate
+        from cs_analytics.quality.tasks import run_quality_gate
 
         return run_quality_gate(context, as_of_instant, stage="sources")
 
     @task
     def quality_gate_marts(as_of_instant: str, **context) -> dict:
-        from cs_analytics.tasks.quality import run_quality_gate
+        from cs_analytics.quality.tasks import run_quality_gate
 
         return run_quality_gate(context, as_of_instant, stage="marts")
 
@@ -73,7 +73,7 @@ def transform():
 
     @task
     def grant_bi_reader() -> dict:
-        from cs_analytics.bi_access import ensure_bi_reader
+        from cs_analytics.transform.bi_access import ensure_bi_reader
         from cs_analytics.warehouse import Warehouse
 
         return ensure_bi_reader(Warehouse.from_connection())

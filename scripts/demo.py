@@ -156,7 +156,7 @@ def main() -> int:
     except (SystemExit, subprocess.CalledProcessError) as exc:
         ok, error = False, str(exc)
         say(str(exc))
-    from cs_analytics.summary import build_summary, print_summary
+    from scripts.summary import build_summary, print_summary
 
     summary = build_summary(
         stages.timings, total_seconds=round(time.time() - stages.t0, 1), ok=ok, error=error, as_of=end

@@ -574,15 +574,23 @@ def run_cli(
         server = factory(host=args.host, port=args.port, **overrides)
     except ValueError as exc:
         parser.error(str(exc))
+    stop = stop_on_signal()
     with serve_in_thread(server) as url:
         print(f"{server.name} listening on {url}", file=sys.stderr, flush=True)
-        wait_for_signal()
+        wait_for_signal(stop)
 
 
-def wait_for_signal() -> None:
-    """Block until SIGTERM or SIGINT, so the caller can stop cleanly and exit with status 0."""
+def stop_on_signal() -> threading.Event:
+    """An event SIGTERM or SIGINT sets. Installed before the banner is printed: a SIGTERM sent
+    as soon as the banner appears must stop the server cleanly, not kill it."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def wait_for_signal(stop: threading.Event | None = None) -> None:
+    """Block until SIGTERM or SIGINT, so the caller can stop cleanly and exit with status 0."""
+    stop = stop or stop_on_signal()
     while not stop.wait(0.5):
         pass

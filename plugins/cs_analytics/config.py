@@ -2,7 +2,8 @@
 
 Connections come from Airflow (`AIRFLOW_CONN_<ID>` environment variables locally,
 any secrets backend in production); settings from environment variables, each
-documented in `.env.example` and the README.
+documented in `.env.example` and the README. No other module of the package reads
+the environment.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ SLACK_CONN_ID = "slack_api"
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_TZ = "Europe/Paris"
+
+
+def _env_text(name: str, default: str) -> str:
+    return os.environ.get(name) or default
 
 
 def _env_float(name: str, default: float) -> float:
@@ -92,6 +97,41 @@ class CtiWaitSettings:
             int(_env_float("CTI_FILE_POKE_SECONDS", cls.poke_seconds)),
             _env_float("CTI_FILE_WAIT_HOURS", cls.timeout_hours),
         )
+
+
+@dataclass(frozen=True)
+class QualitySettings:
+    # Rows copied to meta.dq_quarantine per failed expectation and run, at most.
+    quarantine_cap: int = 1000
+    # Validation results (JSON, and their Data Docs pages) kept for this many runs; the full
+    # history is in meta.dq_results.
+    docs_keep_runs: int = 30
+    data_docs_dir: Path = PROJECT_ROOT / "build" / "data_docs"
+
+    @classmethod
+    def from_env(cls) -> QualitySettings:
+        return cls(
+            quarantine_cap=int(_env_float("DQ_QUARANTINE_CAP", cls.quarantine_cap)),
+            docs_keep_runs=int(_env_float("DQ_DOCS_KEEP_RUNS", cls.docs_keep_runs)),
+            data_docs_dir=Path(_env_text("DQ_DATA_DOCS_DIR", str(cls.data_docs_dir))).resolve(),
+        )
+
+
+def task_retry_delay() -> timedelta:
+    """First retry delay of every task (exponential after); the demo and CI shorten it."""
+    return timedelta(seconds=_env_float("TASK_RETRY_DELAY_SECONDS", 120))
+
+
+def dbt_target_schema() -> str:
+    return _env_text("DBT_TARGET_SCHEMA", "analytics")
+
+
+BI_READER_PASSWORD_ENV = "BI_READER_PASSWORD"
+
+
+def bi_reader_password() -> str:
+    """The read-only BI role's password; empty when unset (the caller says what is missing)."""
+    return os.environ.get(BI_READER_PASSWORD_ENV, "")
 
 
 def demo_output_dir() -> Path:

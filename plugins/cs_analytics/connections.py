@@ -45,16 +45,20 @@ def postgres_dsn(conn_id: str) -> str:
     return " ".join(f"{k}={_quote(v)}" for k, v in params.items())
 
 
-def sqlalchemy_url(conn_id: str) -> str:
-    """SQLAlchemy URL (psycopg2 driver) for tools that want one, e.g. Great Expectations."""
+def sqlalchemy_url(dsn: str) -> str:
+    """A libpq DSN or URL -> SQLAlchemy URL (psycopg2 driver), for tools that want one (Great Expectations)."""
     from urllib.parse import quote
 
-    p = postgres_params(conn_id)
-    auth = quote(str(p.get("user", "")), safe="") + (
-        ":" + quote(str(p["password"]), safe="") if "password" in p else ""
-    )
+    from psycopg.conninfo import conninfo_to_dict
+
+    p = conninfo_to_dict(dsn.replace("postgresql+psycopg2://", "postgresql://"))
+    auth = quote(str(p.get("user", "")), safe="")
+    if p.get("password"):
+        auth += ":" + quote(str(p["password"]), safe="")
+    host = p.get("host") or "localhost"
+    port = p.get("port") or 5432
     query = "&".join(f"{k}={quote(str(p[k]))}" for k in ("sslmode", "sslrootcert", "connect_timeout") if k in p)
-    return f"postgresql+psycopg2://{auth}@{p['host']}:{p['port']}/{p['dbname']}" + (f"?{query}" if query else "")
+    return f"postgresql+psycopg2://{auth}@{host}:{port}/{p.get('dbname', 'postgres')}" + (f"?{query}" if query else "")
 
 
 def _quote(value: object) -> str:

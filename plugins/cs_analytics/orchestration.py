@@ -5,14 +5,13 @@ Kept free of heavy imports: DAG files import this at parse time.
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Asset
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from cs_analytics.config import LOCAL_TZ
+from cs_analytics.config import LOCAL_TZ, task_retry_delay
 
 OWNER = "data-engineering"
 # Tags a DAG may carry; tests/dags enforces it, so the UI's tag filter stays useful.
@@ -39,7 +38,7 @@ START_DATE = pendulum.datetime(2024, 1, 1, tz=LOCAL_TZ)
 DEFAULT_ARGS = {
     "owner": OWNER,
     "retries": 2,
-    "retry_delay": timedelta(seconds=float(os.environ.get("TASK_RETRY_DELAY_SECONDS", "120"))),
+    "retry_delay": task_retry_delay(),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=20),
 }

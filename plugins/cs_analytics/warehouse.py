@@ -1,4 +1,4 @@
-"""Warehouse I/O: connections, bulk COPY, and the `meta` schema (watermarks, batches, quarantine).
+"""Warehouse I/O: connections and bulk COPY. (The `meta` and `ml` tables: `schema.py`.)
 
 Every load goes through PostgreSQL COPY (never row-by-row INSERTs). Rows are
 rendered to COPY's text format here, in one place.
@@ -15,86 +15,6 @@ from typing import Any
 import psycopg
 
 from cs_analytics.config import WAREHOUSE_CONN_ID
-
-META_DDL = """
-create schema if not exists meta;
-
--- One row per (source, object): the highest source timestamp loaded. Advanced only in
--- the transaction that loads the rows, so a failed run never skips data.
-create table if not exists meta.watermarks (
-    source      text not null,
-    object      text not null,
-    watermark   timestamptz,
-    batch_id    text not null,
-    updated_at  timestamptz not null default now(),
-    primary key (source, object)
-);
-
--- One row per load task attempt that committed.
-create table if not exists meta.load_batches (
-    batch_id          text primary key,
-    source            text not null,
-    object            text not null,
-    dag_id            text,
-    run_id            text,
-    interval_start    timestamptz,
-    interval_end      timestamptz,
-    window_start      timestamptz,
-    window_end        timestamptz,
-    rows_read         integer not null default 0,
-    rows_inserted     integer not null default 0,
-    rows_updated      integer not null default 0,
-    rows_unchanged    integer not null default 0,
-    rows_quarantined  integer not null default 0,
-    started_at        timestamptz not null,
-    finished_at       timestamptz,
-    detail            jsonb not null default '{}'
-);
-
--- Rows that could not be loaded, with the reason and where they came from. Keyed on the
--- location, so re-running a load never duplicates an entry.
-create table if not exists meta.quarantine (
-    quarantine_id   bigserial primary key,
-    source          text not null,
-    object          text not null,
-    location        text not null,
-    reason          text not null,
-    raw_record      text,
-    batch_id        text not null,
-    first_seen_at   timestamptz not null default now(),
-    last_seen_at    timestamptz not null default now(),
-    -- set when the same record later loads (fixed at the source, or superseded by a re-delivery)
-    resolved_at     timestamptz,
-    resolved_by     text,
-    unique (source, object, location)
-);
-
--- Warehouses created before these columns existed.
-alter table meta.quarantine add column if not exists resolved_at timestamptz;
-alter table meta.quarantine add column if not exists resolved_by text;
-
--- Every CDR file seen in the landing folder, identified by content hash.
-create table if not exists meta.cti_files (
-    sha256            text primary key,
-    file_name         text not null,
-    file_date         date,
-    size_bytes        bigint not null,
-    encoding_errors   integer not null default 0,
-    rows_loaded       integer not null default 0,
-    rows_quarantined  integer not null default 0,
-    batch_id          text not null,
-    loaded_at         timestamptz not null default now()
-);
-
--- Deliveries of a file whose content was already loaded (same hash, any name).
-create table if not exists meta.cti_duplicate_deliveries (
-    file_name     text primary key,
-    sha256        text not null references meta.cti_files (sha256),
-    original_name text not null,
-    batch_id      text not null,
-    seen_at       timestamptz not null default now()
-);
-"""
 
 
 class Warehouse:
@@ -133,13 +53,6 @@ class Warehouse:
             cur = conn.execute(sql, params)
             cols = [c.name for c in cur.description or []]
             return pd.DataFrame(cur.fetchall(), columns=cols)
-
-    def ensure_meta(self) -> None:
-        with self.connect(autocommit=True) as conn:
-            # Serialise concurrent first runs creating the same objects.
-            with conn.transaction():
-                conn.execute("select pg_advisory_xact_lock(hashtext('cs_analytics.meta_ddl'))")
-                conn.execute(META_DDL)
 
 
 # ----------------------------------------------------------------------------- COPY text format

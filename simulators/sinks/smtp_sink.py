@@ -26,7 +26,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
-from simulators.httpbase import wait_for_signal
+from simulators.httpbase import stop_on_signal, wait_for_signal
 from simulators.sinks.inbox import smtp_maildir
 
 __all__ = ["MaildirKeeper", "SmtpSink", "make_controller", "main", "serve_in_thread"]
@@ -116,9 +116,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8025)
     args = parser.parse_args(argv)
     sink = make_controller(args.host, args.port)
+    stop = stop_on_signal()
     with serve_in_thread(sink) as (host, port):
         print(f"smtp listening on {host}:{port}, Maildir {sink.maildir}", file=sys.stderr, flush=True)
-        wait_for_signal()
+        wait_for_signal(stop)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from cs_analytics.bi_access import BI_ROLE
 from cs_analytics.orchestration import MARTS
+from cs_analytics.transform.bi_access import BI_ROLE
 from cs_analytics.warehouse import Warehouse
 from scripts.demo import PIPELINE, dags_test
 from simulators import app_api, crm_api, stores

@@ -2,7 +2,7 @@
 built with `dbt build`: the fixture the test_dbt_* modules share.
 
 Generation (scale 0.3, one year) -> CRM and app APIs served in-process on the generated
-stores -> cs_analytics.ingest loaders (CRM, app, CTI landing folder, ERP from a throw-away
+stores -> cs_analytics.ingestion loaders (CRM, app, CTI landing folder, ERP from a throw-away
 Sage database) -> `dbt build` against the scratch database (the marts land in their hidden
 build schema, `marts_build`), artefacts in a temp target path so the project's own
 target/manifest.json (which Airflow renders) is left alone -> the marts published to `marts`
@@ -115,9 +115,9 @@ def _dbt_env(url: str) -> dict[str, str]:
 
 
 def _load_sources(world_root: Path, warehouse: Warehouse, erp_url: str) -> None:
-    from cs_analytics.ingest import crm, cti, erp, mobile_app
-    from cs_analytics.ingest.batch import BatchContext
-    from cs_analytics.ingest.http_client import ApiSession, RetryPolicy
+    from cs_analytics.ingestion import crm, cti, erp, mobile_app
+    from cs_analytics.ingestion.batch import BatchContext
+    from cs_analytics.ingestion.http_client import ApiSession, RetryPolicy
     from simulators import app_api, crm_api
     from simulators.httpbase import serve_in_thread
 

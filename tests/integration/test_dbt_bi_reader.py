@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from cs_analytics.bi_access import BI_ROLE, ensure_bi_reader
+from cs_analytics.transform.bi_access import BI_ROLE, ensure_bi_reader
 from tests.integration.dbt_world import DbtWorld, shared_world
 
 pytestmark = pytest.mark.integration

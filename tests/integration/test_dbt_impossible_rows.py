@@ -35,12 +35,13 @@ def test_planted_impossible_tickets_are_flagged_unmeasured_and_only_warn(dbt_wor
     # planted at the documented rate, give or take Poisson noise (~1 in 1,000 closed tickets)
     assert 1 <= len(planted) <= 4 * CLOSED_BEFORE_CREATED_RATE * closed + 3
     flagged = dbt_world.query(
-        "select ticket_id, closed_at, closed_date, resolution_calendar_hours, resolution_business_hours, "
-        "is_resolution_sla_breached, recorded_closed_at < created_at from marts_build.fct_tickets "
-        "where is_closed_before_created"
+        "select ticket_id, closed_at = created_at and closed_date = created_date, resolution_calendar_hours, "
+        "resolution_business_hours, is_resolution_sla_breached, recorded_closed_at < created_at "
+        "from marts_build.fct_tickets where is_closed_before_created"
     )
     assert {r[0] for r in flagged} == set(planted)
-    assert all(r[1:6] == (None, None, None, None, False) and r[6] for r in flagged)
+    # closed at its creation (no backlog left behind), no resolution time, the CRM's date kept aside
+    assert all(r[1:6] == (True, None, None, False, True) for r in flagged)
     assert dbt_world.query("select min(resolution_calendar_hours) >= 0 from marts_build.fct_tickets")[0][0]
 
     # The build went on: the row-level rule warns with the count, the rate rule passes.

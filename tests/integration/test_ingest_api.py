@@ -10,11 +10,11 @@ import pytest
 import requests
 
 from cs_analytics.config import IngestSettings
-from cs_analytics.ingest import crm as crm_loader
-from cs_analytics.ingest.batch import BatchContext, MissingRequiredColumn
-from cs_analytics.ingest.crm import HubSpotClient, SearchMissedChanges, load_object
-from cs_analytics.ingest.http_client import ApiSession, RetryPolicy, SourceAuthError
-from cs_analytics.ingest.mobile_app import MobileAppClient, load_resource
+from cs_analytics.ingestion import crm as crm_loader
+from cs_analytics.ingestion.batch import BatchContext, MissingRequiredColumn
+from cs_analytics.ingestion.crm import HubSpotClient, SearchMissedChanges, load_object
+from cs_analytics.ingestion.http_client import ApiSession, RetryPolicy, SourceAuthError
+from cs_analytics.ingestion.mobile_app import MobileAppClient, load_resource
 from simulators import app_api, crm_api, stores
 from simulators.httpbase import serve_in_thread
 

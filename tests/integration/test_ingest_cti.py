@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from cs_analytics.config import IngestSettings
-from cs_analytics.ingest.batch import BatchContext, QuarantineRateExceeded
-from cs_analytics.ingest.cti import load_landing_folder
+from cs_analytics.ingestion.batch import BatchContext, QuarantineRateExceeded
+from cs_analytics.ingestion.cti import load_landing_folder
 
 HEADER = (
     "call_id;start_time;end_time;caller_number;called_number;direction;queue;wait_seconds;talk_seconds;"

@@ -9,8 +9,8 @@ import psycopg
 import pytest
 
 from cs_analytics.config import IngestSettings
-from cs_analytics.ingest.batch import BatchContext, MissingRequiredColumn
-from cs_analytics.ingest.erp import load_table
+from cs_analytics.ingestion.batch import BatchContext, MissingRequiredColumn
+from cs_analytics.ingestion.erp import load_table
 from cs_analytics.warehouse import Warehouse
 
 SETTINGS = IngestSettings(quarantine_max_rate=1.0)

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from cs_analytics.alerts.delivery import SlackWebApiPoster, SmtpEmailSender, deliver
+from cs_analytics.alerts.messages import Alert
 from cs_analytics.config import NotifySettings
-from cs_analytics.notify.delivery import SlackWebApiPoster, SmtpEmailSender, deliver
-from cs_analytics.notify.messages import Alert
 from simulators.sinks import inbox, slack_api, smtp_sink
 
 TOKEN = "xoxb-test"
@@ -102,7 +102,7 @@ def test_a_failing_sink_does_not_stop_the_other_and_is_recorded(warehouse, sinks
 
 
 def test_data_engineering_alerts_route_to_their_own_recipients():
-    from cs_analytics.notify.delivery import routes
+    from cs_analytics.alerts.delivery import routes
 
     dq = Alert(key="k", severity="critical", title="t", summary="s", audience="data_engineering")
     assert routes(dq, SETTINGS) == [("email", "de@example.fr"), ("slack", "#data-eng")]

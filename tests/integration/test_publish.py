@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from cs_analytics.bi_access import BI_ROLE, ensure_bi_reader
+from cs_analytics.transform.bi_access import BI_ROLE, ensure_bi_reader
 from cs_analytics.transform.publish import Relation, built_marts, publish, publish_marts
 from tests.integration.dbt_world import DbtWorld, shared_world
 

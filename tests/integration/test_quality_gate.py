@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from cs_analytics.ingest.api_load import api_raw_ddl
-from cs_analytics.ingest.cti import RAW_DDL as CTI_DDL
-from cs_analytics.quality.gate import GateResult, Outcome, load_suite_specs, run_gate
+from cs_analytics.ingestion.api_load import api_raw_ddl
+from cs_analytics.ingestion.cti import RAW_DDL as CTI_DDL
+from cs_analytics.quality.gate import run_gate
+from cs_analytics.quality.results import GateResult, Outcome
+from cs_analytics.quality.specs import load_suite_specs
 from cs_analytics.warehouse import Warehouse
 
 pytestmark = pytest.mark.integration
@@ -36,7 +38,7 @@ create table marts.mart_kpi_daily (
     kpi_date date, calls_per_day bigint, calls_per_day_alert_threshold integer, is_call_overload boolean,
     inbound_calls bigint, answered_calls bigint, avg_wait_seconds numeric, abandonment_rate numeric,
     service_level numeric, first_contact_resolution_rate numeric, tickets_open_over_24h bigint,
-    online_booking_share numeric
+    online_booking_share numeric, is_public_holiday boolean
 );
 create schema if not exists raw_erp;
 create table raw_erp.f_docentete (do_domaine smallint, do_type smallint, do_piece varchar(13),
@@ -112,7 +114,7 @@ def insert_tickets(wh: Warehouse, rows: list[tuple]) -> None:
             )
 
 
-def kpi_days(latest_calls: int | None = None) -> list[tuple]:
+def kpi_days(latest_calls: int | None = None, latest_is_holiday: bool = False) -> list[tuple]:
     """60 days to LATEST: 50 calls on weekdays, 20 on Saturdays, 3 on Sundays."""
     rows = []
     for i in range(60):
@@ -120,7 +122,10 @@ def kpi_days(latest_calls: int | None = None) -> list[tuple]:
         calls = {6: 20, 7: 3}.get(d.isoweekday(), 50)
         if d == LATEST and latest_calls is not None:
             calls = latest_calls
-        rows.append((d, calls, 70, calls > 70, calls - 5 if calls > 5 else 0, calls // 2, 30, 0.1, 0.4, 0.7, 2, 0.25))
+        holiday = latest_is_holiday and d == LATEST  # no real holiday in these 60 days
+        rows.append(
+            (d, calls, 70, calls > 70, calls - 5 if calls > 5 else 0, calls // 2, 30, 0.1, 0.4, 0.7, 2, 0.25, holiday)
+        )
     return rows
 
 
@@ -128,7 +133,7 @@ def set_kpis(wh: Warehouse, rows: list[tuple]) -> None:
     with wh.transaction() as conn:
         conn.execute("delete from marts.mart_kpi_daily")
         with conn.cursor() as cur:
-            cur.executemany("insert into marts.mart_kpi_daily values (" + ", ".join(["%s"] * 12) + ")", rows)
+            cur.executemany("insert into marts.mart_kpi_daily values (" + ", ".join(["%s"] * 13) + ")", rows)
 
 
 @pytest.fixture
@@ -312,6 +317,16 @@ def test_volume_collapse_blocks_and_a_dip_only_warns(gate, world: Warehouse):
     assert failures(dip) == {("marts__call_volume", "expect_column_values_to_be_between", "volume_ratio", "warning")}
 
 
+def test_a_public_holiday_in_the_mart_calendar_is_not_judged(gate, world: Warehouse):
+    """The volume band reads dbt's calendar (mart_kpi_daily.is_public_holiday): a holiday's
+    collapse is expected, not a failure."""
+    set_kpis(world, kpi_days(latest_calls=2, latest_is_holiday=True))
+    holiday = gate(["marts__call_volume"])
+    assert holiday.passed and failures(holiday) == set()
+    (row,) = world.query("select is_holiday, volume_ratio from dq.marts__call_volume")
+    assert row == (True, None)
+
+
 def test_stale_data_blocks_and_late_data_warns(gate):
     stale = gate(["marts__freshness"], as_of=AS_OF + timedelta(days=4))  # newest call day 5 days old
     assert not stale.passed
@@ -339,7 +354,7 @@ def test_new_rows_scope_validates_what_was_loaded_since_the_last_passed_run(gate
 
 
 def test_gate_alert_names_the_failures_and_links_the_failing_suite_page():
-    from cs_analytics.tasks.quality import gate_alert
+    from cs_analytics.quality.tasks import gate_alert
 
     bad = Outcome(
         suite="raw_cti__calls",
@@ -374,11 +389,12 @@ def test_task_fails_without_retry_and_alerts_data_engineering(world: Warehouse, 
     from airflow.sdk.exceptions import AirflowFailException
 
     from cs_analytics.quality import gate as gate_module
-    from cs_analytics.tasks import quality as task_module
+    from cs_analytics.quality import specs as specs_module
+    from cs_analytics.quality import tasks as task_module
 
     insert_calls(world, [call_row(301, outcome=None)])
     monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", world.dsn)
-    monkeypatch.setattr(gate_module, "load_suite_specs", lambda: load_suite_specs(only=["raw_cti__calls"]))
+    monkeypatch.setattr(specs_module, "load_suite_specs", lambda: load_suite_specs(only=["raw_cti__calls"]))
     real_run_gate = gate_module.run_gate
     monkeypatch.setattr(
         gate_module,
@@ -386,7 +402,7 @@ def test_task_fails_without_retry_and_alerts_data_engineering(world: Warehouse, 
         lambda *a, **kw: real_run_gate(*a, **kw, context_root=tmp_path / "ctx", docs_dir=tmp_path / "docs"),
     )
     sent = []
-    monkeypatch.setattr("cs_analytics.notify.delivery.deliver", lambda alerts, wh, **kw: sent.extend(alerts))
+    monkeypatch.setattr("cs_analytics.alerts.delivery.deliver", lambda alerts, wh, **kw: sent.extend(alerts))
 
     class Dag:
         dag_id = "transform"

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,11 +13,11 @@ import requests
 
 from simulators import app_api, stores
 from simulators.httpbase import serve_in_thread
+from tests.integration.cli import serving_cli
 
 TOKEN = "app-test-key"
 BASE = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 N_INTERVENTIONS = 300
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _intervention(i: int) -> dict:
@@ -179,23 +175,7 @@ def test_rate_limit_faults_and_stats(store: Path) -> None:
 
 def test_cli_serves_until_sigterm(store: Path) -> None:
     env = {**os.environ, "APP_SIM_API_KEY": TOKEN, "SIM_DATA_DIR": str(store.parent)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "simulators.app_api", "--port", "0"],
-        cwd=REPO,
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        banner = proc.stderr.readline()
-        assert "listening on http://127.0.0.1:" in banner, banner
-        url = banner.split("listening on ")[1].strip()
+    with serving_cli("simulators.app_api", env) as url:  # how fast it answers and stops: benchmarks/
+        assert url.startswith("http://127.0.0.1:"), url
         resp = requests.get(f"{url}/api/v1/technicians", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
         assert len(resp.json()["data"]) == 4  # read SIM_DATA_DIR/mobile_app.sqlite
-        started = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0 and time.monotonic() - started < 3
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.stderr.close()

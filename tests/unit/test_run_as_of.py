@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
-from cs_analytics.tasks.quality import reference_instant, resolve_as_of
+from cs_analytics.run_context import reference_instant, resolve_as_of
 
 DAY_END = datetime(2026, 3, 12, tzinfo=UTC)
 

@@ -2,7 +2,7 @@
 
 One file per suite:
 
-    suite: raw_cti__calls                 # name of the GX suite (and of its view dq.<suite>)
+    suite: raw_cti__calls                 # name of the GX suite (and of its table dq.<suite>)
     table: raw_cti.calls                  # the relation the suite is about (history, quarantine)
     scope: new_rows                       # new_rows | whole_table (see expectations/README.md)
     key: [call_id]                        # row key: quarantine entries and GX unexpected indexes
@@ -10,7 +10,7 @@ One file per suite:
       t.id, t.payload->>'email' as email
     sql: |                                # or: a whole SELECT (metric suites: volume, freshness)
       select ...
-    on_error: critical                    # severity when the view cannot be built (relation missing)
+    on_error: critical                    # severity when dq.<suite> cannot be built (relation missing)
     quarantine: true                      # copy rows failing critical row-level expectations
     expectations:
       - type: expect_column_values_to_not_be_null
@@ -31,6 +31,10 @@ from typing import Any
 
 import yaml
 
+from cs_analytics.config import PROJECT_ROOT
+
+EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+SUITES_DIR = EXPECTATIONS_DIR / "suites"
 SEVERITIES = ("critical", "warning")
 SCOPES = ("new_rows", "whole_table")
 
@@ -66,10 +70,6 @@ class SuiteSpec:
     @property
     def table_name(self) -> str:
         return self.table.split(".")[1]
-
-    @property
-    def view(self) -> str:
-        return f"dq.{self.name}"
 
     def reading(self, schemas: dict[str, str]) -> SuiteSpec:
         """The suite validating other schemas: `{"marts": "marts_build"}` audits the hidden build of
@@ -142,8 +142,6 @@ def parse_suite(doc: dict[str, Any], where: str = "<suite>") -> SuiteSpec:
 
 def load_suite_specs(directory: Path | None = None, only: list[str] | None = None) -> list[SuiteSpec]:
     """Every suite in `directory` (default expectations/suites/), optionally only the named ones."""
-    from cs_analytics.quality.paths import SUITES_DIR
-
     directory = directory or SUITES_DIR
     specs = [parse_suite(yaml.safe_load(p.read_text()), p.name) for p in sorted(directory.glob("*.yml"))]
     names = [s.name for s in specs]

@@ -1,11 +1,11 @@
-"""The warehouse side of the quality gate: history, quarantine and run tables, the `dq`
-schema of helper functions and of the views GX validates.
+"""The warehouse side of the quality gate: the `dq` schema of helper functions and of the
+tables GX validates.
 
 Every suite is validated on a table `dq.<suite>` that the gate rebuilds at the start of
 each run (CREATE UNLOGGED TABLE AS SELECT ...): `_dq_key` (the row key, for GX's unexpected indexes and the
 quarantine), then the columns to check — typed columns as they are, JSON payload fields
 extracted with SQL — restricted, for `new_rows` suites, to the rows loaded since the
-last passed gate run. GX reads the views through a SQL data source, so every
+last passed gate run. GX reads these tables through a SQL data source, so every
 expectation is a query run by PostgreSQL.
 """
 
@@ -19,74 +19,10 @@ from cs_analytics.quality.specs import SuiteSpec
 
 DQ_SCHEMA = "dq"
 
-DDL = """
-create schema if not exists meta;
+# The gate's toolbox in the warehouse: helper functions its suites' SQL calls. (Its history
+# tables are in cs_analytics.schema.)
+DQ_DDL = """
 create schema if not exists dq;
-
--- One row per gate run.
-create table if not exists meta.dq_runs (
-    run_id             text primary key,
-    started_at         timestamptz not null,
-    finished_at        timestamptz,
-    as_of              timestamptz not null,
-    validate_since     timestamptz not null,   -- new_rows suites validate rows loaded from here on
-    passed             boolean,                -- null while running (or if the gate crashed)
-    suites             integer,
-    expectations       integer,
-    critical_failures  integer,
-    warnings           integer,
-    quarantined_rows   integer,
-    data_docs          text,
-    seconds            double precision
-);
-
--- The history BI charts: one row per expectation per run.
-create table if not exists meta.dq_results (
-    run_id              text not null,
-    validated_at        timestamptz not null default now(),
-    suite               text not null,
-    table_name          text not null,
-    expectation         text not null,
-    column_name         text,
-    kwargs              jsonb not null,
-    severity            text not null check (severity in ('critical', 'warning')),
-    success             boolean not null,
-    observed_value      text,
-    unexpected_count    bigint,
-    unexpected_percent  double precision,
-    primary key (run_id, suite, expectation, kwargs)
-);
-alter table meta.dq_results add column if not exists observed_number double precision;
-alter table meta.dq_results add column if not exists element_count bigint;
-alter table meta.dq_results add column if not exists exception text;
-alter table meta.dq_results add column if not exists quarantined_rows integer;
-alter table meta.dq_results add column if not exists quarantine_cap integer;
-alter table meta.dq_results add column if not exists data_docs text;
-create index if not exists dq_results_validated_at on meta.dq_results (validated_at);
-
--- Rows that failed a critical row-level expectation: copied here (never deleted from the
--- raw table, never dropped silently), at most `cap` rows per expectation and run.
-create table if not exists meta.dq_quarantine (
-    quarantine_id   bigserial primary key,
-    run_id          text not null,
-    suite           text not null,
-    expectation     text not null,
-    kwargs          jsonb not null,
-    table_name      text not null,
-    row_key         text,
-    row_data        jsonb not null,
-    quarantined_at  timestamptz not null default now()
-);
-create index if not exists dq_quarantine_run on meta.dq_quarantine (run_id, suite);
-
--- Failed warnings of the latest run (the daily report and BI read this).
-create or replace view meta.dq_latest_warnings as
-select r.run_id, r.validated_at, r.suite, r.table_name, r.expectation, r.column_name, r.kwargs,
-       r.observed_value, r.unexpected_count, r.unexpected_percent, r.data_docs
-from meta.dq_results r
-where r.run_id = (select run_id from meta.dq_runs where finished_at is not null
-                  order by started_at desc limit 1)
-  and r.severity = 'warning' and not r.success;
 
 -- Safe casts for JSON payload fields: null where the text is not a number / an instant,
 -- so one malformed value shows up as an unexpected row instead of failing the query.
@@ -118,18 +54,17 @@ language sql immutable parallel safe as $$
     from (select regexp_replace(v, '[\\s.()-]', '', 'g') as d) x
 $$;
 
--- French public holidays (from the `holidays` package), for the volume band.
-create table if not exists dq.holidays (
-    day   date primary key,
-    name  text not null
-);
+-- The volume band reads public holidays from dbt's calendar (mart_kpi_daily.is_public_holiday,
+-- from dim_date); the gate no longer keeps a copy of its own.
+drop table if exists dq.holidays;
 """
 
 
-def holiday_rows(first_year: int = 2015, last_year: int = 2040) -> list[tuple]:
-    import holidays
-
-    return sorted(holidays.country_holidays("FR", years=range(first_year, last_year + 1)).items())
+def ensure_dq_schema(wh) -> None:
+    """The dq helper functions (idempotent; concurrent runs queue)."""
+    with wh.transaction() as conn:
+        conn.execute("select pg_advisory_xact_lock(hashtext('cs_analytics.dq_ddl'))")
+        conn.execute(DQ_DDL)
 
 
 def key_expression(spec: SuiteSpec, alias: str) -> sql.Composable:
@@ -139,7 +74,7 @@ def key_expression(spec: SuiteSpec, alias: str) -> sql.Composable:
     return sql.SQL("concat_ws('|', {})").format(sql.SQL(", ").join(parts))
 
 
-def view_body(spec: SuiteSpec, validate_since: datetime, as_of: datetime) -> sql.Composable:
+def suite_select(spec: SuiteSpec, validate_since: datetime, as_of: datetime) -> sql.Composable:
     """The SELECT behind dq.<suite>. `{as_of}` in a suite's SQL is the run's reference instant."""
 
     def fill(text: str) -> sql.Composable:
@@ -171,7 +106,7 @@ def materialise(spec: SuiteSpec, validate_since: datetime, as_of: datetime) -> s
     extraction in each of the suite's queries). It also keeps what the gate saw."""
     name = sql.Identifier(DQ_SCHEMA, spec.name)
     return sql.SQL("create unlogged table {name} as\n{body};\nanalyze {name}").format(
-        name=name, body=view_body(spec, validate_since, as_of)
+        name=name, body=suite_select(spec, validate_since, as_of)
     )
 
 

@@ -1,1 +1,1 @@
-"""The transformation flow: dbt through Cosmos, the BI role, write-audit-publish of the marts."""
+"""Transformation: how Airflow runs the dbt project, the BI tools' read-only access, write-audit-publish of the marts."""

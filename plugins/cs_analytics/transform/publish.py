@@ -91,7 +91,7 @@ def publish(warehouse: Warehouse, relations: Sequence[Relation], readers: Iterab
 def built_marts(manifest_path: Path | None = None) -> list[Relation]:
     """The marts dbt builds (models under models/marts/ that are tables), as build -> published
     relations, from dbt's manifest: the build schema is named once, in dbt_project.yml."""
-    from cs_analytics.dbt_cosmos import MANIFEST_PATH
+    from cs_analytics.transform.dbt import MANIFEST_PATH
 
     manifest = json.loads(Path(manifest_path or MANIFEST_PATH).read_text())
     relations = [
@@ -118,7 +118,7 @@ def build_schema(manifest_path: Path | None = None) -> str:
 
 def publish_marts(warehouse: Warehouse, manifest_path: Path | None = None) -> PublishResult:
     """Publish every mart dbt built (after the gate passed on the build), readable by BI."""
-    from cs_analytics.bi_access import BI_ROLE
+    from cs_analytics.transform.bi_access import BI_ROLE
 
     return publish(warehouse, built_marts(manifest_path), readers=[BI_ROLE])
 

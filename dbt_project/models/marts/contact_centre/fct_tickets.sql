@@ -5,7 +5,8 @@
 -- SLA breaches against the specification's targets. Open tickets are measured up to the end
 -- of the as-of day and re-merged on every run until they close. A close date before the
 -- creation (a merged ticket, a hand-typed date, a skewed clock) is impossible: the ticket is
--- flagged, its close date kept as recorded, and no close time or duration is derived from it.
+-- flagged, its recorded close kept aside, its close set to its creation (the earliest it can
+-- have closed: it leaves no backlog behind) and no resolution time derived from it.
 with tickets as (
     select * from {{ ref('stg_crm__tickets') }}
     where not is_archived
@@ -34,7 +35,9 @@ checked as (
     select
         tickets.*,
         coalesce(tickets.closed_at < tickets.created_at, false) as is_closed_before_created,
-        case when tickets.closed_at >= tickets.created_at then tickets.closed_at end as valid_closed_at
+        case when tickets.closed_at < tickets.created_at then tickets.created_at else tickets.closed_at end
+            as valid_closed_at,
+        case when tickets.closed_at >= tickets.created_at then tickets.closed_at end as measurable_closed_at
     from tickets
 ),
 
@@ -59,8 +62,9 @@ measured as (
         {{ seconds_between('tickets.created_at', 'tickets.first_reply_at') }} / 3600.0 as first_reply_calendar_hours,
         {{ business_seconds_between('tickets.created_at', 'tickets.first_reply_at') }} / 3600.0
             as first_reply_business_hours,
-        {{ seconds_between('tickets.created_at', 'tickets.valid_closed_at') }} / 3600.0 as resolution_calendar_hours,
-        {{ business_seconds_between('tickets.created_at', 'tickets.valid_closed_at') }} / 3600.0
+        {{ seconds_between('tickets.created_at', 'tickets.measurable_closed_at') }} / 3600.0
+            as resolution_calendar_hours,
+        {{ business_seconds_between('tickets.created_at', 'tickets.measurable_closed_at') }} / 3600.0
             as resolution_business_hours,
         -- how long a ticket has been waiting, for those still open at the end of the as-of day
         case when not tickets.is_closed then {{ seconds_between('tickets.created_at', 'as_of.as_of_at') }} / 3600.0 end

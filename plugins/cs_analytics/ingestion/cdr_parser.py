@@ -1,0 +1,268 @@
+"""Parser of the CTI's call detail records: one `;`-separated CSV file a day.
+
+Pure: `CdrFile` takes a file's name and content (it opens no file and touches no
+database) and yields the rows of `raw_cti.calls` as PostgreSQL COPY text lines
+(`RAW_COLUMNS`), while recording the lines it cannot load with the reason and `file:line`
+(`quarantined`). The loader, `cti.py`, does the I/O.
+
+- Lines that cannot be loaded: not UTF-8, wrong field count, unparsable number or date,
+  missing call id, duplicate call id within the file. The rest of the file loads.
+- Times are Europe/Paris wall-clock without offset. Outside DST changes the offset is
+  unambiguous. In the autumn hour that occurs twice (02:00-03:00), rows are in
+  chronological order, so the first time the clock goes *back* inside that hour marks
+  the switch from summer time (+02) to winter time (+01). A file whose calls in that
+  hour all come after the switch cannot be told apart and is read as summer time; see
+  dbt_project/DECISIONLOG.md. A time inside the spring gap (02:00-03:00 on the last
+  Sunday of March) does not exist and is quarantined.
+
+Parsing is a tight loop over bytes and strings (no per-row datetime objects): the UTC
+offset is cached per local hour and appended to the local text, and Postgres does
+the conversion during COPY.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from cs_analytics.config import LOCAL_TZ
+from cs_analytics.ingestion.batch import MissingRequiredColumn, QuarantinedRow
+
+SOURCE, OBJECT = "cti", "calls"
+FILE_PATTERN = re.compile(r"^cdr_(\d{8})(?:_[A-Za-z0-9-]+)?\.csv$")
+EXPECTED_COLUMNS = (
+    "call_id",
+    "start_time",
+    "end_time",
+    "caller_number",
+    "called_number",
+    "direction",
+    "queue",
+    "wait_seconds",
+    "talk_seconds",
+    "outcome",
+    "agent_id",
+    "agent_name",
+)
+REQUIRED_COLUMNS = (
+    "call_id",
+    "start_time",
+    "end_time",
+    "caller_number",
+    "direction",
+    "wait_seconds",
+    "talk_seconds",
+    "outcome",
+)
+# The columns of raw_cti.calls, in the order of the COPY lines CdrFile yields. From
+# local_start_time to agent_name they are the file's own columns from start_time on, in the
+# same order, so a line in the usual layout passes through with one replace.
+RAW_COLUMNS = (
+    "call_id",
+    "started_at",
+    "ended_at",
+    "local_start_time",
+    "local_end_time",
+    *EXPECTED_COLUMNS[3:],
+    "_extra",
+    "_file_name",
+    "_file_date",
+    "_line_number",
+    "_file_sha256",
+    "_batch_id",
+    "_loaded_at",
+)
+
+_TS = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+# Every valid ':MM:SS' tail: one set lookup instead of a regex per timestamp.
+_MINUTE_SECOND = frozenset(f":{m:02d}:{s:02d}" for m in range(60) for s in range(60))
+_ESC = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+PARIS = ZoneInfo(LOCAL_TZ)
+
+
+class LocalTimeError(ValueError):
+    pass
+
+
+class ParisClock:
+    """Europe/Paris wall time -> '+HH' UTC offset, cached per local hour."""
+
+    def __init__(self) -> None:
+        self.cache: dict[str, str | None] = {}  # None marks an ambiguous hour
+
+    def offset(self, local: str, second_pass: bool) -> str:
+        if not _TS.match(local) or local[14:16] >= "60" or local[17:19] >= "60":
+            raise LocalTimeError(f"not a 'YYYY-MM-DD HH:MM:SS' time: {local!r}")
+        hour_key = local[:13]
+        if hour_key not in self.cache:
+            self.cache[hour_key] = self._hour_offset(hour_key)
+        off = self.cache[hour_key]
+        if off is None:
+            return "+01" if second_pass else "+02"
+        return off
+
+    @staticmethod
+    def _hour_offset(hour_key: str) -> str | None:
+        try:
+            naive = datetime(int(hour_key[:4]), int(hour_key[5:7]), int(hour_key[8:10]), int(hour_key[11:13]), 30)
+        except ValueError as exc:
+            raise LocalTimeError(f"impossible date/time {hour_key}:..: {exc}") from exc
+        first = naive.replace(tzinfo=PARIS, fold=0)
+        second = naive.replace(tzinfo=PARIS, fold=1)
+        if first.utcoffset() != second.utcoffset():
+            # Ambiguous (autumn) or non-existent (spring): tell them apart by round-tripping.
+            if first.astimezone(UTC).astimezone(PARIS).replace(tzinfo=None) != naive:
+                raise LocalTimeError(f"{hour_key}:.. does not exist in {LOCAL_TZ} (spring DST gap)")
+            return None
+        hours = int(first.utcoffset().total_seconds() // 3600)
+        return f"{hours:+03d}"
+
+    def is_ambiguous(self, local: str) -> bool:
+        return self.cache.get(local[:13], "") is None
+
+
+def file_date_of(name: str) -> date | None:
+    m = FILE_PATTERN.match(name)
+    if not m:
+        return None
+    try:
+        return datetime.strptime(m.group(1), "%Y%m%d").date()
+    except ValueError:
+        return None
+
+
+class CdrFile:
+    """One CDR file: the header is checked on construction (MissingRequiredColumn), then
+    `copy_lines()` streams the valid rows as COPY text while recording the quarantined ones,
+    so COPY can start before the file is fully parsed."""
+
+    def __init__(self, name: str, content: bytes, batch_id: str, loaded_at: str, sha256: str | None = None):
+        self.name = name
+        fdate = file_date_of(name)
+        if fdate is None:
+            raise ValueError(f"{name}: not a CDR file name (expected cdr_YYYYMMDD.csv)")
+        self.file_date = fdate
+        self.sha256 = sha256 or hashlib.sha256(content).hexdigest()
+        self.quarantined: list[QuarantinedRow] = []
+        self.rows_read = self.rows_loaded = self.encoding_errors = 0
+        try:
+            self._lines: list[str | None] = content.decode("utf-8").splitlines()
+            self._raw: list[bytes] | None = None
+        except UnicodeDecodeError:  # decode line by line: only the bad lines are lost to quarantine
+            self._raw = content.splitlines()
+            self._lines = []
+            for raw in self._raw:
+                try:
+                    self._lines.append(raw.decode("utf-8"))
+                except UnicodeDecodeError:
+                    self._lines.append(None)
+        if not self._lines or self._lines[0] is None:
+            raise ValueError(f"{name}: missing or undecodable header line")
+        self.header = [h.strip().lower() for h in self._lines[0].lstrip("\ufeff").split(";")]
+        for col in REQUIRED_COLUMNS:
+            if col not in self.header:
+                raise MissingRequiredColumn(SOURCE, OBJECT, col, f"header of {name}")
+        self._lineage = f"{name.translate(_ESC)}\t{fdate.isoformat()}"
+        self._tail = f"{self.sha256}\t{batch_id}\t{loaded_at}"
+
+    def _quarantine(self, lineno: int, reason: str, raw: str) -> None:
+        self.quarantined.append(QuarantinedRow(f"{self.name}:{lineno}", reason, raw))
+
+    def copy_lines(self) -> Iterator[str]:
+        idx = {col: i for i, col in enumerate(self.header)}
+        standard = tuple(self.header) == EXPECTED_COLUMNS  # the usual layout: no remapping per row
+        known = [idx.get(c) for c in EXPECTED_COLUMNS]
+        extra_cols = [(col, i) for col, i in idx.items() if col not in EXPECTED_COLUMNS]
+        n_fields = len(self.header)
+        clock = ParisClock()
+        offsets = clock.cache
+        seen_ids: set[str] = set()
+        max_ambiguous_start = ""
+        second_pass = False
+
+        for lineno, line in enumerate(self._lines[1:], start=2):
+            if line is None:
+                self.rows_read += 1
+                self.encoding_errors += 1
+                raw = self._raw[lineno - 1]  # type: ignore[index]
+                bad = next((b for b in raw if b >= 0x80), 0)
+                self._quarantine(
+                    lineno,
+                    f"encoding: line is not valid UTF-8 (byte 0x{bad:02x}; the file looks Latin-1/cp1252 encoded)",
+                    raw.decode("latin-1"),
+                )
+                continue
+            if not line or line.isspace():
+                continue
+            self.rows_read += 1
+            fields = line.split(";")
+            if len(fields) != n_fields:
+                self._quarantine(lineno, f"malformed: expected {n_fields} fields, got {len(fields)}", line)
+                continue
+            verbatim = standard  # the line's fields go to COPY as they are
+            if "; " in line or " ;" in line or line[0] == " " or line[-1] == " ":
+                fields = [f.strip() for f in fields]
+                verbatim = False
+            if "\\" in line or "\t" in line:
+                fields = [f.translate(_ESC) for f in fields]
+                verbatim = False
+            if standard:
+                call_id, start, end, caller, called, direction, queue, wait, talk, outcome, agent_id, agent = fields
+            else:
+                (call_id, start, end, caller, called, direction, queue, wait, talk, outcome, agent_id, agent) = [
+                    fields[i] if i is not None else "" for i in known
+                ]
+            if not call_id:
+                self._quarantine(lineno, "call_id is empty", line)
+                continue
+            if call_id in seen_ids:
+                self._quarantine(lineno, f"duplicate call_id {call_id!r} within the file", line)
+                continue
+            if not (wait.isdigit() and len(wait) < 10):
+                self._quarantine(lineno, f"wait_seconds: not a non-negative integer: {wait!r}", line)
+                continue
+            if not (talk.isdigit() and len(talk) < 10):
+                self._quarantine(lineno, f"talk_seconds: not a non-negative integer: {talk!r}", line)
+                continue
+            try:
+                # Fast path: an hour already validated and cached, and a valid ':MM:SS'.
+                start_off = offsets.get(start[:13]) if start[13:] in _MINUTE_SECOND else None
+                if start_off is None:  # new hour, malformed time, or the ambiguous autumn hour
+                    start_off = clock.offset(start, second_pass)
+                    if clock.is_ambiguous(start):
+                        if max_ambiguous_start and start < max_ambiguous_start:
+                            second_pass = True  # the clock went back: winter time from here on
+                            start_off = "+01"
+                        max_ambiguous_start = max(max_ambiguous_start, start)
+                end_off = ""
+                if end:
+                    end_off = offsets.get(end[:13]) if end[13:] in _MINUTE_SECOND else None
+                    if end_off is None:
+                        end_off = clock.offset(end, second_pass)
+                        if clock.is_ambiguous(end) and not second_pass and end < start:
+                            end_off = "+01"  # the call ran across the switch
+            except LocalTimeError as exc:
+                self._quarantine(lineno, f"unparsable time: {exc}", line)
+                continue
+            seen_ids.add(call_id)
+            extra = (
+                json.dumps({c: fields[i] for c, i in extra_cols}, ensure_ascii=False).translate(_ESC)
+                if extra_cols
+                else ""
+            )
+            self.rows_loaded += 1
+            # COPY runs with NULL '': an empty field is NULL. A verbatim line's fields from
+            # start_time on are already RAW_COLUMNS' local_start_time to agent_name.
+            rest = (
+                line[len(call_id) + 1 :].replace(";", "\t")
+                if verbatim
+                else "\t".join((start, end, caller, called, direction, queue, wait, talk, outcome, agent_id, agent))
+            )
+            yield (
+                f"{call_id}\t{start}{start_off}\t{end + end_off if end else ''}\t{rest}\t{extra}\t"
+                f"{self._lineage}\t{lineno}\t{self._tail}\n"
+            )

@@ -1,1 +1,0 @@
-"""Alerts and reports to email and Slack."""

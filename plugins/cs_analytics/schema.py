@@ -1,0 +1,241 @@
+"""The platform's own tables: every `meta.*` and `ml.*` object, created in one place.
+
+`ensure_schema(warehouse)` is what every flow calls before it writes there. It is
+idempotent and cheap once the schema is in place: it then only reads the catalog, so it
+takes no lock that a running load or a BI query would wait on. Otherwise it applies the
+whole DDL under an advisory lock (concurrent first runs queue, then find the work done).
+
+The raw tables are not here: each loader owns its own (`ingestion/*.py`), and the quality
+gate's `dq` schema of helper functions lives with its SQL (`quality/sql.py`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+DDL = """
+create schema if not exists meta;
+create schema if not exists ml;
+
+-- ============================================================================ ingestion
+-- One row per (source, object): the highest source timestamp loaded. Advanced only in
+-- the transaction that loads the rows, so a failed run never skips data.
+create table if not exists meta.watermarks (
+    source      text not null,
+    object      text not null,
+    watermark   timestamptz,
+    batch_id    text not null,
+    updated_at  timestamptz not null default now(),
+    primary key (source, object)
+);
+
+-- One row per load task attempt that committed.
+create table if not exists meta.load_batches (
+    batch_id          text primary key,
+    source            text not null,
+    object            text not null,
+    dag_id            text,
+    run_id            text,
+    interval_start    timestamptz,
+    interval_end      timestamptz,
+    window_start      timestamptz,
+    window_end        timestamptz,
+    rows_read         integer not null default 0,
+    rows_inserted     integer not null default 0,
+    rows_updated      integer not null default 0,
+    rows_unchanged    integer not null default 0,
+    rows_quarantined  integer not null default 0,
+    started_at        timestamptz not null,
+    finished_at       timestamptz,
+    detail            jsonb not null default '{}'
+);
+
+-- Rows that could not be loaded, with the reason and where they came from. Keyed on the
+-- location, so re-running a load never duplicates an entry.
+create table if not exists meta.quarantine (
+    quarantine_id   bigserial primary key,
+    source          text not null,
+    object          text not null,
+    location        text not null,
+    reason          text not null,
+    raw_record      text,
+    batch_id        text not null,
+    first_seen_at   timestamptz not null default now(),
+    last_seen_at    timestamptz not null default now(),
+    -- set when the same record later loads (fixed at the source, or superseded by a re-delivery)
+    resolved_at     timestamptz,
+    resolved_by     text,
+    unique (source, object, location)
+);
+-- Warehouses created before these columns existed.
+alter table meta.quarantine add column if not exists resolved_at timestamptz;
+alter table meta.quarantine add column if not exists resolved_by text;
+
+-- Every CDR file seen in the landing folder, identified by content hash.
+create table if not exists meta.cti_files (
+    sha256            text primary key,
+    file_name         text not null,
+    file_date         date,
+    size_bytes        bigint not null,
+    encoding_errors   integer not null default 0,
+    rows_loaded       integer not null default 0,
+    rows_quarantined  integer not null default 0,
+    batch_id          text not null,
+    loaded_at         timestamptz not null default now()
+);
+
+-- Deliveries of a file whose content was already loaded (same hash, any name).
+create table if not exists meta.cti_duplicate_deliveries (
+    file_name     text primary key,
+    sha256        text not null references meta.cti_files (sha256),
+    original_name text not null,
+    batch_id      text not null,
+    seen_at       timestamptz not null default now()
+);
+
+-- ============================================================================ quality gate
+-- One row per gate run.
+create table if not exists meta.dq_runs (
+    run_id             text primary key,
+    started_at         timestamptz not null,
+    finished_at        timestamptz,
+    as_of              timestamptz not null,
+    validate_since     timestamptz not null,   -- new_rows suites validate rows loaded from here on
+    passed             boolean,                -- null while running (or if the gate crashed)
+    suites             integer,
+    expectations       integer,
+    critical_failures  integer,
+    warnings           integer,
+    quarantined_rows   integer,
+    data_docs          text,
+    seconds            double precision
+);
+
+-- The history BI charts: one row per expectation per run.
+create table if not exists meta.dq_results (
+    run_id              text not null,
+    validated_at        timestamptz not null default now(),
+    suite               text not null,
+    table_name          text not null,
+    expectation         text not null,
+    column_name         text,
+    kwargs              jsonb not null,
+    severity            text not null check (severity in ('critical', 'warning')),
+    success             boolean not null,
+    observed_value      text,
+    unexpected_count    bigint,
+    unexpected_percent  double precision,
+    primary key (run_id, suite, expectation, kwargs)
+);
+alter table meta.dq_results add column if not exists observed_number double precision;
+alter table meta.dq_results add column if not exists element_count bigint;
+alter table meta.dq_results add column if not exists exception text;
+alter table meta.dq_results add column if not exists quarantined_rows integer;
+alter table meta.dq_results add column if not exists quarantine_cap integer;
+alter table meta.dq_results add column if not exists data_docs text;
+create index if not exists dq_results_validated_at on meta.dq_results (validated_at);
+
+-- Rows that failed a critical row-level expectation: copied here (never deleted from the
+-- raw table, never dropped silently), at most `cap` rows per expectation and run.
+create table if not exists meta.dq_quarantine (
+    quarantine_id   bigserial primary key,
+    run_id          text not null,
+    suite           text not null,
+    expectation     text not null,
+    kwargs          jsonb not null,
+    table_name      text not null,
+    row_key         text,
+    row_data        jsonb not null,
+    quarantined_at  timestamptz not null default now()
+);
+create index if not exists dq_quarantine_run on meta.dq_quarantine (run_id, suite);
+
+-- Failed warnings of the latest run (the daily report and BI read this).
+create or replace view meta.dq_latest_warnings as
+select r.run_id, r.validated_at, r.suite, r.table_name, r.expectation, r.column_name, r.kwargs,
+       r.observed_value, r.unexpected_count, r.unexpected_percent, r.data_docs
+from meta.dq_results r
+where r.run_id = (select run_id from meta.dq_runs where finished_at is not null
+                  order by started_at desc limit 1)
+  and r.severity = 'warning' and not r.success;
+
+-- ============================================================================ ml
+create table if not exists ml.call_volume_forecast (
+    forecast_date  date not null,      -- the day the forecast was made for (the run's data interval end)
+    target_date    date not null,
+    horizon_days   integer not null,
+    yhat           double precision not null,
+    yhat_lower     double precision not null,
+    yhat_upper     double precision not null,
+    model          text not null,
+    trained_at     timestamptz not null default now(),
+    primary key (forecast_date, target_date)
+);
+
+create table if not exists ml.model_runs (
+    model          text not null,
+    as_of_date     date not null,
+    metrics        jsonb not null,
+    run_id         text,
+    trained_at     timestamptz not null default now(),
+    primary key (model, as_of_date)
+);
+
+-- ============================================================================ alerts
+-- One row per (alert, channel, recipient): a retried or re-run task sends only what has
+-- not been sent yet.
+create table if not exists meta.alert_deliveries (
+    alert_key     text not null,
+    channel       text not null check (channel in ('email', 'slack')),
+    recipient     text not null,
+    severity      text not null,
+    audience      text not null,
+    rule          text,
+    title         text not null,
+    status        text not null check (status in ('sent', 'failed')),
+    error         text,
+    dag_id        text,
+    run_id        text,
+    delivered_at  timestamptz not null default now(),
+    primary key (alert_key, channel, recipient)
+);
+
+-- ============================================================================ bookkeeping
+-- Which version of this DDL the warehouse has (ensure_schema's fast path).
+create table if not exists meta.schema_version (
+    name         text primary key,
+    ddl_sha256   text not null,
+    applied_at   timestamptz not null default now()
+);
+"""
+
+DDL_SHA256 = hashlib.sha256(DDL.encode()).hexdigest()
+# Every relation the DDL creates: one of them missing (dropped by hand, a test) means apply again.
+RELATIONS = tuple(re.findall(r"^create (?:table if not exists|or replace view) (\w+\.\w+)", DDL, re.M))
+_LOCK = "select pg_advisory_xact_lock(hashtext('cs_analytics.schema'))"
+
+
+def _up_to_date(conn) -> bool:
+    present = conn.execute("select count(to_regclass(r)) from unnest(%s::text[]) r", (list(RELATIONS),)).fetchone()[0]
+    if present < len(RELATIONS):
+        return False
+    row = conn.execute("select ddl_sha256 from meta.schema_version where name = 'cs_analytics'").fetchone()
+    return row is not None and row[0] == DDL_SHA256
+
+
+def ensure_schema(warehouse) -> None:
+    """Create or upgrade every meta.* and ml.* object (idempotent; see the module docstring)."""
+    with warehouse.connect(autocommit=True) as conn:
+        if _up_to_date(conn):
+            return
+        with conn.transaction():
+            conn.execute(_LOCK)  # concurrent first runs: one applies, the others find it done
+            if _up_to_date(conn):
+                return
+            conn.execute(DDL)
+            conn.execute(
+                "insert into meta.schema_version (name, ddl_sha256) values ('cs_analytics', %s) "
+                "on conflict (name) do update set ddl_sha256 = excluded.ddl_sha256, applied_at = now()",
+                (DDL_SHA256,),
+            )
