@@ -6,6 +6,7 @@ definitions (DECISIONLOG.md) that share no code."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sqlite3
 from datetime import date, datetime, time, timedelta
@@ -30,22 +31,33 @@ def dbt_world(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureR
 PARIS = ZoneInfo("Europe/Paris")
 COMPANY_LINE = "+33478650200"
 # Lines the CTI loader quarantines: their files cannot be compared line for line.
-QUARANTINED_KINDS = {"malformed_missing_field", "malformed_non_numeric_seconds", "malformed_impossible_date",
-                     "latin1_encoding"}  # fmt: skip
+QUARANTINED_KINDS = {"malformed_missing_field", "malformed_non_numeric_seconds", "malformed_impossible_date"}
 FR_HOLIDAYS = holidays.country_holidays("FR", years=range(2024, 2028))
 
 
 # ------------------------------------------------------------------------------- the sources
 @pytest.fixture(scope="module")
 def cdr(dbt_world: DbtWorld) -> pd.DataFrame:
-    """Every line of every clean CDR file delivered (a re-delivery counted once)."""
+    """Every line of every clean CDR file delivered (a re-delivery counted once; a cut file
+    by its complete re-delivery). Windows-1252 files are clean data."""
     with open(dbt_world.truth_dir / "cti_defects.csv", newline="") as f:
-        defective = {r["file"] for r in csv.DictReader(f) if r["kind"] in QUARANTINED_KINDS}
+        truth = list(csv.DictReader(f))
+    defective = {r["file"] for r in truth if r["kind"] in QUARANTINED_KINDS}
+    completed = {r["file"].replace("_resend", "") for r in truth if r["kind"] == "corrected_redelivery"}
     frames = []
     for path in sorted(dbt_world.landing_dir.glob("cdr_*.csv")):
         if "_" in path.stem.removeprefix("cdr_") or path.name in defective:
             continue  # cdr_YYYYMMDD_resend.csv repeats cdr_YYYYMMDD.csv
-        frame = pd.read_csv(path, sep=";", dtype=str, keep_default_na=False, usecols=range(12))
+        if path.name in completed:
+            path = path.with_name(path.name.replace(".csv", "_resend.csv"))
+            if not path.exists():
+                continue  # the complete file is not delivered yet
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("cp1252")
+        frame = pd.read_csv(io.StringIO(text), sep=";", dtype=str, keep_default_na=False, usecols=range(12))
         frame["file_day"] = datetime.strptime(path.stem[4:12], "%Y%m%d").date()
         frames.append(frame)
     calls = pd.concat(frames, ignore_index=True)

@@ -197,10 +197,13 @@ def settled(path: Path) -> Path:
 
 
 def calls(day: str, n: int, wait: str = "12") -> list[str]:
-    return [row(f"{day.replace('-', '')}{i:05d}", f"{day} 10:{i:02d}:00", f"{day} 10:{i:02d}:30", wait=wait) for i in range(n)]
+    return [
+        row(f"{day.replace('-', '')}{i:05d}", f"{day} 10:{i:02d}:00", f"{day} 10:{i:02d}:30", wait=wait)
+        for i in range(n)
+    ]
 
 
-def test_a_redelivery_that_drops_rows_is_held_as_a_file_until_accepted(warehouse, tmp_path, monkeypatch):
+def test_a_redelivery_that_drops_rows_is_held_as_a_file_until_accepted(warehouse, tmp_path, monkeypatch, capsys):
     write(tmp_path, "cdr_20250601.csv", cdr(*calls("2025-06-01", 40)))
     write(tmp_path, "cdr_20250602.csv", cdr(*calls("2025-06-02", 7)))
     load_landing_folder(warehouse, tmp_path, ctx("r1"), LENIENT)
@@ -221,6 +224,10 @@ def test_a_redelivery_that_drops_rows_is_held_as_a_file_until_accepted(warehouse
 
     # A later run does not load them either; the documented command accepts one.
     monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", warehouse.dsn.replace("postgresql://", "postgres://", 1))
+    assert cti_main(["held"]) == 0
+    assert "cdr_20250602_v2.csv: replacement drops 2 of the day's 7 rows" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="no held or loaded file named cdr_20250602_v9.csv"):
+        cti_main(["accept", "cdr_20250602_v9.csv"])
     assert cti_main(["accept", "cdr_20250602_v2.csv", "--by", "claire"]) == 0
     result = load_landing_folder(warehouse, tmp_path, ctx("r3"), LENIENT)
     assert result.files_loaded == ["cdr_20250602_v2.csv"] and len(day_rows(warehouse, "2025-06-02")) == 5
@@ -250,7 +257,9 @@ def test_a_file_still_being_written_waits_then_its_cut_line_is_quarantined_as_tr
     assert cdr_file_ready(path, now, settings.cti_partial_file_wait)
     load_landing_folder(warehouse, tmp_path, ctx("r2"), settings)
     assert warehouse.query("select call_id, agent_name from raw_cti.calls") == [("t1", "Claire Martin")]
-    reason, raw = warehouse.query("select reason, raw_record from meta.quarantine where location = 'cdr_20250603.csv:3'")[0]
+    reason, raw = warehouse.query(
+        "select reason, raw_record from meta.quarantine where location = 'cdr_20250603.csv:3'"
+    )[0]
     assert reason.startswith("truncated") and raw.endswith(";Julien")
     complete = write(tmp_path, "cdr_20250604.csv", cdr(row("u1", "2025-06-04 09:00:00", "2025-06-04 09:01:00")))
     assert cdr_file_ready(complete, now, settings.cti_partial_file_wait)
@@ -277,9 +286,15 @@ def test_a_retry_reaches_the_same_verdict_and_the_batch_log_keeps_the_first_atte
 
 def test_windows_1252_files_load_and_only_really_corrupt_bytes_are_quarantined(warehouse, tmp_path):
     names = ("Hélène Durand", "Cœur Lefèvre", "Awa N’Diaye")  # œ and ’ exist in Windows-1252, not in Latin-1
-    cp1252 = cdr(*[row(f"w{i}", f"2025-06-08 09:0{i}:00", f"2025-06-08 09:0{i}:30", agent=n) for i, n in enumerate(names)])
+    cp1252 = cdr(
+        *[row(f"w{i}", f"2025-06-08 09:0{i}:00", f"2025-06-08 09:0{i}:30", agent=n) for i, n in enumerate(names)]
+    )
     write(tmp_path, "cdr_20250608.csv", cp1252, encoding="cp1252")
-    write(tmp_path, "cdr_20250609.csv", "\ufeff" + cdr(row("b1", "2025-06-09 09:00:00", "2025-06-09 09:01:00", agent="Zoé")))
+    write(
+        tmp_path,
+        "cdr_20250609.csv",
+        "\ufeff" + cdr(row("b1", "2025-06-09 09:00:00", "2025-06-09 09:01:00", agent="Zoé")),
+    )
     # A UTF-8 file with one corrupt byte stays UTF-8: only that line is quarantined, its accents load right.
     (tmp_path / "cdr_20250610.csv").write_bytes(
         cdr(row("c1", "2025-06-10 09:00:00", "2025-06-10 09:01:00", agent="Loïc Bérard"),
@@ -348,7 +363,9 @@ def test_an_empty_file_is_held_the_others_load_and_later_runs_pass(warehouse, tm
     ]
     write(tmp_path, "cdr_20250618.csv", cdr(row("k2", "2025-06-18 09:00:00", "2025-06-18 09:01:00")))
     later = load_landing_folder(warehouse, tmp_path, ctx("r2"), LENIENT)  # the held file is reported, not re-failed
-    assert later.files_loaded == ["cdr_20250618.csv"] and later.detail["still_held"] == {"cdr_20250616.csv": "empty file"}
+    assert later.files_loaded == ["cdr_20250618.csv"] and later.detail["still_held"] == {
+        "cdr_20250616.csv": "empty file"
+    }
 
 
 def test_the_repeated_autumn_hour_follows_each_calls_own_end_time_and_duration(warehouse, tmp_path):
@@ -376,5 +393,11 @@ def test_the_repeated_autumn_hour_follows_each_calls_own_end_time_and_duration(w
     assert got["2024102700001"] == (datetime(2024, 10, 27, 0, 10, tzinfo=UTC), 3720)
     assert got["2025102600006"] == (datetime(2025, 10, 26, 1, 58, 21, tzinfo=UTC), 123)
     assert got["2025102600007"] == (datetime(2025, 10, 26, 2, 10, tzinfo=UTC), 60)
-    assert got["s2"] == (datetime(2025, 3, 30, 0, 59, tzinfo=UTC), 90)  # across the spring gap: 01:59 +01 -> 03:00:30 +02
-    assert "spring DST gap" in warehouse.query("select reason from meta.quarantine where location = 'cdr_20250330.csv:2'")[0][0]
+    assert got["s2"] == (
+        datetime(2025, 3, 30, 0, 59, tzinfo=UTC),
+        90,
+    )  # across the spring gap: 01:59 +01 -> 03:00:30 +02
+    assert (
+        "spring DST gap"
+        in warehouse.query("select reason from meta.quarantine where location = 'cdr_20250330.csv:2'")[0][0]
+    )

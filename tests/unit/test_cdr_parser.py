@@ -147,7 +147,9 @@ def test_decoding_tells_windows_1252_from_corrupt_utf8_and_from_a_cut_character(
     }
     cut = decode_cdr("a;b\nc;Hé".encode()[:-1])
     assert (cut.encoding, cut.truncated, cut.corrupt, len(cut.lines)) == ("utf-8", True, {}, 2)
-    assert decode_cdr(b"a;b\x00c\n").corrupt == {0: "encoding: control character in the line (NUL byte or lone carriage return)"}
+    assert decode_cdr(b"a;b\x00c\n").corrupt == {
+        0: "encoding: control character in the line (NUL byte or lone carriage return)"
+    }
 
 
 def test_an_unterminated_last_line_is_quarantined_as_truncated():

@@ -160,13 +160,13 @@ class _DayLoader:
         self.current = current  # file_date -> (sha256, file_name) of what the day holds
         self.loaded_at = ctx.loaded_at.isoformat()
 
-    def deliver(self, d: _Delivery) -> tuple[str, str]:
-        """('loaded'|'duplicate'|'held', detail)."""
+    def deliver(self, d: _Delivery) -> str:
+        """Load, record as a duplicate, or hold one delivery: returns which."""
         day = file_date_of(d.path.name)
         held_by_day = self.current.get(day)
         if held_by_day and held_by_day[0] == d.sha:
             self._record_duplicate(d, day, held_by_day[1])
-            return "duplicate", held_by_day[1]
+            return "duplicate"
         content = d.path.read_bytes()
         try:
             try:
@@ -176,14 +176,14 @@ class _DayLoader:
                     raise _Hold(str(exc).removeprefix(f"{d.path.name}: "), self._day_rows(day), None) from exc
                 if day is None:  # not a CDR file name: accepting it only settles it
                     self._settle_held(d, "loaded")
-                    return "loaded", ""
+                    return "loaded"
                 parsed = None  # accepted: the day is replaced by nothing
             self._load(d, day, content, parsed, held_by_day is not None)
         except _Hold as hold:
             self._record_hold(d, day, len(content), hold)
-            return "held", hold.reason
+            return "held"
         self.current[day] = (d.sha, d.path.name)
-        return "loaded", ""
+        return "loaded"
 
     def _day_rows(self, day: date | None) -> int | None:
         if day is None:
@@ -345,7 +345,6 @@ def load_landing_folder(
 
     days = iter([by_day[d] for d in sorted(by_day)])
     next_day = threading.Lock()
-    attempt = {"loaded": 0, "duplicate": 0, "held": 0}
 
     def worker() -> None:
         # One connection per worker for all its days: a new backend per file (fork,
@@ -358,9 +357,7 @@ def load_landing_folder(
                 if deliveries is None:
                     return
                 for d in deliveries:
-                    outcome, _ = loader.deliver(d)
-                    with next_day:
-                        attempt[outcome] += 1
+                    loader.deliver(d)
 
     workers = max(1, min(settings.cti_load_workers, len(by_day)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -406,7 +403,9 @@ def _judge(warehouse: Warehouse, ctx: BatchContext, settings: IngestSettings, re
         result.watermark = get_watermark(conn, SOURCE, OBJECT, lock=False)
         record_batch(conn, ctx, result, attempt_counts)
     if still_held:
-        log.warning("cti: %d file(s) held by earlier runs, not loaded: %s; %s", len(still_held), still_held, ACCEPT_HOWTO)
+        log.warning(
+            "cti: %d file(s) held by earlier runs, not loaded: %s; %s", len(still_held), still_held, ACCEPT_HOWTO
+        )
     if result.waiting_files:
         log.warning("cti: still being written, left for a later run: %s", ", ".join(result.waiting_files))
     log.info(
@@ -465,7 +464,8 @@ def _attempt_counts(conn: psycopg.Connection, ctx: BatchContext) -> dict:
 
 def accept_files(warehouse: Warehouse, names: Iterable[str], accepted_by: str) -> list[str]:
     """Accept files as they are: a held file loads on the next run (or retry) even though it drops
-    rows or carries none; a loaded file no longer counts against the quarantine limit of its run."""
+    rows or carries none; a loaded file no longer counts against the quarantine limit of its run.
+    Returns the names newly accepted (accepting twice is harmless: a retried task does it)."""
     names = sorted(set(names))
     if not names:
         return []
@@ -482,8 +482,16 @@ def accept_files(warehouse: Warehouse, names: Iterable[str], accepted_by: str) -
             (accepted_by, names),
         ).fetchall()
         accepted = sorted({r[0] for r in held + loaded})
-        unknown = [n for n in names if n not in accepted]
-        if unknown:
+        known = {
+            r[0]
+            for r in conn.execute(
+                "select file_name from meta.cti_held_files where file_name = any(%s) union "
+                "select file_name from meta.cti_files where file_name = any(%s)",
+                (names, names),
+            )
+        }
+        unknown = [n for n in names if n not in known]
+        if unknown:  # a typo must not pass for an acceptance
             raise ValueError(f"cti: no held or loaded file named {', '.join(unknown)} (nothing accepted)")
     for name in accepted:
         log.warning("cti: %s accepted by %s", name, accepted_by)
@@ -491,7 +499,9 @@ def accept_files(warehouse: Warehouse, names: Iterable[str], accepted_by: str) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cs_analytics.ingestion.cti", description="CDR files held by ingest_cti")
+    parser = argparse.ArgumentParser(
+        prog="python -m cs_analytics.ingestion.cti", description="CDR files held by ingest_cti"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("held", help="list the files held (not loaded), with the reason and counts")
     accept = commands.add_parser("accept", help="load held files as they are on the next run (or retry)")
