@@ -401,3 +401,28 @@ def test_the_repeated_autumn_hour_follows_each_calls_own_end_time_and_duration(w
         "spring DST gap"
         in warehouse.query("select reason from meta.quarantine where location = 'cdr_20250330.csv:2'")[0][0]
     )
+
+
+def test_a_warehouse_whose_cdr_files_were_keyed_by_hash_alone_is_upgraded(warehouse, tmp_path):
+    warehouse.execute(
+        """
+        create schema meta;
+        create table meta.cti_files (sha256 text primary key, file_name text not null, file_date date,
+            size_bytes bigint not null, encoding_errors integer not null default 0, rows_loaded integer not null
+            default 0, rows_quarantined integer not null default 0, batch_id text not null,
+            loaded_at timestamptz not null default now());
+        create table meta.cti_duplicate_deliveries (file_name text primary key,
+            sha256 text not null references meta.cti_files (sha256), original_name text not null,
+            batch_id text not null, seen_at timestamptz not null default now());
+        insert into meta.cti_files (sha256, file_name, file_date, size_bytes, batch_id)
+        values ('abc', 'cdr_20250101.csv', '2025-01-01', 10, 'old');
+        """
+    )
+    write(tmp_path, "cdr_20250619.csv", cdr())
+    write(tmp_path, "cdr_20250620.csv", cdr())  # the same content for another day: needs the new key
+    load_landing_folder(warehouse, tmp_path, ctx(), LENIENT)
+    assert warehouse.query("select file_name, rows_read from meta.cti_files order by 1") == [
+        ("cdr_20250101.csv", None),
+        ("cdr_20250619.csv", 0),
+        ("cdr_20250620.csv", 0),
+    ]
