@@ -51,6 +51,10 @@ class IngestSettings:
     http_max_retries: int = 6
     # CDR files of different days load in parallel on this many connections.
     cti_load_workers: int = 2  # the cores of the reference machine: see ingest/cti.py
+    # A CDR re-delivery may leave its day with at most this share fewer rows; beyond, it is held.
+    cti_replacement_max_drop: float = 0.05
+    # A CDR file whose last line has no terminator is still being written until unchanged this long.
+    cti_partial_file_wait: timedelta = timedelta(minutes=30)
 
     @classmethod
     def from_env(cls) -> IngestSettings:
@@ -61,6 +65,8 @@ class IngestSettings:
             http_timeout_s=_env_float("HTTP_TIMEOUT_SECONDS", cls.http_timeout_s),
             http_max_retries=int(_env_float("HTTP_MAX_RETRIES", cls.http_max_retries)),
             cti_load_workers=int(_env_float("CTI_LOAD_WORKERS", cls.cti_load_workers)),
+            cti_replacement_max_drop=_env_float("CTI_REPLACEMENT_MAX_DROP", cls.cti_replacement_max_drop),
+            cti_partial_file_wait=timedelta(minutes=_env_float("CTI_PARTIAL_FILE_WAIT_MINUTES", 30)),
         )
 
 
