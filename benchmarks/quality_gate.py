@@ -47,6 +47,7 @@ from cs_analytics.ingestion.batch import BatchContext  # noqa: E402
 from cs_analytics.ingestion.http_client import ApiSession, RetryPolicy  # noqa: E402
 from cs_analytics.quality.gate import run_gate  # noqa: E402
 from cs_analytics.quality.specs import load_suite_specs  # noqa: E402
+from cs_analytics.transform.publish import PUBLISHED_SCHEMA, build_schema  # noqa: E402
 from cs_analytics.warehouse import Warehouse, drop_database  # noqa: E402
 from simulators import app_api, crm_api  # noqa: E402
 from simulators.export import Destinations, generate  # noqa: E402
@@ -192,6 +193,8 @@ def main() -> int:
                 warehouse=wh,
                 context_root=work / "gx",
                 docs_dir=work / "data_docs",
+                # as in the transform DAG: the mart suites audit the hidden build
+                schemas={PUBLISHED_SCHEMA: build_schema(work / "dbt_target" / "manifest.json")},
             )
         log(
             f"    gate: {'PASSED' if gate.passed else 'FAILED'}, {len(gate.outcomes)} expectations, "

@@ -16,9 +16,10 @@ writes the results to the `ml` schema, each run replacing its own as-of day:
 Every scoring run stores each feature's drift (PSI against the training window) in
 `ml.feature_drift` and logs a warning past 0.2. Scoring needs a champion: `ml_training` first.
 
-Then `present_ml_outputs` rebuilds the dbt models tagged `ml_outputs` (the views the
-dashboards read the ML tables through), so a table a scoring run created for the first time
-shows on the models dashboard at once.
+Then `present_ml_outputs` rebuilds the dbt models tagged `ml_outputs` (the presentation marts
+the dashboards read the ML tables through) into the build schema, and `publish` copies them to
+`marts` (write-audit-publish, as the transform DAG does), so a scoring run shows on the models
+dashboard at once.
 
 Updates Asset `ml_scores`, which the alerting DAG waits for.
 """
@@ -67,8 +68,12 @@ def ml_scoring():
 
     @task(outlets=[ML_SCORES])
     def publish(results: list[dict]) -> dict:
-        """Every model has written its as-of day: tell alerts and BI."""
-        return {"models": len(results)}
+        """Every model has written its as-of day: publish the presentation marts over them
+        (built into the hidden build schema like every mart), then tell alerts and BI."""
+        from cs_analytics.transform.publish import publish_ml_outputs
+        from cs_analytics.warehouse import Warehouse
+
+        return {"models": len(results), "published": publish_ml_outputs(Warehouse.from_connection()).to_dict()}
 
     results = [call_volume_forecast(), churn(), segmentation(), anomalies()]
     present = DbtTaskGroup(group_id="present_ml_outputs", **cosmos_configs(select=["tag:ml_outputs"]))

@@ -62,9 +62,12 @@ def world_is_current(end: date) -> bool:
     manifest = Path(os.environ["GROUND_TRUTH_DIR"]) / "manifest.json"
     if not manifest.exists():
         return False
+    from simulators.world.config import GENERATOR_VERSION
+
     m = json.loads(manifest.read_text())
     return (
-        str(m.get("seed")) == os.environ["SIM_SEED"]
+        m.get("generator_version") == GENERATOR_VERSION  # a newer generator writes other sources
+        and str(m.get("seed")) == os.environ["SIM_SEED"]
         and float(m.get("scale", -1)) == float(os.environ["SIM_SCALE"])
         and str(m.get("end_date")) == end.isoformat()
         and int(m.get("years", -1)) == int(os.environ["SIM_YEARS"])

@@ -525,7 +525,24 @@ def cmd_pg_up(_: list[str]) -> None:
     for db in LOCAL_DATABASES:
         if not _psql(bins, port, f"select 1 from pg_database where datname = '{db}'"):
             _psql(bins, port, f"create database {db} owner {APP_ROLE}")
+    _close_databases_to_public(bins, port, s["WAREHOUSE_DB"])
     log(f"postgres ready: databases {', '.join(LOCAL_DATABASES)} on 127.0.0.1:{port}")
+
+
+def _close_databases_to_public(bins: dict[str, str], port: str, warehouse_db: str) -> None:
+    """BI's read-only role reaches the warehouse and nothing else. PostgreSQL lets PUBLIC (every
+    role) CONNECT to and create TEMP tables in every database by default: revoke both everywhere
+    but the warehouse (TEMP there too). Owners keep their own rights; idempotent."""
+    literal = warehouse_db.replace("'", "''")
+    _psql(
+        bins,
+        port,
+        "do $$ declare d record; begin "
+        "for d in select datname from pg_database where datallowconn loop "
+        f"if d.datname = '{literal}' then execute format('revoke temporary on database %I from public', d.datname); "
+        "else execute format('revoke connect, temporary on database %I from public', d.datname); end if; "
+        "end loop; end $$",
+    )
 
 
 def cmd_pg_down(_: list[str]) -> None:

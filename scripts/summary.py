@@ -51,18 +51,44 @@ def rows_per_table(wh: Warehouse) -> dict[str, dict[str, int]]:
 
 
 def quarantine(wh: Warehouse) -> dict[str, Any]:
+    """Line-level quarantine: rows that could not load (`open`: not loaded since)."""
     if not _exists(wh, "meta.quarantine"):
-        return {"total": 0, "by_object": [], "top_reasons": []}
-    by_obj = wh.query("select source, object, count(*) from meta.quarantine group by 1, 2 order by 1, 2")
+        return {"total": 0, "open": 0, "by_object": [], "top_reasons": []}
+    by_obj = wh.query(
+        "select source, object, count(*), count(*) filter (where resolved_at is null) from meta.quarantine "
+        "group by 1, 2 order by 1, 2"
+    )
     reasons = wh.query(
         "select source, split_part(reason, ':', 1) as kind, count(*) from meta.quarantine "
         "group by 1, 2 order by 3 desc limit 10"
     )
     return {
         "total": sum(r[2] for r in by_obj),
-        "by_object": [{"source": s, "object": o, "rows": n} for s, o, n in by_obj],
+        "open": sum(r[3] for r in by_obj),
+        "by_object": [{"source": s, "object": o, "rows": n, "open": k} for s, o, n, k in by_obj],
         "top_reasons": [{"source": s, "reason": k, "rows": n} for s, k, n in reasons],
     }
+
+
+def file_quarantine(wh: Warehouse) -> dict[str, Any]:
+    """File-level quarantine of the CDR files: files held whole (not loaded), empty files among
+    them, and the encodings of the files loaded."""
+    out: dict[str, Any] = {"held": [], "empty_files": 0, "by_status": {}, "encodings": {}}
+    if _exists(wh, "meta.cti_held_files"):
+        out["by_status"] = dict(wh.query("select status, count(*) from meta.cti_held_files group by 1 order by 1"))
+        out["held"] = [
+            {"file": f, "reason": r, "rows_before": b, "rows_after": a}
+            for f, r, b, a in wh.query(
+                "select file_name, reason, rows_before, rows_after from meta.cti_held_files where status = 'held' "
+                "order by file_name"
+            )
+        ]
+        out["empty_files"] = sum(1 for h in out["held"] if h["reason"].startswith(("empty file", "empty replacement")))
+    if _exists(wh, "meta.cti_files"):
+        out["encodings"] = dict(
+            wh.query("select coalesce(encoding, 'none'), count(*) from meta.cti_files group by 1 order by 1")
+        )
+    return out
 
 
 def quality_gate(wh: Warehouse) -> dict[str, Any]:
@@ -237,6 +263,7 @@ def build_summary(
         "rows_per_table": tables,
         "quarantine": quarantine(wh),
         "portal_office_kpis": portal_office_kpis(wh, as_of),
+        "file_quarantine": file_quarantine(wh),
         "quality_gate": quality_gate(wh),
         "models": models(wh),
         "ml_outputs": ml_outputs(wh),
@@ -261,10 +288,19 @@ def print_summary(s: dict[str, Any]) -> None:
     for schema, tables in s["rows_per_table"].items():
         for table, n in tables.items():
             print(f"  {schema + '.' + table:<46} {n:>10,}")
+    fq = s["file_quarantine"]
+    print(f"\nFile-level quarantine (CDR files held, not loaded): {len(fq['held'])} held, {fq['empty_files']} empty")
+    for h in fq["held"]:
+        counts = f" ({h['rows_before']} -> {h['rows_after']} rows)" if h["rows_after"] is not None else ""
+        print(f"  {h['file']:<32} {h['reason'][:60]}{counts}")
+    if fq["by_status"]:
+        print("  held files by status: " + ", ".join(f"{k}={v}" for k, v in fq["by_status"].items()))
+    if fq["encodings"]:
+        print("  CDR files loaded by encoding: " + ", ".join(f"{k}={v}" for k, v in fq["encodings"].items()))
     q = s["quarantine"]
-    print(f"\nQuarantined rows: {q['total']}")
+    print(f"\nLine-level quarantine (rows): {q['total']} ({q['open']} still open)")
     for r in q["by_object"]:
-        print(f"  {r['source'] + '.' + r['object']:<46} {r['rows']:>10,}")
+        print(f"  {r['source'] + '.' + r['object']:<46} {r['rows']:>10,}  open {r['open']:>6,}")
     for r in q["top_reasons"][:5]:
         print(f"    reason: {r['source']}: {r['reason'][:50]:<50} {r['rows']:>5}")
     g = s["quality_gate"]

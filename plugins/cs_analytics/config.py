@@ -57,6 +57,10 @@ class IngestSettings:
     ga4_revision_days: int = 3
     # Messages per Graph delta page (Prefer: odata.maxpagesize); Graph's default is 10.
     graph_page_size: int = 200
+    # A CDR re-delivery may leave its day with at most this share fewer rows; beyond, it is held.
+    cti_replacement_max_drop: float = 0.05
+    # A CDR file whose last line has no terminator is still being written until unchanged this long.
+    cti_partial_file_wait: timedelta = timedelta(minutes=30)
 
     @classmethod
     def from_env(cls) -> IngestSettings:
@@ -69,6 +73,8 @@ class IngestSettings:
             cti_load_workers=int(_env_float("CTI_LOAD_WORKERS", cls.cti_load_workers)),
             ga4_revision_days=int(_env_float("GA4_REVISION_DAYS", cls.ga4_revision_days)),
             graph_page_size=int(_env_float("GRAPH_PAGE_SIZE", cls.graph_page_size)),
+            cti_replacement_max_drop=_env_float("CTI_REPLACEMENT_MAX_DROP", cls.cti_replacement_max_drop),
+            cti_partial_file_wait=timedelta(minutes=_env_float("CTI_PARTIAL_FILE_WAIT_MINUTES", 30)),
         )
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from simulators import ga4_api
-from simulators.export.crm import ticket_ids_by_row
+from simulators.export.crm import ticket_defects, ticket_ids_by_row
 from simulators.export.cti import CtiOutbox, file_name
 from simulators.export.mailbox import mailbox_state
 from simulators.export.portal import traffic_rows
@@ -29,6 +29,7 @@ FILES = (
     "identity_map.csv",
     "unknown_numbers.csv",
     "cti_defects.csv",
+    "crm_defects.csv",
     "interventions.csv",
     "missing_time_entries.csv",
     "customer_service_costs.csv",
@@ -408,6 +409,7 @@ def write_ground_truth(
         "identity_map.csv": identity_map(world),
         "unknown_numbers.csv": unknown_numbers(world),
         "cti_defects.csv": cti.defects,
+        "crm_defects.csv": ticket_defects(world),
         "interventions.csv": intervention_truth(world),
         "missing_time_entries.csv": missing_time_entries(world),
         "customer_service_costs.csv": customer_service_costs(world),

@@ -12,8 +12,11 @@ import os
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 
+from cs_analytics.orchestration import MARTS
+from cs_analytics.transform.bi_access import BI_ROLE
 from cs_analytics.warehouse import Warehouse
 from scripts.demo import PIPELINE, dags_test
 from simulators import app_api, crm_api, ga4_api, graph_api, stores
@@ -274,3 +277,51 @@ def test_ground_truth_is_not_read_by_the_pipeline():
         for path in (root / folder).rglob("*"):
             if path.is_file() and path.suffix in {".py", ".sql", ".yml", ".yaml"}:
                 assert "GROUND_TRUTH" not in path.read_text(errors="ignore"), path
+
+
+def _bi_read(pipeline, statement: str) -> list[tuple]:
+    conninfo = psycopg.conninfo.make_conninfo(
+        pipeline["wh"].dsn, user=BI_ROLE, password=os.environ["BI_READER_PASSWORD"]
+    )
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        return conn.execute(statement).fetchall()
+
+
+def _marts_asset_events() -> int:
+    """Events of the `marts` Asset sent by transform (what triggers ml_scoring), in Airflow's DB."""
+    url = os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("postgresql+psycopg2://", "postgresql://")
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "select count(*) from asset_event e join asset a on a.id = e.asset_id "
+            "where a.name = %s and e.source_dag_id = 'transform'",
+            (MARTS.name,),
+        ).fetchone()[0]
+
+
+def test_a_critical_gate_failure_publishes_nothing_and_bi_keeps_yesterdays_marts(pipeline):
+    """Issue 9 item 9 (write-audit-publish). The next day's transform runs before that day's data
+    exist: dbt builds marts with an empty day, the mart gate blocks it (a volume collapse), and
+    BI, ML and alerts keep the last good marts — the build stays hidden, no `marts` Asset event."""
+    published = (
+        "select count(*), max(kpi_date), sum(calls_per_day), "
+        "(select md5(string_agg(ticket_id || ':' || coalesce(open_age_calendar_hours::text, '-'), ',' "
+        "order by ticket_id)) from marts.fct_tickets) from marts.mart_kpi_daily"
+    )
+    before = _bi_read(pipeline, published)
+    assert before[0][1] == END
+    events_before = _marts_asset_events()
+    assert events_before >= 1  # the passing run published (and told the Asset)
+
+    with pytest.raises(SystemExit, match="DAG transform failed.*quality_gate_marts"):
+        dags_test(
+            "transform", RUN_AFTER + timedelta(days=1), log_dir=pipeline["tmp"] / "logs_gate", env=pipeline["env"]
+        )
+
+    wh = pipeline["wh"]
+    assert wh.query("select max(kpi_date) from marts_build.mart_kpi_daily")[0][0] == END + timedelta(days=1)
+    run = wh.query("select passed, critical_failures from meta.dq_runs order by started_at desc limit 1")[0]
+    assert run[0] is False and run[1] >= 1
+    assert _bi_read(pipeline, published) == before  # yesterday's marts, to the open tickets' ages
+    assert _marts_asset_events() == events_before  # so neither ml_scoring nor alerts is triggered
+    forecasts = wh.query("select max(forecast_date) from ml.call_volume_forecast")[0][0]
+    assert forecasts == END

@@ -3,8 +3,10 @@ built with `dbt build`: the fixture the test_dbt_* modules share.
 
 Generation (scale 0.3, one year) -> CRM and app APIs served in-process on the generated
 stores -> cs_analytics.ingestion loaders (CRM, app, CTI landing folder, ERP from a throw-away
-Sage database) -> `dbt build` against the scratch database, artefacts in a temp target path
-so the project's own target/manifest.json (which Airflow renders) is left alone. Built once
+Sage database) -> `dbt build` against the scratch database (the marts land in their hidden
+build schema, `marts_build`), artefacts in a temp target path so the project's own
+target/manifest.json (which Airflow renders) is left alone -> the marts published to `marts`
+as the transform DAG does once its gate passed (tests that re-run dbt read the build). Built once
 per session, whichever test module asks first; both databases are dropped at the end.
 """
 
@@ -211,6 +213,10 @@ def build_world(tmp_root: Path) -> DbtWorld:
     env = _dbt_env(warehouse_url)
     proc = run_dbt(tmp_root, env, "build", "--threads", "4", check=False)
     built = time.perf_counter()
+    if proc.returncode == 0:
+        from cs_analytics.transform.publish import publish_marts
+
+        publish_marts(Warehouse(warehouse_url), tmp_root / "dbt_target" / "manifest.json")
     run_results = tmp_root / "dbt_target" / "run_results.json"
     results = json.loads(run_results.read_text())["results"] if run_results.exists() else []
     world = DbtWorld(

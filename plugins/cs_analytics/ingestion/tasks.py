@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,10 +76,25 @@ def cti_landing_dir() -> Path:
     return Path(path)
 
 
-def load_cti(context: dict[str, Any]) -> dict[str, Any]:
-    from cs_analytics.ingestion.cti import load_landing_folder
+def cdr_file_is_ready(interval_start: datetime) -> bool:
+    """The sensor's poke: the day's CDR file is there and complete (see cti.cdr_file_ready)."""
+    from cs_analytics.ingestion.cdr_parser import PARIS
+    from cs_analytics.ingestion.cti import cdr_file_ready
 
-    result = load_landing_folder(Warehouse.from_connection(), cti_landing_dir(), batch_context("cti", "calls", context))
+    path = cti_landing_dir() / f"cdr_{interval_start.astimezone(PARIS):%Y%m%d}.csv"
+    ready = path.exists() and cdr_file_ready(path, datetime.now(UTC), IngestSettings.from_env().cti_partial_file_wait)
+    log.info("%s: %s", path, "ready" if ready else "not there yet" if not path.exists() else "still being written")
+    return ready
+
+
+def load_cti(context: dict[str, Any]) -> dict[str, Any]:
+    from cs_analytics.ingestion.cti import accept_files, load_landing_folder
+
+    warehouse = Warehouse.from_connection()
+    accept = (context.get("params") or {}).get("accept_files") or []
+    if accept:
+        accept_files(warehouse, accept, f"airflow:{context['run_id']}")
+    result = load_landing_folder(warehouse, cti_landing_dir(), batch_context("cti", "calls", context))
     return result.to_dict()
 
 

@@ -1,6 +1,6 @@
 -- The models dashboard's call forecast (spec 2.1): the latest forecast, J+1..J+30 with its 95 %
--- interval, after the last 60 days of actual calls, one row per day. A view: each scoring run
--- shows at once (the ml_scoring DAG also rebuilds it, see macros/ml_sources.sql).
+-- interval, after the last 60 days of actual calls, one row per day. The ml_scoring DAG rebuilds
+-- and publishes it after each scoring run (see macros/ml_sources.sql).
 with forecasts as (
     select * from {{ ref('stg_ml__call_volume_forecast') }}
 ),
