@@ -69,6 +69,7 @@ DEFAULT_PORTS = {
     "SLACK_SIM_PORT": 8703,
     "SMTP_SIM_PORT": 8025,
     "AIRFLOW_UI_PORT": 8080,
+    "WEATHER_SIM_PORT": 8704,
 }
 APP_ROLE = "csa"
 LOCAL_DATABASES = ("warehouse", "airflow", "sage_erp")
@@ -79,6 +80,7 @@ SERVICES = {
     "mobile_app": ("simulators.app_api", "APP_SIM_PORT"),
     "slack": ("simulators.sinks.slack_api", "SLACK_SIM_PORT"),
     "smtp": ("simulators.sinks.smtp_sink", "SMTP_SIM_PORT"),
+    "weather": ("simulators.weather_api", "WEATHER_SIM_PORT"),
 }
 AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 
@@ -206,6 +208,11 @@ def settings() -> dict[str, str]:
                 "password": sec["APP_SIM_API_KEY"],
             }
         ),
+    )
+    # Open-Meteo's free API takes no key; the simulator plays its archive and single-runs hosts too.
+    setdefault(
+        "AIRFLOW_CONN_WEATHER_API",
+        json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": int(s["WEATHER_SIM_PORT"]), "schema": "http"}),
     )
     setdefault("AIRFLOW_CONN_CTI_LANDING", json.dumps({"conn_type": "fs", "extra": {"path": landing}}))
     setdefault(

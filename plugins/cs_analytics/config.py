@@ -19,6 +19,7 @@ MOBILE_APP_CONN_ID = "mobile_app_api"
 CTI_LANDING_CONN_ID = "cti_landing"
 SMTP_CONN_ID = "smtp_default"
 SLACK_CONN_ID = "slack_api"
+WEATHER_CONN_ID = "weather_api"
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_TZ = "Europe/Paris"
@@ -91,6 +92,33 @@ class CtiWaitSettings:
         return cls(
             int(_env_float("CTI_FILE_POKE_SECONDS", cls.poke_seconds)),
             _env_float("CTI_FILE_WAIT_HOURS", cls.timeout_hours),
+        )
+
+
+@dataclass(frozen=True)
+class WeatherSettings:
+    """Where the service area is and how far back a fresh warehouse loads its weather."""
+
+    latitude: float = 45.76  # Lyon: the simulated company's area
+    longitude: float = 4.85
+    # A fresh warehouse loads this many days of observed weather (the call history is two years) ...
+    backfill_days: int = 760
+    # ... and the forecast runs issued over this many days, so backtests use what was known then.
+    forecast_backfill_days: int = 400
+    # Each run re-reads the archive's last days: the newest are published late, and revised.
+    archive_lookback_days: int = 7
+    # The archive lags by a few days; a newest observed day older than this is a failed load.
+    archive_max_delay_days: int = 5
+
+    @classmethod
+    def from_env(cls) -> WeatherSettings:
+        return cls(
+            latitude=_env_float("WEATHER_LATITUDE", cls.latitude),
+            longitude=_env_float("WEATHER_LONGITUDE", cls.longitude),
+            backfill_days=int(_env_float("WEATHER_BACKFILL_DAYS", cls.backfill_days)),
+            forecast_backfill_days=int(_env_float("WEATHER_FORECAST_BACKFILL_DAYS", cls.forecast_backfill_days)),
+            archive_lookback_days=int(_env_float("WEATHER_ARCHIVE_LOOKBACK_DAYS", cls.archive_lookback_days)),
+            archive_max_delay_days=int(_env_float("WEATHER_ARCHIVE_MAX_DELAY_DAYS", cls.archive_max_delay_days)),
         )
 
 

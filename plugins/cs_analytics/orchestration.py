@@ -28,6 +28,7 @@ APPROVED_TAGS = frozenset(
         "cti",
         "erp",
         "mobile_app",
+        "weather",
         "dbt",
         "great_expectations",
     }
@@ -55,6 +56,7 @@ RAW_CRM = Asset(name="raw_crm", uri="warehouse://raw_crm", group="raw")
 RAW_CTI = Asset(name="raw_cti", uri="warehouse://raw_cti", group="raw")
 RAW_ERP = Asset(name="raw_erp", uri="warehouse://raw_erp", group="raw")
 RAW_APP = Asset(name="raw_app", uri="warehouse://raw_app", group="raw")
-RAW_ASSETS = (RAW_CRM, RAW_CTI, RAW_ERP, RAW_APP)
+RAW_WEATHER = Asset(name="raw_weather", uri="warehouse://raw_weather", group="raw")
+RAW_ASSETS = (RAW_CRM, RAW_CTI, RAW_ERP, RAW_APP, RAW_WEATHER)
 MARTS = Asset(name="marts", uri="warehouse://marts", group="marts")
 ML_SCORES = Asset(name="ml_scores", uri="warehouse://ml", group="ml")

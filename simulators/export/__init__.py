@@ -20,10 +20,12 @@ from simulators.export.cti import write_cti_outbox
 from simulators.export.erp import write_erp
 from simulators.export.truth import FILES as TRUTH_FILES
 from simulators.export.truth import write_ground_truth
+from simulators.export.weather import write_weather_store
 from simulators.world import World, WorldConfig, build_world
 
 CRM_STORE = "crm.sqlite"
 APP_STORE = "mobile_app.sqlite"
+WEATHER_STORE = "weather.sqlite"
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,8 @@ def generate(config: WorldConfig, destinations: Destinations, log: Callable[[str
     progress("crm store", sum(counts["crm"].values()))
     counts["app"] = _write_store(write_app_store, world, data_dir / APP_STORE)
     progress("app store", sum(counts["app"].values()))
+    counts["weather"] = _write_store(write_weather_store, world, data_dir / WEATHER_STORE)
+    progress("weather store", sum(counts["weather"].values()), "days")
 
     outbox = data_dir / OUTBOX_NAME
     _remove(outbox)

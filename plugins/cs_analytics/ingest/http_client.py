@@ -37,6 +37,8 @@ class RetryPolicy:
     retry_after_cap_s: float = 120.0
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = field(default_factory=random.Random)
+    # Seconds to wait after a 429, for APIs that send no Retry-After (Open-Meteo); may raise to give up.
+    rate_limit_wait: Callable[[requests.Response], float] | None = None
 
     def backoff(self, attempt: int) -> float:
         # "Full jitter": spreads retries of many clients instead of synchronising them.
@@ -96,7 +98,8 @@ class ApiSession:
                 waits += 1
                 if waits > self.retry.max_rate_limit_waits:
                     raise SourceRequestError(f"{method} {url}: still rate-limited after {waits - 1} waits")
-                delay = min(_retry_after_seconds(resp), self.retry.retry_after_cap_s)
+                wait = self.retry.rate_limit_wait or _retry_after_seconds
+                delay = min(wait(resp), self.retry.retry_after_cap_s)
                 log.info("429 from %s, waiting %.1fs (Retry-After)", url, delay)
                 self.retry.sleep(delay)
                 continue
