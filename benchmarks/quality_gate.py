@@ -41,13 +41,14 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 
-from cs_analytics.config import IngestSettings  # noqa: E402
+from cs_analytics.config import IngestSettings, WeatherSettings  # noqa: E402
 from cs_analytics.ingest import crm, cti, erp, mobile_app  # noqa: E402
 from cs_analytics.ingest.batch import BatchContext  # noqa: E402
 from cs_analytics.ingest.http_client import ApiSession, RetryPolicy  # noqa: E402
+from cs_analytics.ingestion import weather  # noqa: E402
 from cs_analytics.quality.gate import load_suite_specs, run_gate  # noqa: E402
 from cs_analytics.warehouse import Warehouse, drop_database  # noqa: E402
-from simulators import app_api, crm_api  # noqa: E402
+from simulators import app_api, crm_api, weather_api  # noqa: E402
 from simulators.export import Destinations, generate  # noqa: E402
 from simulators.httpbase import serve_in_thread  # noqa: E402
 from simulators.world.config import PARIS, WorldConfig, default_end_date  # noqa: E402
@@ -121,6 +122,16 @@ def load_everything(wh: Warehouse, erp_url: str, data_dir: Path, landing: Path) 
         for res in mobile_app.RESOURCES:
             rows[mobile_app.RAW_TABLES[res]] = mobile_app.load_resource(
                 wh, client, res, ctx("mobile_app", res), settings
+            ).rows_inserted
+    with serve_in_thread(weather_api.make_server(store_path=data_dir / "weather.sqlite", calls_per_minute=0)) as url:
+        sessions = (ApiSession("weather_api", url, None, 60.0, policy) for _ in range(2))
+        meteo = weather.OpenMeteoClient(*sessions, WeatherSettings())
+        # The weather service ends where the world does: its run covers the world's last day.
+        today = weather_api.store_today(data_dir / "weather.sqlite")
+        until = datetime.combine(today, datetime.min.time(), PARIS).astimezone(UTC)
+        for kind in weather.OBJECTS:
+            rows[weather.RAW_TABLES[kind]] = weather.load_weather(
+                wh, meteo, kind, BatchContext("weather", kind, "benchmark", "bench", None, until), ingest=settings
             ).rows_inserted
     return rows
 

@@ -567,3 +567,8 @@ def minutes_of_day(instants: pd.Series, tz: str = "Europe/Paris") -> np.ndarray:
     """Minutes after local midnight of tz-aware instants."""
     local = pd.to_datetime(instants, utc=True).dt.tz_convert(tz)
     return (local.dt.hour * 60 + local.dt.minute + local.dt.second / 60).to_numpy(dtype=float)
+
+
+def savings(plan_km: float, office_km: float) -> float:
+    """Share of the office plan's kilometres the plan saves."""
+    return 0.0 if office_km <= 0 else 1 - plan_km / office_km

@@ -25,7 +25,9 @@ REPO = Path(__file__).resolve().parents[1]
 OUT = Path(os.environ.get("DEMO_OUTPUT_DIR", REPO / "build" / "demo"))
 LOGS = OUT / "logs"
 PARIS = ZoneInfo("Europe/Paris")
-PIPELINE = ("ingest_crm", "ingest_cti", "ingest_erp", "ingest_mobile_app", "transform", "ml_scoring", "alerts")
+PIPELINE = (
+    "ingest_crm", "ingest_cti", "ingest_erp", "ingest_mobile_app", "ingest_weather", "transform", "ml_scoring", "alerts",
+)  # fmt: skip
 _TASK_END = re.compile(r"\[DAG TEST\] end task task_id=(\S+)(?: map_index=(-?\d+))?")
 _TASK_STATE = re.compile(r"Task instance state updated.*new_state=(\w+)")
 

@@ -20,6 +20,7 @@ day is still `null` (reanalysis delay). Contract: simulators/README.md.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -38,7 +39,7 @@ from simulators.export.weather import connect_weather
 from simulators.httpbase import Request, Response, Route, SimServer, json_error, run_cli, serve_in_thread
 from simulators.world.weather import FORECAST_DAYS_MAX, forecast_run, weather_for
 
-__all__ = ["WeatherServer", "main", "make_server", "serve_in_thread", "weather_store_path"]
+__all__ = ["WeatherServer", "main", "make_server", "serve_in_thread", "store_today", "weather_store_path"]
 
 DAILY_VARIABLES = {  # name -> (column, unit)
     "temperature_2m_max": ("max_c", "°C"),
@@ -57,6 +58,12 @@ QUOTA_WINDOWS = (("calls_per_minute", 60, "Minutely", "Please try again in one m
 
 def weather_store_path() -> Path:
     return stores.sim_data_dir() / "weather.sqlite"
+
+
+def store_today(path: Path) -> date:
+    """The service's "today" in a store: the day after the world's end date."""
+    with contextlib.closing(connect_weather(path)) as conn:
+        return date.fromisoformat(conn.execute("select value from meta where key = 'today'").fetchone()[0])
 
 
 def _error(reason: str, status: int = 400) -> Exception:

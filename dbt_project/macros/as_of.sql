@@ -38,3 +38,8 @@ as_of_dates as (
         or days.date_day = data_days.last_day
 )
 {%- endmacro %}
+
+{#- Minutes after the Paris midnight of an instant's own local day (09:30 -> 570). -#}
+{% macro minutes_after_local_midnight(instant) -%}
+    (extract(epoch from ({{ instant }} at time zone '{{ var("local_timezone") }}')::time) / 60)::integer
+{%- endmacro %}

@@ -16,7 +16,7 @@ import pytest
 
 from cs_analytics.warehouse import Warehouse
 from scripts.demo import PIPELINE, dags_test
-from simulators import app_api, crm_api, stores
+from simulators import app_api, crm_api, stores, weather_api
 from simulators.export import Destinations, generate
 from simulators.httpbase import serve_in_thread
 from simulators.sinks import inbox, slack_api, smtp_sink
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.e2e
 END = date(2026, 1, 11)
 RUN_AFTER = datetime.combine(END + timedelta(days=1), datetime.min.time(), PARIS)
 SLACK_TOKEN = "xoxb-e2e"
-INGESTION = ("ingest_crm", "ingest_cti", "ingest_erp", "ingest_mobile_app")
+INGESTION = ("ingest_crm", "ingest_cti", "ingest_erp", "ingest_mobile_app", "ingest_weather")
 
 
 def _conn_env(url: str) -> str:
@@ -47,11 +47,13 @@ def pipeline(tmp_path_factory, server_url):
             store_path=dest.data_dir / "crm.sqlite", token="crm-e2e", rate_limit_per_10s=0, search_per_second=0
         )
         app = app_api.make_server(store_path=dest.data_dir / "mobile_app.sqlite", token="app-e2e", rate_limit_per_10s=0)
+        weather = weather_api.make_server(store_path=dest.data_dir / "weather.sqlite", calls_per_minute=0)
         slack = slack_api.make_server(store_dir=tmp / "slack", token=SLACK_TOKEN)
         mail = smtp_sink.make_controller(maildir=tmp / "mail")
         with (
             serve_in_thread(crm) as crm_url,
             serve_in_thread(app) as app_url,
+            serve_in_thread(weather) as weather_url,
             serve_in_thread(slack) as slack_url,
             smtp_sink.serve_in_thread(mail) as (smtp_host, smtp_port),
         ):
@@ -64,6 +66,9 @@ def pipeline(tmp_path_factory, server_url):
                     "AIRFLOW_CONN_MOBILE_APP_API": json.dumps(
                         {"conn_type": "http", "host": app_url, "password": "app-e2e"}
                     ),
+                    "AIRFLOW_CONN_WEATHER_API": json.dumps({"conn_type": "http", "host": weather_url}),
+                    # the one-year world's forecast runs start a year back; 120 days of runs are plenty
+                    "WEATHER_FORECAST_BACKFILL_DAYS": "120",
                     "AIRFLOW_CONN_CTI_LANDING": json.dumps(
                         {"conn_type": "fs", "extra": {"path": str(dest.landing_dir)}}
                     ),
@@ -168,6 +173,36 @@ def test_forecast_written_for_the_next_30_days(pipeline):
     )
     first, last, n, ordered = rows[0]
     assert (first, last, n, ordered) == (END + timedelta(days=1), END + timedelta(days=30), 30, True)
+
+
+def test_weather_loaded_and_forecast_uses_it(pipeline):
+    wh = pipeline["wh"]
+    observed, runs, last_run = wh.query(
+        "select (select count(*) from raw_weather.daily_observations), count(distinct run_date), max(run_date) "
+        "from raw_weather.daily_forecasts"
+    )[0]
+    assert observed > 365 and runs == 121 and last_run == END  # the backfill's 120, then the day's
+    leads = wh.query(
+        "select count(weather_lead_days), min(weather_lead_days), max(weather_lead_days) "
+        "from ml.call_volume_forecast where forecast_date = %s",
+        (END,),
+    )
+    assert leads == [(15, 1, 15)]  # J+1..J+15 from the run issued on END; later days from climatology
+
+
+def test_next_day_routes_planned_and_replaced_on_rerun(pipeline):
+    wh = pipeline["wh"]
+    query = (
+        "select count(*), count(distinct technician_id), bool_and(planned_arrival <= window_end), "
+        "bool_and(planned_arrival >= window_start) from ml.technician_routes where route_date = %s"
+    )
+    before = wh.query(query, (END + timedelta(days=1),))[0]
+    booked = wh.query("select count(*) from marts.ml_route_stops where work_date = %s", (END + timedelta(days=1),))[0][
+        0
+    ]
+    assert before[0] == booked > 0 and before[2] and before[3]
+    dags_test("ml_scoring", RUN_AFTER, log_dir=pipeline["tmp"] / "logs_ml_rerun", env=pipeline["env"])
+    assert wh.query(query, (END + timedelta(days=1),))[0] == before
 
 
 def test_alert_delivered_to_both_sinks_and_not_resent(pipeline):

@@ -113,10 +113,12 @@ def _dbt_env(url: str) -> dict[str, str]:
 
 
 def _load_sources(world_root: Path, warehouse: Warehouse, erp_url: str) -> None:
+    from cs_analytics.config import WeatherSettings
     from cs_analytics.ingest import crm, cti, erp, mobile_app
     from cs_analytics.ingest.batch import BatchContext
     from cs_analytics.ingest.http_client import ApiSession, RetryPolicy
-    from simulators import app_api, crm_api
+    from cs_analytics.ingestion import weather
+    from simulators import app_api, crm_api, weather_api
     from simulators.httpbase import serve_in_thread
 
     end = datetime.combine(END_DATE + timedelta(days=1), datetime.min.time(), PARIS).astimezone(UTC)
@@ -133,13 +135,25 @@ def _load_sources(world_root: Path, warehouse: Warehouse, erp_url: str) -> None:
     app_server = app_api.make_server(
         store_path=world_root / "sim" / "mobile_app.sqlite", token=TOKEN, rate_limit_per_10s=0
     )
-    with serve_in_thread(crm_server) as crm_url, serve_in_thread(app_server) as app_url:
+    weather_server = weather_api.make_server(store_path=world_root / "sim" / "weather.sqlite", calls_per_minute=0)
+    with (
+        serve_in_thread(crm_server) as crm_url,
+        serve_in_thread(app_server) as app_url,
+        serve_in_thread(weather_server) as weather_url,
+    ):
         client = crm.HubSpotClient(session("crm_api", crm_url))
         for obj in ("owners", *crm.OBJECTS):
             crm.load_object(warehouse, client, obj, ctx("crm", obj), LENIENT)
         app_client = mobile_app.MobileAppClient(session("mobile_app_api", app_url))
         for resource in mobile_app.RESOURCES:
             mobile_app.load_resource(warehouse, app_client, resource, ctx("mobile_app", resource), LENIENT)
+        # A month of forecast runs is enough to build the marts (the forecast's skill is tested elsewhere).
+        settings = WeatherSettings(backfill_days=400, forecast_backfill_days=30)
+        meteo = weather.OpenMeteoClient(
+            session("weather_api", weather_url), session("weather_api", weather_url), settings
+        )
+        for kind in weather.OBJECTS:
+            weather.load_weather(warehouse, meteo, kind, ctx("weather", kind), settings, LENIENT)
     cti.load_landing_folder(warehouse, world_root / "landing", ctx("cti", "calls"), LENIENT)
     source = Warehouse(erp_url)
     for table in erp.TABLES:

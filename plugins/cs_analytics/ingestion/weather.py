@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -308,6 +309,7 @@ def load_weather(
         quarantined: list[QuarantinedRow] = []
         loaded_days: list[date] = []
         pending: list[str] = []
+        before_archive: list[date] = []
 
         if kind == "observed":
             first = (
@@ -324,7 +326,7 @@ def load_weather(
                 else last_day - timedelta(days=settings.forecast_backfill_days - 1)
             )
             runs = [first + timedelta(days=i) for i in range((last_day - first).days + 1)]
-            records = (rec for run in runs for rec in _run_records(client, run))
+            records = (rec for run in runs for rec in _run_records(client, run, before_archive))
         result.window_start, result.window_end = _local_midnight(first), _local_midnight(last_day + timedelta(days=1))
         log.info("%s: days [%s, %s] (watermark %s)", table, first, last_day, watermark)
 
@@ -378,7 +380,9 @@ def load_weather(
         resolve_quarantine(conn, ctx, "select _source from _weather_in", ())
         result.detail = {"first_day": first.isoformat(), "last_day": last_day.isoformat(), "not_yet_published": pending}
         if kind == "forecast":
-            result.detail["runs"] = len(runs)
+            result.detail["runs"] = len(runs) - len(before_archive)
+            if before_archive:
+                result.detail["runs_before_the_archive"] = f"{before_archive[0]}..{before_archive[-1]}"
         _check_not_empty(kind, loaded_days, runs, last_day, settings)
         newest = max(runs) if kind == "forecast" else max(loaded_days)
         new_mark = _local_midnight(newest)
@@ -391,8 +395,17 @@ def load_weather(
     return result
 
 
-def _run_records(client: OpenMeteoClient, run: date) -> list[DayRecord]:
-    records = client.run(run)
+def _run_records(client: OpenMeteoClient, run: date, before_archive: list[date]) -> list[DayRecord]:
+    try:
+        records = client.run(run)
+    except SourceRequestError as exc:
+        # A backfill reaching further back than the single-runs archive: Open-Meteo answers with
+        # the range it holds. Those runs do not exist anywhere; the later ones load.
+        match = re.search(r"'run' is out of allowed range from (\d{4}-\d{2}-\d{2})", str(exc))
+        if match and run < date.fromisoformat(match.group(1)):
+            before_archive.append(run)
+            return []
+        raise
     if not records:
         raise WeatherLoadEmpty(f"weather.forecast: the run of {run} (00:00 UTC) came back with no day")
     return records

@@ -24,6 +24,29 @@ create table if not exists ml.call_volume_forecast (
     trained_at     timestamptz not null default now(),
     primary key (forecast_date, target_date)
 );
+-- The temperature the forecast assumed (forecast issued on forecast_date; null past its reach).
+alter table ml.call_volume_forecast add column if not exists temperature_mean_c double precision;
+alter table ml.call_volume_forecast add column if not exists weather_lead_days integer;
+-- Tomorrow's rounds (spec 2.3), planned the evening before: one row per visit in visiting order.
+create table if not exists ml.technician_routes (
+    route_date            date not null,          -- the day planned
+    planned_on            date not null,          -- the as-of day: planned the evening before
+    technician_id         text not null,          -- who the plan sends (may differ from the office's)
+    position              integer not null,       -- 1 = first visit of the day
+    intervention_id       text not null,
+    office_technician_id  text not null,
+    planned_arrival       timestamptz not null,   -- inside the booked window unless none could be kept
+    window_start          timestamptz not null,
+    window_end            timestamptz not null,
+    duration_minutes      integer not null,
+    km_from_previous      double precision not null,  -- from home for the first visit
+    minutes_from_previous double precision not null,  -- the technician's "trajet"
+    km_to_home            double precision not null,  -- after the last visit, else 0
+    planner               text not null,
+    planned_at            timestamptz not null default now(),
+    primary key (route_date, intervention_id),
+    unique (route_date, technician_id, position)
+);
 create table if not exists ml.model_runs (
     model          text not null,
     as_of_date     date not null,
@@ -42,17 +65,36 @@ def as_of_date(context: dict[str, Any]) -> date:
 
 
 def run_call_forecast(context: dict[str, Any], horizon: int = 30) -> dict[str, Any]:
+    """Forecast J+1..J+horizon from the history up to the as-of day and the weather forecast issued
+    then; replace the as-of day's rows (a re-run never duplicates) and record the run's metrics."""
     import json
 
-    from ml_tasks.forecast import MODEL_NAME, backtest, forecast_calls
+    from ml_tasks.forecast import MODEL_NAME, forecast_calls
 
     wh = Warehouse.from_connection()
     asof = as_of_date(context)
-    daily = wh.query_df("select ds, y from marts.ml_daily_calls where ds <= %s order by ds", (asof,))
-    metrics = backtest(daily)
-    fc = forecast_calls(daily, horizon=horizon)
+    daily = wh.query_df(
+        "select ds, y, is_future, temperature_mean_c, temperature_run_date from marts.ml_daily_calls "
+        "where ds <= %s::date + %s order by ds",
+        (asof, horizon),
+    )
+    runs = wh.query_df(
+        "select run_date, ds, lead_days, temperature_mean_c from marts.ml_weather_forecasts where run_date <= %s",
+        (asof,),
+    )
+    history, future = forecast_inputs(daily, asof, horizon)
+    result = forecast_calls(history, future, runs)
+    fc = result.forecast
     fc["target_date"] = fc["ds"].dt.date
     fc["horizon_days"] = (fc["ds"] - fc["ds"].min()).dt.days + 1
+    metrics = {
+        # the two inner 30-day backtests (origin - 30 and - 60 days) that sized the interval
+        **(result.calibration.to_dict() if result.calibration else {}),
+        "interval_widening": round(result.interval_widening, 3),
+        "weather_effect_log": result.weather_effect,
+        "days_with_weather_forecast": int(fc["lead_days"].notna().sum()),
+        "history_days": len(history),
+    }
     with wh.transaction() as conn:
         conn.execute(ML_DDL)
         conn.execute("delete from ml.call_volume_forecast where forecast_date = %s", (asof,))
@@ -60,7 +102,17 @@ def run_call_forecast(context: dict[str, Any], horizon: int = 30) -> dict[str, A
             copy_rows(
                 cur,
                 "ml.call_volume_forecast",
-                ("forecast_date", "target_date", "horizon_days", "yhat", "yhat_lower", "yhat_upper", "model"),
+                (
+                    "forecast_date",
+                    "target_date",
+                    "horizon_days",
+                    "yhat",
+                    "yhat_lower",
+                    "yhat_upper",
+                    "model",
+                    "temperature_mean_c",
+                    "weather_lead_days",
+                ),  # fmt: skip
                 (
                     (
                         asof,
@@ -70,6 +122,8 @@ def run_call_forecast(context: dict[str, Any], horizon: int = 30) -> dict[str, A
                         float(r.yhat_lower),
                         float(r.yhat_upper),
                         MODEL_NAME,
+                        None if r.temperature_mean_c != r.temperature_mean_c else float(r.temperature_mean_c),
+                        None if r.lead_days != r.lead_days else int(r.lead_days),
                     )
                     for r in fc.itertuples()
                 ),
@@ -78,7 +132,24 @@ def run_call_forecast(context: dict[str, Any], horizon: int = 30) -> dict[str, A
             "insert into ml.model_runs (model, as_of_date, metrics, run_id) values (%s, %s, %s, %s) "
             "on conflict (model, as_of_date) do update set metrics = excluded.metrics, run_id = excluded.run_id, "
             "trained_at = now()",
-            (MODEL_NAME, asof, json.dumps(metrics.to_dict()), context.get("run_id")),
+            (MODEL_NAME, asof, json.dumps(metrics), context.get("run_id")),
         )
-    log.info("call forecast as of %s: %d days written; backtest %s", asof, len(fc), metrics.to_dict())
-    return {"model": MODEL_NAME, "as_of": asof.isoformat(), "rows": len(fc), **metrics.to_dict()}
+    log.info("call forecast as of %s: %d days written; %s", asof, len(fc), metrics)
+    return {"model": MODEL_NAME, "as_of": asof.isoformat(), "rows": len(fc), **metrics}
+
+
+def forecast_inputs(daily, asof: date, horizon: int):
+    """History (days up to the as-of day) and the horizon's days with the temperature forecast
+    issued by the as-of day, from marts.ml_daily_calls."""
+    import pandas as pd
+
+    daily = daily.assign(ds=pd.to_datetime(daily["ds"]))
+    history = daily[(daily["ds"] <= pd.Timestamp(asof)) & ~daily["is_future"].astype(bool)]
+    wanted = pd.DataFrame({"ds": pd.date_range(pd.Timestamp(asof) + pd.Timedelta(days=1), periods=horizon)})
+    ahead = daily[daily["is_future"].astype(bool)][["ds", "temperature_mean_c", "temperature_run_date"]]
+    future = wanted.merge(ahead, on="ds", how="left")
+    run = pd.to_datetime(future["temperature_run_date"])
+    future["lead_days"] = (future["ds"] - run).dt.days
+    return history[["ds", "y", "temperature_mean_c"]].reset_index(drop=True), future.drop(
+        columns="temperature_run_date"
+    )
