@@ -196,6 +196,15 @@ def evaluate(problem: RouteProblem, order: tuple[int, ...] | list[int], solve_se
     )
 
 
+def best_order(problem: RouteProblem) -> RoutePlan:
+    """Every order of a small route, scored by `evaluate`: the exact optimum (checks, benchmark)."""
+    from itertools import permutations
+
+    if problem.size > 8:
+        raise ValueError(f"best_order enumerates {problem.size}! orders: only for routes of 8 visits or fewer")
+    return min((evaluate(problem, p) for p in permutations(range(problem.size))), key=lambda p: p.cost)
+
+
 # --------------------------------------------------------------------------- a day
 @dataclass(frozen=True)
 class DayProblem:
