@@ -17,7 +17,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = [
     ("dag_parse_time.py", []),
-    ("forecast_accuracy.py", []),
+    ("ml_eval/forecast.py", []),
+    ("ml_eval/routing.py", []),
     ("ingest_throughput.py", []),
     ("quality_gate.py", ["--scale", "10"]),
 ]

@@ -65,14 +65,17 @@ def as_of_date(context: dict[str, Any]) -> date:
 
 
 def run_call_forecast(context: dict[str, Any], horizon: int = 30) -> dict[str, Any]:
-    """Forecast J+1..J+horizon from the history up to the as-of day and the weather forecast issued
-    then; replace the as-of day's rows (a re-run never duplicates) and record the run's metrics."""
+    """Task entry point of ml_scoring: the forecast as of the run's last full day."""
+    return write_call_forecast(Warehouse.from_connection(), as_of_date(context), context.get("run_id"), horizon)
+
+
+def write_call_forecast(wh: Warehouse, asof: date, run_id: str | None = None, horizon: int = 30) -> dict[str, Any]:
+    """Forecast J+1..J+horizon from the history up to `asof` and the weather forecast issued then;
+    replace the as-of day's rows (a re-run never duplicates) and record the run's metrics."""
     import json
 
     from ml_tasks.forecast import MODEL_NAME, forecast_calls
 
-    wh = Warehouse.from_connection()
-    asof = as_of_date(context)
     daily = wh.query_df(
         "select ds, y, is_future, temperature_mean_c, temperature_run_date from marts.ml_daily_calls "
         "where ds <= %s::date + %s order by ds",
@@ -132,7 +135,7 @@ def run_call_forecast(context: dict[str, Any], horizon: int = 30) -> dict[str, A
             "insert into ml.model_runs (model, as_of_date, metrics, run_id) values (%s, %s, %s, %s) "
             "on conflict (model, as_of_date) do update set metrics = excluded.metrics, run_id = excluded.run_id, "
             "trained_at = now()",
-            (MODEL_NAME, asof, json.dumps(metrics), context.get("run_id")),
+            (MODEL_NAME, asof, json.dumps(metrics), run_id),
         )
     log.info("call forecast as of %s: %d days written; %s", asof, len(fc), metrics)
     return {"model": MODEL_NAME, "as_of": asof.isoformat(), "rows": len(fc), **metrics}
