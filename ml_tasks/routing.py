@@ -406,13 +406,15 @@ def plan_ortools(day: DayProblem, reassign: bool = True, time_limit_ms: int | No
 
     routing.SetArcCostEvaluatorOfAllVehicles(routing.RegisterTransitCallback(distance))
     minutes_per_day = 24 * 60
-    routing.AddDimension(routing.RegisterTransitCallback(transit), minutes_per_day, 2 * minutes_per_day, False, "Time")
+    # Cumuls run to the next day's end: the office sometimes books a visit late in the evening.
+    horizon = 2 * minutes_per_day
+    routing.AddDimension(routing.RegisterTransitCallback(transit), minutes_per_day, horizon, False, "Time")
     clock = routing.GetDimensionOrDie("Time")
     late_cost = int(LATE_PENALTY_KM * 1000)  # arc costs are metres
     for v in range(n):
         index = manager.NodeToIndex(techs + v)
         # Soft windows, heavily priced: a day the office booked beyond reach still gets a plan.
-        clock.CumulVar(index).SetRange(int(day.window_start[v]), minutes_per_day)
+        clock.CumulVar(index).SetRange(int(day.window_start[v]), horizon)
         clock.SetCumulVarSoftUpperBound(index, int(day.window_end[v]), late_cost)
         if not reassign:
             routing.VehicleVar(index).SetValue(int(day.office_technician[v]))

@@ -39,7 +39,8 @@ as_of_dates as (
 )
 {%- endmacro %}
 
-{#- Minutes after the Paris midnight of an instant's own local day (09:30 -> 570). -#}
-{% macro minutes_after_local_midnight(instant) -%}
-    (extract(epoch from ({{ instant }} at time zone '{{ var("local_timezone") }}')::time) / 60)::integer
+{#- Minutes from the Paris midnight starting `day` to an instant (09:30 -> 570; the next day's
+    00:30 -> 1470, so a window running past midnight stays ordered). -#}
+{% macro minutes_after_local_midnight(instant, day) -%}
+    (extract(epoch from ({{ instant }} at time zone '{{ var("local_timezone") }}') - {{ day }}::timestamp) / 60)::integer
 {%- endmacro %}

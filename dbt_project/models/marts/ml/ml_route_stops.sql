@@ -50,10 +50,10 @@ select
     located.longitude,
     located.booked_window_start_at,
     located.booked_window_end_at,
-    {{ minutes_after_local_midnight('located.booked_window_start_at') }} as window_start_minute,
-    {{ minutes_after_local_midnight('located.booked_window_end_at') }} as window_end_minute,
+    {{ minutes_after_local_midnight('located.booked_window_start_at', 'located.work_date') }} as window_start_minute,
+    {{ minutes_after_local_midnight('located.booked_window_end_at', 'located.work_date') }} as window_end_minute,
     located.expected_duration_minutes,
-    {{ minutes_after_local_midnight('located.scheduled_start_at') }} as office_slot_minute,
+    {{ minutes_after_local_midnight('located.scheduled_start_at', 'located.work_date') }} as office_slot_minute,
     located.home_latitude,
     located.home_longitude
 from located
