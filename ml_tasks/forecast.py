@@ -13,9 +13,11 @@ of calls to a Sunday), with French public holidays and two temperature regressor
   forecast into a distribution of the true anomaly. A far day's forecast barely moves the ramp;
   a day past the forecast's reach gets the climatological expectation.
 
-The 95% interval is Prophet's, in log space, widened by a factor that makes it cover 95% of the
-days in two earlier 30-day backtests inside the training data (Prophet's own interval is
-calibrated on in-sample residuals and is too narrow out of sample).
+The 95% interval comes from how far actual calls fell from the forecast in two earlier 30-day
+backtests inside the training data: a variance growing with the volume (Poisson, plus day-to-day
+over-dispersion and the forecast's own error), as negative-binomial quantiles around the point.
+Prophet's own interval is in log space (too wide on busy days, too narrow on quiet ones) and
+calibrated on in-sample residuals (too narrow out of sample).
 
 Baselines for the benchmark: seasonal naive, the specification's ARIMA(5,1,0), a weekly SARIMA.
 Everything here is pure: DataFrames in, DataFrames and small dataclasses out.
@@ -38,7 +40,6 @@ RAMP_C = (4.0, 6.0)  # anomaly (°C beyond normal) where the weather effect star
 HEATING_NORMAL_BELOW_C = 14.5  # days whose normal is colder than this are in the heating season
 MIN_SKILL_PAIRS = 30  # forecast/observation pairs needed to trust a lead's skill estimate
 CALIBRATION_ORIGINS = (30, 60)  # inner backtests (days before the origin) that size the interval
-INTERVAL_WIDENING_BOUNDS = (1.0, 3.0)
 YEARLY_SEASONALITY_MIN_DAYS = 365  # a yearly cycle fitted on less than a year extrapolates wildly
 
 
@@ -63,10 +64,44 @@ class ForecastMetrics:
 
 
 @dataclass(frozen=True)
+class CallSpread:
+    """How far actual calls fall from the point forecast, learnt from inner backtests:
+    variance = a * yhat + b * yhat² (a >= 1: at least Poisson; b: day-to-day over-dispersion and
+    the forecast's own error, both growing with the volume). Its negative-binomial quantiles give
+    the interval, narrow on a quiet Sunday, wide on a busy Monday."""
+
+    a: float
+    b: float
+
+    def bounds(self, yhat: np.ndarray, width: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+        from scipy.stats import nbinom, poisson
+
+        mu = np.maximum(np.asarray(yhat, dtype=float), 1e-6)
+        var = self.a * mu + self.b * mu**2
+        tail = (1 - width) / 2
+        over = var > mu * (1 + 1e-9)
+        n = np.where(over, mu**2 / np.maximum(var - mu, 1e-12), 1.0)
+        p = np.where(over, mu / var, 0.5)
+        lower = np.where(over, nbinom.ppf(tail, n, p), poisson.ppf(tail, mu))
+        upper = np.where(over, nbinom.ppf(1 - tail, n, p), poisson.ppf(1 - tail, mu))
+        return lower.astype(float), upper.astype(float)
+
+
+def fit_spread(yhat: np.ndarray, actual: np.ndarray) -> CallSpread:
+    """a, b of the variance of `actual` around `yhat` (non-negative least squares on squared errors)."""
+    from scipy.optimize import nnls
+
+    mu = np.maximum(np.asarray(yhat, dtype=float), 1e-6)
+    excess = (np.asarray(actual, dtype=float) - mu) ** 2 - mu  # what Poisson noise does not explain
+    (a_extra, b), _ = nnls(np.column_stack([mu, mu**2]), excess)
+    return CallSpread(1.0 + float(a_extra), float(b))
+
+
+@dataclass(frozen=True)
 class CallForecast:
-    forecast: pd.DataFrame  # ds, yhat, yhat_lower, yhat_upper, temperature_mean_c, temperature_source
-    interval_widening: float  # factor applied to Prophet's log-space interval
-    calibration: ForecastMetrics | None  # the inner backtests (origin - 30 days, 30 days ahead)
+    forecast: pd.DataFrame  # ds, yhat, yhat_lower, yhat_upper, temperature_mean_c, lead_days
+    spread: CallSpread | None  # the interval's model (None: Prophet's own interval, uncalibrated)
+    calibration: ForecastMetrics | None  # the inner backtests (origin - 30 and - 60 days, 30 days ahead)
     weather_effect: dict[str, float]  # the regressors' coefficients (log scale)
 
 
@@ -263,24 +298,21 @@ def _origin_frames(
     return hist, fut
 
 
-def _point_and_interval(fc: pd.DataFrame, widening: float) -> pd.DataFrame:
-    """Back from log space: the point forecast is the median, the interval widened around it."""
+def _point_and_interval(fc: pd.DataFrame, spread: CallSpread | None, width: float) -> pd.DataFrame:
+    """Back from log space: the point forecast is the median; the interval from the calibrated
+    spread, or Prophet's own when there was nothing to calibrate on."""
     out = pd.DataFrame({"ds": fc["ds"].to_numpy()})
-    centre = fc["yhat"].to_numpy()
-    out["yhat"] = np.expm1(centre)
-    out["yhat_lower"] = np.expm1(centre - widening * (centre - fc["yhat_lower"].to_numpy()))
-    out["yhat_upper"] = np.expm1(centre + widening * (fc["yhat_upper"].to_numpy() - centre))
+    out["yhat"] = np.expm1(fc["yhat"].to_numpy())
+    if spread is None:
+        out["yhat_lower"] = np.expm1(fc["yhat_lower"].to_numpy())
+        out["yhat_upper"] = np.expm1(fc["yhat_upper"].to_numpy())
+    else:
+        out["yhat_lower"], out["yhat_upper"] = spread.bounds(np.maximum(out["yhat"].to_numpy(), 0), width)
     for col in ("yhat", "yhat_lower", "yhat_upper"):
         out[col] = out[col].clip(lower=0)  # a call count is never negative
+    out["yhat_lower"] = np.minimum(out["yhat_lower"], out["yhat"])
+    out["yhat_upper"] = np.maximum(out["yhat_upper"], out["yhat"])
     return out
-
-
-def _widening_factor(coverage_needed: float, z: np.ndarray) -> float:
-    """The smallest factor that puts `coverage_needed` of the standardised errors inside the interval."""
-    if len(z) == 0:
-        return 1.0
-    factor = float(np.quantile(np.abs(z), coverage_needed))
-    return float(np.clip(factor, *INTERVAL_WIDENING_BOUNDS))
 
 
 def future_days(history: pd.DataFrame, horizon: int = HORIZON_DAYS) -> pd.DataFrame:
@@ -324,23 +356,23 @@ def forecast_calls(
     fut = future_days(hist, horizon) if future is None else future.copy()
     if len(fut) == 0:
         raise ForecastInputError(f"{MODEL_NAME}: no future day to forecast after {hist['ds'].max():%Y-%m-%d}")
-    widening, calibration = 1.0, None
+    spread, calibration = None, None
     if calibrate:
-        widening, calibration = calibrate_interval(hist, runs, interval_width)
+        spread, calibration = calibrate_interval(hist, runs, interval_width)
     h, f = _origin_frames(hist, fut, runs)
     fc, effect = _fit_predict(h, f, interval_width)
-    out = _point_and_interval(fc, widening)
+    out = _point_and_interval(fc, spread, interval_width)
     out["temperature_mean_c"] = f["temperature_mean_c"].to_numpy() if "temperature_mean_c" in f else np.nan
     out["lead_days"] = f["lead_days"].to_numpy() if "lead_days" in f else np.nan
-    return CallForecast(out, widening, calibration, effect)
+    return CallForecast(out, spread, calibration, effect)
 
 
 def calibrate_interval(
     history: pd.DataFrame, runs: pd.DataFrame | None, interval_width: float = 0.95
-) -> tuple[float, ForecastMetrics | None]:
-    """Widening factor of the log-space interval from 30-day backtests at origin - 30 and - 60 days,
-    each using only what was known then; and the metrics of those backtests before widening."""
-    z_all, actual_all, fc_all = [], [], []
+) -> tuple[CallSpread | None, ForecastMetrics | None]:
+    """The spread of actual calls around 30-day forecasts made at origin - 30 and - 60 days, each
+    from what was known then; and those backtests' metrics (with Prophet's own interval)."""
+    actual_all, fc_all = [], []
     last = history["ds"].max()
     for days_back in CALIBRATION_ORIGINS:
         origin = last - pd.Timedelta(days=days_back)
@@ -351,17 +383,14 @@ def calibrate_interval(
         h, f = _origin_frames(inner_hist, inner_future, runs)
         fc, _ = _fit_predict(h, f, interval_width)
         actual = history.set_index("ds")["y"].reindex(fc["ds"]).to_numpy()
-        logy = np.log1p(actual)
-        half = np.where(logy >= fc["yhat"], fc["yhat_upper"] - fc["yhat"], fc["yhat"] - fc["yhat_lower"])
-        ok = ~np.isnan(logy)
-        z_all.append(((logy - fc["yhat"]) / np.maximum(half, 1e-6))[ok])
+        ok = ~np.isnan(actual)
         actual_all.append(actual[ok])
-        fc_all.append(_point_and_interval(fc, 1.0)[ok])
-    if not z_all:
-        return 1.0, None
-    z = np.concatenate(z_all)
-    metrics = score(pd.Series(np.concatenate(actual_all)), pd.concat(fc_all, ignore_index=True))
-    return _widening_factor(interval_width, z), metrics
+        fc_all.append(_point_and_interval(fc, None, interval_width)[ok])
+    if not fc_all:
+        return None, None
+    actual = np.concatenate(actual_all)
+    forecast = pd.concat(fc_all, ignore_index=True)
+    return fit_spread(forecast["yhat"].to_numpy(), actual), score(pd.Series(actual), forecast)
 
 
 # --------------------------------------------------------------------------- baselines

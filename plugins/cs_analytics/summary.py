@@ -229,7 +229,7 @@ def print_summary(s: dict[str, Any]) -> None:
     if fr.get("forecast_next_days"):
         print(
             f"\nCall forecast (backtest J+1..J+30 before it: MAE {forecast.get('mae')}, WAPE {forecast.get('wape')}, "
-            f"interval x{forecast.get('interval_widening')}; {forecast.get('days_with_weather_forecast')} days "
+            f"95% interval coverage {forecast.get('coverage_95')}; {forecast.get('days_with_weather_forecast')} days "
             "with a weather forecast)"
         )
         for d in fr["forecast_next_days"]:

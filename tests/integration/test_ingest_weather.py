@@ -217,3 +217,20 @@ def test_an_archive_with_nothing_recent_fails_and_keeps_the_watermark(warehouse,
     with pytest.raises(WeatherLoadEmpty, match="no observed day after"):
         load_weather(warehouse, client(url, srv, strict), "observed", ctx("observed", END, "r2"), strict, LENIENT)
     assert warehouse.query("select watermark from meta.watermarks where object = 'observed'") == mark
+
+
+def test_a_backfill_older_than_the_runs_archive_loads_what_exists(warehouse, tmp_path, store):
+    # The single-runs archive starts 4 days before END here: asking 8 days back gets Open-Meteo's
+    # "out of allowed range" for the first runs, which do not exist anywhere.
+    short = tmp_path / "weather.sqlite"
+    short.write_bytes(store.read_bytes())
+    with sqlite3.connect(short) as conn:
+        conn.execute("update meta set value = ? where key = 'first_run_date'", ((END - timedelta(days=3)).isoformat(),))
+    settings = WeatherSettings(forecast_backfill_days=8)
+    srv = weather_api.make_server(store_path=short)
+    with serve_in_thread(srv) as url:
+        result = load_weather(
+            warehouse, client(url, srv, settings), "forecast", ctx("forecast", END), settings, LENIENT
+        )
+    assert result.detail["runs"] == 4 and result.rows_inserted == 4 * 16
+    assert result.detail["runs_before_the_archive"] == f"{END - timedelta(days=7)}..{END - timedelta(days=4)}"

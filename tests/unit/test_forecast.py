@@ -81,12 +81,25 @@ def test_a_forecast_cold_spell_raises_the_forecast(world):
     assert F.forecast_calls(history, future, runs, calibrate=False).weather_effect["cold"] > 0.1
 
 
-def test_interval_is_widened_from_inner_backtests(world):
+def test_interval_is_calibrated_on_inner_backtests_and_grows_with_volume(world):
     days, runs = world
     history, future = F.origin_inputs(days, runs, days["ds"].iloc[DAYS - 1])
     result = F.forecast_calls(history, future, runs)
     assert result.calibration is not None and result.calibration.holdout_days == 60
-    assert F.INTERVAL_WIDENING_BOUNDS[0] <= result.interval_widening <= F.INTERVAL_WIDENING_BOUNDS[1]
+    assert result.spread is not None and result.spread.a >= 1.0
+    fc = result.forecast.assign(width=lambda f: f["yhat_upper"] - f["yhat_lower"])
+    assert fc.sort_values("yhat")["width"].iloc[-1] > 2 * fc.sort_values("yhat")["width"].iloc[0]
+
+
+def test_spread_recovers_a_negative_binomial_variance():
+    rng = np.random.default_rng(0)
+    mu = rng.uniform(2, 80, 4000)
+    shape = 40.0  # gamma-Poisson: variance = mu + mu² / 40
+    y = rng.poisson(mu * rng.gamma(shape, 1 / shape, len(mu)))
+    spread = F.fit_spread(mu, y)
+    assert spread.a == pytest.approx(1.0, abs=0.3) and spread.b == pytest.approx(1 / shape, rel=0.35)
+    low, high = spread.bounds(mu)
+    assert 0.93 <= ((y >= low) & (y <= high)).mean() <= 0.98
 
 
 def test_expected_ramp_under_uncertainty():

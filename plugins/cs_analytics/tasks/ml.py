@@ -93,7 +93,9 @@ def write_call_forecast(wh: Warehouse, asof: date, run_id: str | None = None, ho
     metrics = {
         # the two inner 30-day backtests (origin - 30 and - 60 days) that sized the interval
         **(result.calibration.to_dict() if result.calibration else {}),
-        "interval_widening": round(result.interval_widening, 3),
+        "interval_spread": None
+        if result.spread is None
+        else {"a": round(result.spread.a, 3), "b": round(result.spread.b, 4)},
         "weather_effect_log": result.weather_effect,
         "days_with_weather_forecast": int(fc["lead_days"].notna().sum()),
         "history_days": len(history),
