@@ -132,7 +132,8 @@ def evaluate(problem: RouteProblem, order: tuple[int, ...] | list[int], solve_se
     Lunch rule (45 min, starting 12:00-14:00, never inside a visit): taken during a wait for a
     window when the wait holds it; else at the first departure at or after 12:00; else, when the
     next visit would run past 14:00, at 12:00 before it if its window still allows. Otherwise the
-    day has no lawful lunch (`lunch_ok` false).
+    day has no lawful lunch (`lunch_ok` false). (OR-Tools places its own lunch: `plan_ortools`
+    scores the solver's timeline with the same definitions.)
     """
     rules = problem.rules
     km, minutes = problem.matrices()
@@ -433,7 +434,7 @@ def plan_ortools(day: DayProblem, reassign: bool = True, time_limit_ms: int | No
     params = pywrapcp.DefaultRoutingSearchParameters()
     params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
     params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
-    params.time_limit.FromMilliseconds(time_limit_ms or min(600, 20 * n + 50))  # longer finds no better plan
+    params.time_limit.FromMilliseconds(time_limit_ms or min(1500, 40 * n + 100))
     routing.CloseModelWithParameters(params)
     initial = routing.ReadAssignmentFromRoutes([[techs + v for v in office[t]] for t in range(techs)], True)
     solution = (
@@ -444,16 +445,47 @@ def plan_ortools(day: DayProblem, reassign: bool = True, time_limit_ms: int | No
     if solution is None:
         # Even soft windows leave no lunch or no route possible: the office's plan stands.
         return evaluate_day(day, office, time.perf_counter() - started)
-    routes: dict[int, list[int]] = {}
+    # The solver's own timeline (its drives rounded up to the minute, its lunch breaks): a schedule
+    # at least as slow as the real one, scored with the same definitions as `evaluate`.
+    breaks = solution.IntervalVarContainer()
+    lunch_at = {}
+    for i in range(breaks.Size()):
+        element = breaks.Element(i)
+        if element.PerformedValue():
+            lunch_at[int(element.Var().Name().removeprefix("lunch "))] = float(element.StartValue())
+    routes, plans = {}, {}
     for t in range(techs):
-        index, visits = solution.Value(routing.NextVar(routing.Start(t))), []
-        while not routing.IsEnd(index):
-            visits.append(manager.IndexToNode(index) - techs)
+        index, nodes, arrivals = routing.Start(t), [], []
+        while True:
             index = solution.Value(routing.NextVar(index))
+            if routing.IsEnd(index):
+                break
+            nodes.append(manager.IndexToNode(index))
+            arrivals.append(float(solution.Value(clock.CumulVar(index))))
+        path = [t, *nodes, t]
+        legs_km = np.array([km[a, b] for a, b in zip(path[:-1], path[1:], strict=True)])
+        legs_min = np.array([km[a, b] / rules.speed_kmh * 60.0 for a, b in zip(path[:-1], path[1:], strict=True)])
+        visits = [node - techs for node in nodes]
+        arrival = np.array(arrivals)
+        late = np.maximum(arrival - day.window_end[visits], 0.0) if visits else np.zeros(0)
+        home_at = float(solution.Value(clock.CumulVar(routing.End(t))))
+        lunch = lunch_at.get(t)
         routes[t] = visits
-    plan = evaluate_day(day, routes, time.perf_counter() - started)
-    # The solver's lunch placement is freer than `evaluate`'s rule: never hand back a plan that
-    # scores worse than the office's under the common scoring.
+        plans[t] = RoutePlan(
+            order=tuple(range(len(visits))),
+            arrival=arrival,
+            km_from_previous=legs_km[:-1],
+            minutes_from_previous=legs_min[:-1],
+            total_km=float(legs_km.sum()) if visits else 0.0,
+            home_at=home_at if visits else float(rules.day_start_min),
+            late_minutes=float(late.sum()),
+            windows_missed=int((late > 1e-6).sum()),
+            lunch_at=lunch,
+            lunch_ok=lunch is not None and rules.lunch_earliest_min <= lunch <= rules.lunch_latest_min,
+            overtime_minutes=float(max(0.0, home_at - rules.day_end_min)) if visits else 0.0,
+        )
+    plan = DayPlan(routes, plans, time.perf_counter() - started)
+    # Never hand back a plan that scores worse than the office's.
     fallback = evaluate_day(day, office, plan.solve_seconds)
     return plan if plan.cost <= fallback.cost else fallback
 
