@@ -33,6 +33,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -69,6 +70,9 @@ class RouteProblem:
     window_end: np.ndarray
     duration: np.ndarray
     rules: RoutingRules = field(default_factory=RoutingRules)
+    # Road km between home (0) and the visits (1..n), when the caller has them already (a day's
+    # planners evaluate thousands of routes over the same places).
+    road_km: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         n = len(self.ids)
@@ -86,6 +90,8 @@ class RouteProblem:
 
     def matrices(self) -> tuple[np.ndarray, np.ndarray]:
         """Road km and travel minutes between home (index 0) and the visits (1..n)."""
+        if self.road_km is not None:
+            return self.road_km, self.road_km / self.rules.speed_kmh * 60.0
         lat = np.concatenate([[self.home[0]], self.latitude])
         lon = np.concatenate([[self.home[1]], self.longitude])
         km = haversine_km(lat[:, None], lon[:, None], lat[None, :], lon[None, :]) * self.rules.road_factor
@@ -227,8 +233,16 @@ class DayProblem:
     def size(self) -> int:
         return len(self.ids)
 
+    @cached_property
+    def road_km(self) -> np.ndarray:
+        """Road km between every place of the day: the homes (0..T-1), then the visits."""
+        lat = np.concatenate([self.homes[:, 0], self.latitude])
+        lon = np.concatenate([self.homes[:, 1], self.longitude])
+        return haversine_km(lat[:, None], lon[:, None], lat[None, :], lon[None, :]) * self.rules.road_factor
+
     def route(self, tech: int, visits: list[int]) -> RouteProblem:
         v = np.asarray(visits, dtype=int)
+        places = np.concatenate([[tech], len(self.technicians) + v]).astype(int)
         return RouteProblem(
             home=(float(self.homes[tech, 0]), float(self.homes[tech, 1])),
             ids=tuple(self.ids[i] for i in v),
@@ -238,6 +252,7 @@ class DayProblem:
             window_end=self.window_end[v],
             duration=self.duration[v],
             rules=self.rules,
+            road_km=self.road_km[np.ix_(places, places)],
         )
 
 
@@ -388,9 +403,7 @@ def plan_ortools(day: DayProblem, reassign: bool = True, time_limit_ms: int | No
     office = office_routes(day)
     if n == 0:
         return evaluate_day(day, office)
-    lat = np.concatenate([day.homes[:, 0], day.latitude])
-    lon = np.concatenate([day.homes[:, 1], day.longitude])
-    km = haversine_km(lat[:, None], lon[:, None], lat[None, :], lon[None, :]) * rules.road_factor
+    km = day.road_km
     metres = np.rint(km * 1000).astype(int)
     travel = np.ceil(km / rules.speed_kmh * 60).astype(int)  # whole minutes, up: a plan never runs early
     service = np.concatenate([np.zeros(techs), day.duration]).astype(int)
