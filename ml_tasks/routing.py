@@ -394,15 +394,32 @@ def plan_genetic(
 
 
 def plan_ortools(day: DayProblem, reassign: bool = True, time_limit_ms: int | None = None) -> DayPlan:
-    """OR-Tools VRPTW over the day's technicians (see the module docstring)."""
+    """OR-Tools VRPTW over the day's technicians (see the module docstring).
+
+    First from the office's plan with soft windows (every day gets a plan, late arrivals priced
+    far above any detour); when that still leaves a window missed, again from scratch with the
+    windows hard, keeping the better. Never worse than the office's plan."""
+    started = time.perf_counter()
+    office = office_routes(day)
+    budget = time_limit_ms or min(1200, 40 * day.size + 100)  # within the 2 s a day
+    candidates = [evaluate_day(day, office)]
+    if day.size:
+        soft = _solve_vrptw(day, reassign, hard_windows=False, start=office, time_limit_ms=int(budget * 0.6))
+        candidates += [soft] if soft else []
+        if soft is None or soft.windows_missed:
+            hard = _solve_vrptw(day, reassign, hard_windows=True, start=None, time_limit_ms=int(budget * 0.4))
+            candidates += [hard] if hard else []
+    best = min(candidates, key=lambda plan: plan.cost)
+    return DayPlan(best.routes, best.plans, time.perf_counter() - started)
+
+
+def _solve_vrptw(
+    day: DayProblem, reassign: bool, hard_windows: bool, start: dict[int, list[int]] | None, time_limit_ms: int
+) -> DayPlan | None:
     from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
-    started = time.perf_counter()
     rules = day.rules
     techs, n = len(day.technicians), day.size
-    office = office_routes(day)
-    if n == 0:
-        return evaluate_day(day, office)
     km = day.road_km
     metres = np.rint(km * 1000).astype(int)
     travel = np.ceil(km / rules.speed_kmh * 60).astype(int)  # whole minutes, up: a plan never runs early
@@ -427,9 +444,11 @@ def plan_ortools(day: DayProblem, reassign: bool = True, time_limit_ms: int | No
     late_cost = int(LATE_PENALTY_KM * 1000)  # arc costs are metres
     for v in range(n):
         index = manager.NodeToIndex(techs + v)
-        # Soft windows, heavily priced: a day the office booked beyond reach still gets a plan.
-        clock.CumulVar(index).SetRange(int(day.window_start[v]), horizon)
-        clock.SetCumulVarSoftUpperBound(index, int(day.window_end[v]), late_cost)
+        if hard_windows:
+            clock.CumulVar(index).SetRange(int(day.window_start[v]), int(day.window_end[v]))
+        else:
+            clock.CumulVar(index).SetRange(int(day.window_start[v]), horizon)
+            clock.SetCumulVarSoftUpperBound(index, int(day.window_end[v]), late_cost)
         if not reassign:
             routing.VehicleVar(index).SetValue(int(day.office_technician[v]))
     solver = routing.solver()
@@ -447,17 +466,18 @@ def plan_ortools(day: DayProblem, reassign: bool = True, time_limit_ms: int | No
     params = pywrapcp.DefaultRoutingSearchParameters()
     params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
     params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
-    params.time_limit.FromMilliseconds(time_limit_ms or min(1500, 40 * n + 100))
+    params.time_limit.FromMilliseconds(max(50, time_limit_ms))
     routing.CloseModelWithParameters(params)
-    initial = routing.ReadAssignmentFromRoutes([[techs + v for v in office[t]] for t in range(techs)], True)
+    initial = None
+    if start is not None:
+        initial = routing.ReadAssignmentFromRoutes([[techs + v for v in start[t]] for t in range(techs)], True)
     solution = (
         routing.SolveFromAssignmentWithParameters(initial, params)
         if initial is not None
         else routing.SolveWithParameters(params)
     )
     if solution is None:
-        # Even soft windows leave no lunch or no route possible: the office's plan stands.
-        return evaluate_day(day, office, time.perf_counter() - started)
+        return None
     # The solver's own timeline (its drives rounded up to the minute, its lunch breaks): a schedule
     # at least as slow as the real one, scored with the same definitions as `evaluate`.
     breaks = solution.IntervalVarContainer()
@@ -477,7 +497,7 @@ def plan_ortools(day: DayProblem, reassign: bool = True, time_limit_ms: int | No
             arrivals.append(float(solution.Value(clock.CumulVar(index))))
         path = [t, *nodes, t]
         legs_km = np.array([km[a, b] for a, b in zip(path[:-1], path[1:], strict=True)])
-        legs_min = np.array([km[a, b] / rules.speed_kmh * 60.0 for a, b in zip(path[:-1], path[1:], strict=True)])
+        legs_min = legs_km / rules.speed_kmh * 60.0
         visits = [node - techs for node in nodes]
         arrival = np.array(arrivals)
         late = np.maximum(arrival - day.window_end[visits], 0.0) if visits else np.zeros(0)
@@ -497,10 +517,7 @@ def plan_ortools(day: DayProblem, reassign: bool = True, time_limit_ms: int | No
             lunch_ok=lunch is not None and rules.lunch_earliest_min <= lunch <= rules.lunch_latest_min,
             overtime_minutes=float(max(0.0, home_at - rules.day_end_min)) if visits else 0.0,
         )
-    plan = DayPlan(routes, plans, time.perf_counter() - started)
-    # Never hand back a plan that scores worse than the office's.
-    fallback = evaluate_day(day, office, plan.solve_seconds)
-    return plan if plan.cost <= fallback.cost else fallback
+    return DayPlan(routes, plans)
 
 
 PLANNERS: dict[str, Callable[[DayProblem], DayPlan]] = {

@@ -11,7 +11,9 @@ used here only). Baselines: seasonal naive, a weekly SARIMA and the specificatio
 `evaluate(ctx)` is what benchmarks/ml_quality.py calls. Run alone (after `make demo`, on the
 demo warehouse, or on a fresh world at another scale):
 
-    scripts/run.sh python benchmarks/ml_eval/forecast.py [--scale 10]
+    scripts/run.sh python benchmarks/ml_eval/forecast.py [--scale 10] [--with routing]
+
+(`--with routing` also runs benchmarks/ml_eval/routing.py on the same built world.)
 """
 
 from __future__ import annotations
@@ -260,16 +262,25 @@ def run_alone(evaluate_fn: Callable[[Any], list[dict[str, Any]]], name: str) -> 
     parser = argparse.ArgumentParser()
     parser.add_argument("--scale", type=float, help="build a fresh world at this scale (default: the demo's warehouse)")
     parser.add_argument("--end-date", type=date.fromisoformat, default=date(2026, 6, 30))
+    parser.add_argument("--with", dest="also", action="append", default=[], help="another ml_eval module, same world")
     args = parser.parse_args()
+    import importlib
+
+    evaluations = [(name, evaluate_fn)] + [
+        (f"ml_eval_{m}", importlib.import_module(f"ml_eval.{m}").evaluate) for m in args.also
+    ]
     world = built_world(args.scale, args.end_date) if args.scale else demo_world()
     with world as ctx:
-        print(f"--- {name}: scale {ctx.scale:g}, world ending {ctx.end_date}", flush=True)
-        rows = evaluate_fn(ctx)
-    print_table(rows)
-    out = ROOT / "benchmarks" / "results" / f"{name}_scale{rows[0]['scale']:g}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"measured_at": datetime.now(UTC).isoformat(), "rows": rows}, indent=2, default=str))
-    print(f"\nwritten to {out.relative_to(ROOT)}")
+        results = []
+        for label, fn in evaluations:
+            print(f"--- {label}: scale {ctx.scale:g}, world ending {ctx.end_date}", flush=True)
+            results.append((label, fn(ctx)))
+    for label, rows in results:
+        print_table(rows)
+        out = ROOT / "benchmarks" / "results" / f"{label}_scale{rows[0]['scale']:g}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"measured_at": datetime.now(UTC).isoformat(), "rows": rows}, indent=2, default=str))
+        print(f"\nwritten to {out.relative_to(ROOT)}")
     return 0
 
 
