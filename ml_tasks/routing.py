@@ -463,19 +463,30 @@ def _solve_vrptw(
         )
         clock.SetBreakIntervalsOfVehicle([lunch], t, node_visit_transits)
 
-    params = pywrapcp.DefaultRoutingSearchParameters()
-    params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
-    params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
-    params.time_limit.FromMilliseconds(max(50, time_limit_ms))
-    routing.CloseModelWithParameters(params)
+    # Greedy descent first: it stops at a local optimum, so every run gives the same plan whatever
+    # the machine's load; then guided local search improves on it within the time left.
+    descent = pywrapcp.DefaultRoutingSearchParameters()
+    descent.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
+    descent.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
+    descent.time_limit.FromSeconds(10)  # a safety net: descent ends long before on a day's visits
+    routing.CloseModelWithParameters(descent)
+    started = time.perf_counter()
     initial = None
     if start is not None:
         initial = routing.ReadAssignmentFromRoutes([[techs + v for v in start[t]] for t in range(techs)], True)
     solution = (
-        routing.SolveFromAssignmentWithParameters(initial, params)
+        routing.SolveFromAssignmentWithParameters(initial, descent)
         if initial is not None
-        else routing.SolveWithParameters(params)
+        else routing.SolveWithParameters(descent)
     )
+    left_ms = time_limit_ms - (time.perf_counter() - started) * 1000
+    if solution is not None and left_ms > 20:
+        guided = pywrapcp.DefaultRoutingSearchParameters()
+        guided.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+        guided.time_limit.FromMilliseconds(int(left_ms))
+        improved = routing.SolveFromAssignmentWithParameters(solution, guided)
+        if improved is not None and improved.ObjectiveValue() < solution.ObjectiveValue():
+            solution = improved
     if solution is None:
         return None
     # The solver's own timeline (its drives rounded up to the minute, its lunch breaks): a schedule

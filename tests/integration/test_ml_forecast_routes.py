@@ -61,7 +61,9 @@ def test_next_day_routes_keep_windows_and_are_replaced_on_rerun(dbt_world):
     assert rows == distinct == len(stops) and in_windows and first_position == 1
     assert float(km) == pytest.approx(summary["km"], abs=0.2) and summary["km"] <= summary["office_km"]
     again = plan_next_day(wh, END_DATE, "run-2")
-    assert wh.query(query, (route_date,))[0][:2] == (rows, distinct) and again["km"] == summary["km"]
+    rerun = wh.query(query, (route_date,))[0]
+    assert rerun[:3] == (rows, distinct, True) and float(rerun[4]) == pytest.approx(again["km"], abs=0.2)
+    assert wh.query("select count(*) from ml.model_runs where model = 'route_planner_ortools'") == [(1,)]
     # A day nobody is booked (the world's visits end before this): no rows, no failure.
     empty = plan_next_day(wh, END_DATE + timedelta(days=400), "run-3")
     assert empty["rows"] == 0 and empty["visits"] == 0
