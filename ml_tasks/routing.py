@@ -463,12 +463,12 @@ def _solve_vrptw(
         )
         clock.SetBreakIntervalsOfVehicle([lunch], t, node_visit_transits)
 
-    # Greedy descent first: it stops at a local optimum, so every run gives the same plan whatever
-    # the machine's load; then guided local search improves on it within the time left.
+    # Greedy descent first: on most days it reaches a local optimum within the budget, the same
+    # whatever the machine's load; then guided local search improves on it in the time left.
     descent = pywrapcp.DefaultRoutingSearchParameters()
     descent.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
     descent.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
-    descent.time_limit.FromSeconds(10)  # a safety net: descent ends long before on a day's visits
+    descent.time_limit.FromMilliseconds(max(50, time_limit_ms))
     routing.CloseModelWithParameters(descent)
     started = time.perf_counter()
     initial = None
