@@ -15,10 +15,11 @@ definition of a violation):
 - `plan_ortools` — production: OR-Tools routing, one vehicle per technician working that day,
   each from its home (spec: "localisation techniciens (départ)"); a time dimension with the
   booked windows on arrival, the visits' durations, working hours (overtime soft) and the lunch as
-  a break that cannot fall inside a visit; distance as the cost; guided local search started
-  from the office's plan, so it never returns a worse one. It may hand a visit to another
-  technician (the customer booked a window, not a person); `reassign=False` keeps the office's
-  assignment and only reorders;
+  a break that cannot fall inside a visit; distance as the cost. A greedy descent from the
+  office's plan (a local optimum whatever the machine's load), then guided local search in the
+  time left; if a window is still missed, again from scratch with the windows hard. Never worse
+  than the office's plan. It may hand a visit to another technician (the customer booked a
+  window, not a person); `reassign=False` keeps the office's assignment and only reorders;
 - `plan_genetic` — the specification's algorithm on whole-day plannings: population 100, 100
   generations, the best 20% kept, crossover, mutation; a planning is a random key per visit
   (integer part: the technician, fraction: the order); fitness = km + penalties;
@@ -645,12 +646,6 @@ def plan_routes(
         )
     frame = pd.concat(visits, ignore_index=True) if visits else pd.DataFrame()
     return frame, pd.DataFrame(summary)
-
-
-def minutes_of_day(instants: pd.Series, tz: str = "Europe/Paris") -> np.ndarray:
-    """Minutes after local midnight of tz-aware instants."""
-    local = pd.to_datetime(instants, utc=True).dt.tz_convert(tz)
-    return (local.dt.hour * 60 + local.dt.minute + local.dt.second / 60).to_numpy(dtype=float)
 
 
 def savings(plan_km: float, office_km: float) -> float:
