@@ -41,7 +41,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 
-from cs_analytics.config import IngestSettings  # noqa: E402
+from cs_analytics.config import IngestSettings, WeatherSettings  # noqa: E402
 from cs_analytics.ingestion import crm, cti, erp, mobile_app  # noqa: E402
 from cs_analytics.ingestion.batch import BatchContext  # noqa: E402
 from cs_analytics.ingestion.http_client import ApiSession, RetryPolicy  # noqa: E402
@@ -49,11 +49,11 @@ from cs_analytics.quality.gate import run_gate  # noqa: E402
 from cs_analytics.quality.specs import load_suite_specs  # noqa: E402
 from cs_analytics.transform.publish import PUBLISHED_SCHEMA, build_schema  # noqa: E402
 from cs_analytics.warehouse import Warehouse, drop_database  # noqa: E402
-from simulators import app_api, crm_api  # noqa: E402
-from simulators.export import Destinations, generate  # noqa: E402
+from simulators import app_api, crm_api, weather_api  # noqa: E402
+from simulators.export import WEATHER_STORE, Destinations, generate  # noqa: E402
 from simulators.httpbase import serve_in_thread  # noqa: E402
 from simulators.world.config import PARIS, WorldConfig, default_end_date  # noqa: E402
-from tests.integration.dbt_world import load_portal_and_mailbox  # noqa: E402
+from tests.integration.dbt_world import load_portal_and_mailbox, load_weather  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "quality_gate.json"
 TOKEN = "bench-token"
@@ -126,6 +126,15 @@ def load_everything(wh: Warehouse, erp_url: str, data_dir: Path, landing: Path) 
                 wh, client, res, ctx("mobile_app", res), settings
             ).rows_inserted
     rows.update(load_portal_and_mailbox(data_dir, wh, ctx, settings))
+    # The weather service ends where the world does: its run covers the world's last day.
+    today = weather_api.store_today(data_dir / WEATHER_STORE)
+    until = datetime.combine(today, datetime.min.time(), PARIS).astimezone(UTC)
+    rows.update(
+        load_weather(
+            data_dir, wh, lambda source, obj: BatchContext(source, obj, "benchmark", "bench", None, until),
+            WeatherSettings(), settings,
+        )
+    )  # fmt: skip
     return rows
 
 

@@ -4,8 +4,13 @@
 Scores the models on the marts once the quality gate has published them (Asset `marts`), and
 writes the results to the `ml` schema, each run replacing its own as-of day:
 
-- `call_volume_forecast`: daily calls for J+1..J+30 with a 95% interval (Prophet,
-  French holidays), backtested on the last 28 days (`ml.model_runs`).
+- `call_volume_forecast`: daily calls for J+1..J+30 with a 95% interval (Prophet on log calls,
+  French holidays, cold/heat regressors from the observed temperatures and the weather
+  forecast issued on the as-of day); the interval is sized by two inner 30-day backtests,
+  whose metrics go to `ml.model_runs`.
+- `plan_technician_routes`: the next day's rounds, planned the evening before from the visits
+  booked by the end of the as-of day (OR-Tools VRPTW: booked windows, working hours, lunch,
+  durations; each technician from home) → `ml.technician_routes`, summary in `ml.model_runs`.
 - `churn`: risk 0-100, band and top three reasons per customer with the registry's champion
   (`ml.churn_scores`); customers above 50 go to `ml.retention_campaign` (spec 2.2).
 - `segmentation`: RFM segment per customer with the champion (`ml.customer_segments`, 004).
@@ -21,7 +26,8 @@ the dashboards read the ML tables through) into the build schema, and `publish` 
 `marts` (write-audit-publish, as the transform DAG does), so a scoring run shows on the models
 dashboard at once.
 
-Updates Asset `ml_scores`, which the alerting DAG waits for.
+Each output replaces its as-of day's rows, so a re-run never duplicates. Updates Asset
+`ml_scores`, which the alerting DAG waits for.
 """
 
 from airflow.sdk import dag, task
@@ -47,6 +53,12 @@ def ml_scoring():
         from cs_analytics.ml.forecast import run_call_forecast
 
         return run_call_forecast(context)
+
+    @task
+    def plan_technician_routes(**context) -> dict:
+        from cs_analytics.ml.routes import run_route_planning
+
+        return run_route_planning(context)
 
     @task
     def churn(**context) -> dict:
@@ -75,7 +87,7 @@ def ml_scoring():
 
         return {"models": len(results), "published": publish_ml_outputs(Warehouse.from_connection()).to_dict()}
 
-    results = [call_volume_forecast(), churn(), segmentation(), anomalies()]
+    results = [call_volume_forecast(), plan_technician_routes(), churn(), segmentation(), anomalies()]
     present = DbtTaskGroup(group_id="present_ml_outputs", **cosmos_configs(select=["tag:ml_outputs"]))
     results >> present
     present >> publish(results)

@@ -27,7 +27,7 @@ LOGS = OUT / "logs"
 PARIS = ZoneInfo("Europe/Paris")
 PIPELINE = (
     "ingest_crm", "ingest_cti", "ingest_erp", "ingest_mobile_app", "ingest_portal_analytics", "ingest_mailbox",
-    "transform", "ml_training", "ml_scoring", "alerts",
+    "ingest_weather", "transform", "ml_training", "ml_scoring", "alerts",
 )  # fmt: skip
 _TASK_END = re.compile(r"\[DAG TEST\] end task task_id=(\S+)(?: map_index=(-?\d+))?")
 _TASK_STATE = re.compile(r"Task instance state updated.*new_state=(\w+)")

@@ -74,6 +74,7 @@ DEFAULT_PORTS = {
     "BI_PORT": 8088,
     "GA4_SIM_PORT": 8704,
     "GRAPH_SIM_PORT": 8705,
+    "WEATHER_SIM_PORT": 8706,
 }
 # The simulated GA4 property and Entra ID app (simulators/ga4_api.py, simulators/graph_api.py).
 GA4_SIM_PROPERTY_ID = "412345678"
@@ -91,6 +92,7 @@ SERVICES = {
     "smtp": ("simulators.sinks.smtp_sink", "SMTP_SIM_PORT"),
     "ga4": ("simulators.ga4_api", "GA4_SIM_PORT"),
     "graph": ("simulators.graph_api", "GRAPH_SIM_PORT"),
+    "weather": ("simulators.weather_api", "WEATHER_SIM_PORT"),
 }
 AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 
@@ -280,6 +282,11 @@ def settings() -> dict[str, str]:
                 },
             }
         ),
+    )
+    # Open-Meteo's free API takes no key; the simulator plays its archive and single-runs hosts too.
+    setdefault(
+        "AIRFLOW_CONN_WEATHER_API",
+        json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": int(s["WEATHER_SIM_PORT"]), "schema": "http"}),
     )
     setdefault("AIRFLOW_CONN_CTI_LANDING", json.dumps({"conn_type": "fs", "extra": {"path": landing}}))
     setdefault(

@@ -18,6 +18,7 @@ SUMMARY_SCHEMAS = (
     "raw_app",
     "raw_portal",
     "raw_mailbox",
+    "raw_weather",
     "staging",
     "intermediate",
     "snapshots",
@@ -27,7 +28,7 @@ SUMMARY_SCHEMAS = (
 )
 SOURCE_SCHEMAS = {
     "crm": "raw_crm", "cti": "raw_cti", "erp": "raw_erp", "mobile_app": "raw_app",
-    "portal_analytics": "raw_portal", "mailbox": "raw_mailbox",
+    "portal_analytics": "raw_portal", "mailbox": "raw_mailbox", "weather": "raw_weather",
 }  # fmt: skip
 
 
@@ -171,6 +172,31 @@ def ml_outputs(wh: Warehouse) -> dict[str, Any]:
     return out
 
 
+def forecast_and_routes(wh: Warehouse) -> dict[str, Any]:
+    """The call forecast's next days and the next day's rounds, as the dashboards show them."""
+    out: dict[str, Any] = {}
+    if _exists(wh, "ml.call_volume_forecast"):
+        rows = wh.query(
+            "select target_date, round(yhat)::int, round(yhat_lower)::int, round(yhat_upper)::int, "
+            "temperature_mean_c from ml.call_volume_forecast "
+            "where forecast_date = (select max(forecast_date) from ml.call_volume_forecast) "
+            "order by target_date limit 7"
+        )
+        out["forecast_next_days"] = [
+            {"day": str(d), "calls": y, "low": lo, "high": hi, "temperature_c": t} for d, y, lo, hi, t in rows
+        ]
+    if _exists(wh, "ml.technician_routes"):
+        rows = wh.query(
+            "select route_date, count(*), count(distinct technician_id), "
+            "round(sum(km_from_previous + km_to_home)::numeric, 1) from ml.technician_routes "
+            "where route_date = (select max(route_date) from ml.technician_routes) group by route_date"
+        )
+        if rows:
+            day, visits, technicians, km = rows[0]
+            out["routes"] = {"route_date": str(day), "rows": visits, "technicians": technicians, "km": float(km)}
+    return out
+
+
 def alerts(wh: Warehouse) -> dict[str, Any]:
     out: dict[str, Any] = {"delivered": [], "failed": 0}
     if _exists(wh, "meta.alert_deliveries"):
@@ -267,6 +293,7 @@ def build_summary(
         "quality_gate": quality_gate(wh),
         "models": models(wh),
         "ml_outputs": ml_outputs(wh),
+        "forecast_and_routes": forecast_and_routes(wh),
         "alerts": alerts(wh),
         "stage_seconds": stage_seconds,
         "total_seconds": total_seconds,
@@ -350,6 +377,27 @@ def print_summary(s: dict[str, Any]) -> None:
         print(
             "Drift warnings (PSI > 0.2): "
             + ", ".join(f"{d['model']}.{d['feature']} {d['psi']}" for d in ml["drift_warnings"])
+        )
+    fr = s.get("forecast_and_routes") or {}
+    metrics = {m["model"]: m["metrics"] for m in s["models"]}
+    forecast = metrics.get("prophet_fr_holidays_weather") or {}
+    if fr.get("forecast_next_days"):
+        print(
+            f"\nCall forecast (backtest J+1..J+30 before it: MAE {forecast.get('mae')}, WAPE {forecast.get('wape')}, "
+            f"95% interval coverage {forecast.get('coverage_95')}; {forecast.get('days_with_weather_forecast')} days "
+            "with a weather forecast)"
+        )
+        for d in fr["forecast_next_days"]:
+            temp = "" if d["temperature_c"] is None else f"  {d['temperature_c']:5.1f} °C"
+            print(f"  {d['day']}  {d['calls']:>4} calls  [{d['low']:>3}, {d['high']:>3}]{temp}")
+    routes, planner = fr.get("routes"), metrics.get("route_planner_ortools") or {}
+    if routes:
+        saved = planner.get("km_saved_share")
+        print(
+            f"\nRoutes for {routes['route_date']}: {routes['rows']} visits, {routes['technicians']} technicians, "
+            f"{routes['km']} km planned vs {planner.get('office_km')} km in the office's order"
+            + (f" ({saved:.0%} saved)" if saved is not None else "")
+            + f"; windows missed {planner.get('windows_missed')}"
         )
     a = s["alerts"]
     print("\nAlerts delivered (channel, severity)")

@@ -49,3 +49,9 @@ as_of_dates as (
         or days.date_day = data_days.last_day
 )
 {%- endmacro %}
+
+{#- Minutes from the Paris midnight starting `day` to an instant (09:30 -> 570; the next day's
+    00:30 -> 1470, so a window running past midnight stays ordered). -#}
+{% macro minutes_after_local_midnight(instant, day) -%}
+    (extract(epoch from ({{ instant }} at time zone '{{ var("local_timezone") }}') - {{ day }}::timestamp) / 60)::integer
+{%- endmacro %}

@@ -22,6 +22,7 @@ SMTP_CONN_ID = "smtp_default"
 SLACK_CONN_ID = "slack_api"
 PORTAL_ANALYTICS_CONN_ID = "portal_analytics_api"
 MAILBOX_CONN_ID = "mailbox_api"
+WEATHER_CONN_ID = "weather_api"
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_TZ = "Europe/Paris"
@@ -165,6 +166,33 @@ class MlSettings:
             )
         root = os.environ.get("MLFLOW_ARTIFACT_ROOT") or str(PROJECT_ROOT / ".local" / "mlflow" / "artifacts")
         return cls(uri, Path(root))
+
+
+@dataclass(frozen=True)
+class WeatherSettings:
+    """Where the service area is and how far back a fresh warehouse loads its weather."""
+
+    latitude: float = 45.76  # Lyon: the simulated company's area
+    longitude: float = 4.85
+    # A fresh warehouse loads this many days of observed weather (the call history is two years) ...
+    backfill_days: int = 760
+    # ... and the forecast runs issued over this many days, so backtests use what was known then.
+    forecast_backfill_days: int = 400
+    # Each run re-reads the archive's last days: the newest are published late, and revised.
+    archive_lookback_days: int = 7
+    # The archive lags by a few days; a newest observed day older than this is a failed load.
+    archive_max_delay_days: int = 5
+
+    @classmethod
+    def from_env(cls) -> WeatherSettings:
+        return cls(
+            latitude=_env_float("WEATHER_LATITUDE", cls.latitude),
+            longitude=_env_float("WEATHER_LONGITUDE", cls.longitude),
+            backfill_days=int(_env_float("WEATHER_BACKFILL_DAYS", cls.backfill_days)),
+            forecast_backfill_days=int(_env_float("WEATHER_FORECAST_BACKFILL_DAYS", cls.forecast_backfill_days)),
+            archive_lookback_days=int(_env_float("WEATHER_ARCHIVE_LOOKBACK_DAYS", cls.archive_lookback_days)),
+            archive_max_delay_days=int(_env_float("WEATHER_ARCHIVE_MAX_DELAY_DAYS", cls.archive_max_delay_days)),
+        )
 
 
 def demo_output_dir() -> Path:

@@ -27,6 +27,7 @@ APPROVED_TAGS = frozenset(
         "cti",
         "erp",
         "mobile_app",
+        "weather",
         "dbt",
         "great_expectations",
         "portal_analytics",
@@ -58,6 +59,7 @@ RAW_ERP = Asset(name="raw_erp", uri="warehouse://raw_erp", group="raw")
 RAW_APP = Asset(name="raw_app", uri="warehouse://raw_app", group="raw")
 RAW_PORTAL = Asset(name="raw_portal_analytics", uri="warehouse://raw_portal", group="raw")
 RAW_MAILBOX = Asset(name="raw_mailbox", uri="warehouse://raw_mailbox", group="raw")
-RAW_ASSETS = (RAW_CRM, RAW_CTI, RAW_ERP, RAW_APP, RAW_PORTAL, RAW_MAILBOX)
+RAW_WEATHER = Asset(name="raw_weather", uri="warehouse://raw_weather", group="raw")
+RAW_ASSETS = (RAW_CRM, RAW_CTI, RAW_ERP, RAW_APP, RAW_PORTAL, RAW_MAILBOX, RAW_WEATHER)
 MARTS = Asset(name="marts", uri="warehouse://marts", group="marts")
 ML_SCORES = Asset(name="ml_scores", uri="warehouse://ml", group="ml")

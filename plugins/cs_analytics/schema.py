@@ -226,6 +226,29 @@ create table if not exists ml.call_volume_forecast (
     trained_at     timestamptz not null default now(),
     primary key (forecast_date, target_date)
 );
+-- The temperature the forecast assumed (forecast issued on forecast_date; null past its reach).
+alter table ml.call_volume_forecast add column if not exists temperature_mean_c double precision;
+alter table ml.call_volume_forecast add column if not exists weather_lead_days integer;
+-- Tomorrow's rounds (spec 2.3), planned the evening before: one row per visit in visiting order.
+create table if not exists ml.technician_routes (
+    route_date            date not null,          -- the day planned
+    planned_on            date not null,          -- the as-of day: planned the evening before
+    technician_id         text not null,          -- who the plan sends (may differ from the office's)
+    position              integer not null,       -- 1 = first visit of the day
+    intervention_id       text not null,
+    office_technician_id  text not null,
+    planned_arrival       timestamptz not null,   -- inside the booked window unless none could be kept
+    window_start          timestamptz not null,
+    window_end            timestamptz not null,
+    duration_minutes      integer not null,
+    km_from_previous      double precision not null,  -- from home for the first visit
+    minutes_from_previous double precision not null,  -- the technician's "trajet"
+    km_to_home            double precision not null,  -- after the last visit, else 0
+    planner               text not null,
+    planned_at            timestamptz not null default now(),
+    primary key (route_date, intervention_id),
+    unique (route_date, technician_id, position)
+);
 
 create table if not exists ml.model_runs (
     model          text not null,

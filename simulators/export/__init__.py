@@ -23,12 +23,14 @@ from simulators.export.mailbox import write_mailbox_store
 from simulators.export.portal import write_portal_store
 from simulators.export.truth import FILES as TRUTH_FILES
 from simulators.export.truth import write_ground_truth
+from simulators.export.weather import write_weather_store
 from simulators.world import World, WorldConfig, build_world
 
 CRM_STORE = "crm.sqlite"
 APP_STORE = "mobile_app.sqlite"
 PORTAL_STORE = ga4_api.STORE_NAME
 MAILBOX_STORE = graph_api.STORE_NAME
+WEATHER_STORE = "weather.sqlite"
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,8 @@ def generate(config: WorldConfig, destinations: Destinations, log: Callable[[str
     progress("ga4 store", counts["portal_analytics"]["traffic_rows"])
     counts["mailbox"] = _write_store(write_mailbox_store, world, data_dir / MAILBOX_STORE)
     progress("mailbox store", counts["mailbox"]["messages"])
+    counts["weather"] = _write_store(write_weather_store, world, data_dir / WEATHER_STORE)
+    progress("weather store", sum(counts["weather"].values()), "days")
 
     outbox = data_dir / OUTBOX_NAME
     _remove(outbox)

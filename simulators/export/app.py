@@ -52,6 +52,9 @@ def intervention_payloads(world: World) -> list[dict]:
         "booked_via": v["booked_via"].to_numpy(),
         "scheduled_start": format_paris_iso(v["scheduled_start_utc"].to_numpy()),
         "scheduled_end": format_paris_iso(v["scheduled_end_utc"].to_numpy()),
+        "window_start": format_paris_iso(v["window_start_utc"].to_numpy()),
+        "window_end": format_paris_iso(v["window_end_utc"].to_numpy()),
+        "expected_duration_minutes": v["planned_minutes"].astype(int).to_numpy(),
         "actual_start": format_paris_iso(np.where(started, v["actual_start_utc"], np.datetime64("NaT"))),
         "actual_end": format_paris_iso(np.where(done, v["actual_end_utc"], np.datetime64("NaT"))),
         "street": customers["street"].to_numpy(),
@@ -80,6 +83,8 @@ def intervention_payloads(world: World) -> list[dict]:
             "booked_via": row["booked_via"],
             "scheduled_start": row["scheduled_start"],
             "scheduled_end": row["scheduled_end"],
+            "booked_window": {"start": row["window_start"], "end": row["window_end"]},
+            "expected_duration_minutes": int(row["expected_duration_minutes"]),
             "actual_start": row["actual_start"],
             "actual_end": row["actual_end"],
             "address": {

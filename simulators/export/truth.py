@@ -252,6 +252,8 @@ def intervention_truth(world: World) -> pd.DataFrame:
             "longitude": v["longitude"].to_numpy(),
             "scheduled_start": format_paris_iso(v["scheduled_start_utc"].to_numpy()),
             "duration_min": v["planned_minutes"].to_numpy(),
+            "window_start": format_paris_iso(v["window_start_utc"].to_numpy()),
+            "window_end": format_paris_iso(v["window_end_utc"].to_numpy()),
         }
     ).sort_values(["date", "technician_id", "scheduled_start", "intervention_id"], kind="stable")
 

@@ -16,6 +16,11 @@ from simulators.world.rng import component_rng
 MINUTE = 60
 LYON_CENTRE = (45.76, 4.85)
 MISSING_CLOCK_IN_RATE = 0.03
+# The window promised to the customer at booking, around the slot the office gave the visit: a
+# half-day ("le matin", "l'après-midi") or a two-hour window ("9h-11h"), as service desks offer.
+HALF_DAY_WINDOW_SHARE = 0.5
+MORNING = (8 * 60, 12 * 60 + 30)
+AFTERNOON = (12 * 60 + 30, 18 * 60)
 BOOKING_CHANNELS = {
     BREAKDOWN: (0.5, 0.22, 0.18, 0.10),  # phone, portal, email, technician
     MAINTENANCE: (0.33, 0.35, 0.15, 0.17),
@@ -122,11 +127,14 @@ def build_field_work(
         slot[group] = slot_end + _minutes(np.ceil(gap / 15) * 15)
     scheduled_start = paris_to_utc(scheduled)
     scheduled_end = scheduled_start + _minutes(planned)
+    window_start, window_end = _booked_windows(config, scheduled)
 
     interventions = visits.rename(columns={"planned": "planned_minutes", "travel": "travel_minutes"}).assign(
         intervention_id=[f"INT-{i + 1:06d}" for i in range(n)],
         scheduled_start_utc=scheduled_start,
         scheduled_end_utc=scheduled_end,
+        window_start_utc=window_start,
+        window_end_utc=window_end,
         actual_start_utc=actual_start,
         actual_end_utc=actual_end,
         latitude=customers["latitude"].to_numpy()[customer],
@@ -150,6 +158,29 @@ def build_field_work(
     return FieldWork(
         interventions=interventions, time_entries=time_entries, missing_time_entries=missing, field_quotes=quotes
     )
+
+
+def _booked_windows(config: WorldConfig, scheduled_wall: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The arrival window promised at booking (UTC), always holding the office's slot.
+
+    Half-days when the slot falls in one (08:00-12:30, 12:30-18:00), otherwise and for the other
+    half of the visits a two-hour window on whole hours ("9h-11h") with the slot in its first or
+    second hour. Drawn from its own stream, so the rest of the world is unchanged.
+    """
+    rng = component_rng(config.seed, "booked_windows")
+    n = len(scheduled_wall)
+    midnight = scheduled_wall.astype("datetime64[D]").astype("datetime64[s]")
+    minute = ((scheduled_wall - midnight).astype("int64") // 60).astype(int)
+    hour_start = (minute // 60) * 60 - 60 * rng.integers(0, 2, n)
+    two_hour_start = np.maximum(hour_start, np.minimum(minute, 8 * 60))
+    half_day = rng.random(n) < HALF_DAY_WINDOW_SHARE
+    in_morning = (minute >= MORNING[0]) & (minute < MORNING[1])
+    in_afternoon = (minute >= AFTERNOON[0]) & (minute < AFTERNOON[1])
+    start = np.select(
+        [half_day & in_morning, half_day & in_afternoon], [MORNING[0], AFTERNOON[0]], default=two_hour_start
+    )
+    end = np.select([half_day & in_morning, half_day & in_afternoon], [MORNING[1], AFTERNOON[1]], default=start + 120)
+    return paris_to_utc(midnight + _minutes(start)), paris_to_utc(midnight + _minutes(end))
 
 
 def _bookings(

@@ -19,8 +19,8 @@ from cs_analytics.orchestration import MARTS
 from cs_analytics.transform.bi_access import BI_ROLE
 from cs_analytics.warehouse import Warehouse
 from scripts.demo import PIPELINE, dags_test
-from simulators import app_api, crm_api, ga4_api, graph_api, stores
-from simulators.export import Destinations, generate
+from simulators import app_api, crm_api, ga4_api, graph_api, stores, weather_api
+from simulators.export import WEATHER_STORE, Destinations, generate
 from simulators.httpbase import serve_in_thread
 from simulators.sinks import inbox, slack_api, smtp_sink
 from simulators.world import WorldConfig
@@ -33,7 +33,10 @@ pytestmark = pytest.mark.e2e
 END = date(2026, 1, 11)
 RUN_AFTER = datetime.combine(END + timedelta(days=1), datetime.min.time(), PARIS)
 SLACK_TOKEN = "xoxb-e2e"
-INGESTION = ("ingest_crm", "ingest_cti", "ingest_erp", "ingest_mobile_app", "ingest_portal_analytics", "ingest_mailbox")
+INGESTION = (
+    "ingest_crm", "ingest_cti", "ingest_erp", "ingest_mobile_app", "ingest_portal_analytics", "ingest_mailbox",
+    "ingest_weather",
+)  # fmt: skip
 GRAPH_SECRET = "graph-e2e"
 
 
@@ -57,6 +60,7 @@ def pipeline(tmp_path_factory, server_url):
         app = app_api.make_server(store_path=dest.data_dir / "mobile_app.sqlite", token="app-e2e", rate_limit_per_10s=0)
         ga4 = ga4_api.make_server(store_path=dest.data_dir / ga4_api.STORE_NAME, key_path=tmp / "ga4-key.json")
         graph = graph_api.make_server(store_path=dest.data_dir / graph_api.STORE_NAME, client_secret=GRAPH_SECRET)
+        weather = weather_api.make_server(store_path=dest.data_dir / WEATHER_STORE, calls_per_minute=0)
         slack = slack_api.make_server(store_dir=tmp / "slack", token=SLACK_TOKEN)
         mail = smtp_sink.make_controller(maildir=tmp / "mail")
         with (
@@ -64,6 +68,7 @@ def pipeline(tmp_path_factory, server_url):
             serve_in_thread(app) as app_url,
             serve_in_thread(ga4) as ga4_url,
             serve_in_thread(graph) as graph_url,
+            serve_in_thread(weather) as weather_url,
             serve_in_thread(slack) as slack_url,
             smtp_sink.serve_in_thread(mail) as (smtp_host, smtp_port),
         ):
@@ -100,6 +105,9 @@ def pipeline(tmp_path_factory, server_url):
                             },
                         }
                     ),  # fmt: skip
+                    "AIRFLOW_CONN_WEATHER_API": json.dumps({"conn_type": "http", "host": weather_url}),
+                    # the one-year world's forecast runs start a year back; 120 days of runs are plenty
+                    "WEATHER_FORECAST_BACKFILL_DAYS": "120",
                     "AIRFLOW_CONN_CTI_LANDING": json.dumps(
                         {"conn_type": "fs", "extra": {"path": str(dest.landing_dir)}}
                     ),
@@ -237,6 +245,36 @@ def test_the_models_dashboard_view_shows_the_first_forecast(pipeline):
         "select count(*) filter (where forecast_calls is not null), max(forecast_date) from marts.pres_call_volume_forecast"
     )
     assert rows[0] == (30, END)
+
+
+def test_weather_loaded_and_forecast_uses_it(pipeline):
+    wh = pipeline["wh"]
+    observed, runs, last_run = wh.query(
+        "select (select count(*) from raw_weather.daily_observations), count(distinct run_date), max(run_date) "
+        "from raw_weather.daily_forecasts"
+    )[0]
+    assert observed > 365 and runs == 121 and last_run == END  # the backfill's 120, then the day's
+    leads = wh.query(
+        "select count(weather_lead_days), min(weather_lead_days), max(weather_lead_days) "
+        "from ml.call_volume_forecast where forecast_date = %s",
+        (END,),
+    )
+    assert leads == [(15, 1, 15)]  # J+1..J+15 from the run issued on END; later days from climatology
+
+
+def test_next_day_routes_planned_and_replaced_on_rerun(pipeline):
+    wh = pipeline["wh"]
+    query = (
+        "select count(*), count(distinct technician_id), bool_and(planned_arrival <= window_end), "
+        "bool_and(planned_arrival >= window_start) from ml.technician_routes where route_date = %s"
+    )
+    before = wh.query(query, (END + timedelta(days=1),))[0]
+    booked = wh.query("select count(*) from marts.ml_route_stops where work_date = %s", (END + timedelta(days=1),))[0][
+        0
+    ]
+    assert before[0] == booked > 0 and before[2] and before[3]
+    dags_test("ml_scoring", RUN_AFTER, log_dir=pipeline["tmp"] / "logs_ml_rerun", env=pipeline["env"])
+    assert wh.query(query, (END + timedelta(days=1),))[0] == before
 
 
 def test_alert_delivered_to_both_sinks_and_not_resent(pipeline):

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from cs_analytics.config import IngestSettings
+from cs_analytics.config import IngestSettings, WeatherSettings
 from cs_analytics.warehouse import Warehouse, drop_database
 
 REPO = Path(__file__).resolve().parents[2]
@@ -144,6 +144,8 @@ def _load_sources(world_root: Path, warehouse: Warehouse, erp_url: str) -> None:
         for resource in mobile_app.RESOURCES:
             mobile_app.load_resource(warehouse, app_client, resource, ctx("mobile_app", resource), LENIENT)
     load_portal_and_mailbox(world_root / "sim", warehouse, ctx)
+    # A month of forecast runs is enough to build the marts (the forecast's skill is tested elsewhere).
+    load_weather(world_root / "sim", warehouse, ctx, WeatherSettings(backfill_days=400, forecast_backfill_days=30))
     cti.load_landing_folder(warehouse, world_root / "landing", ctx("cti", "calls"), LENIENT)
     source = Warehouse(erp_url)
     for table in erp.TABLES:
@@ -179,6 +181,28 @@ def load_portal_and_mailbox(
         tokens = ClientCredentials("mailbox_api", graph_url, graph_api.TENANT_ID, graph_api.CLIENT_ID, TOKEN)
         mail = mailbox.GraphMailClient(OAuthApiSession("mailbox_api", graph_url, tokens, 30.0, retry), MAILBOX)
         rows[mailbox.TABLE] = mailbox.load_messages(warehouse, mail, ctx("mailbox", "messages"), settings).rows_inserted
+    return rows
+
+
+def load_weather(
+    data_dir: Path, warehouse: Warehouse, ctx, weather_settings, settings: IngestSettings = LENIENT
+) -> dict[str, int]:
+    """The Open-Meteo simulator's store of a generated world, through the production loader (both
+    objects); `ctx(source, object)` makes each batch. Rows loaded per raw table."""
+    from cs_analytics.ingestion import weather
+    from cs_analytics.ingestion.http_client import RetryPolicy
+    from simulators import weather_api
+    from simulators.export import WEATHER_STORE
+    from simulators.httpbase import serve_in_thread
+
+    retry = RetryPolicy(max_retries=3, sleep=lambda s: None)
+    rows = {}
+    with serve_in_thread(weather_api.make_server(store_path=data_dir / WEATHER_STORE, calls_per_minute=0)) as url:
+        sessions = (weather.OpenMeteoSession("weather_api", url, None, 60.0, retry) for _ in range(2))
+        meteo = weather.OpenMeteoClient(*sessions, weather_settings)
+        for kind in weather.OBJECTS:
+            loaded = weather.load_weather(warehouse, meteo, kind, ctx("weather", kind), weather_settings, settings)
+            rows[weather.RAW_TABLES[kind]] = loaded.rows_inserted
     return rows
 
 

@@ -117,6 +117,7 @@ def test_generate_prints_one_line_per_stage(generated: Generated) -> None:
         "app",
         "ga4",
         "mailbox",
+        "weather",
         "cti",
         "cti",
         "erp",
@@ -391,6 +392,11 @@ def _payloads(g: Generated, resource: str) -> pd.DataFrame:
 
 def test_app_store_payloads(generated: Generated) -> None:
     technicians = _payloads(generated, "technicians")
+    windows = pd.json_normalize(_payloads(generated, "interventions")["booked_window"])
+    hours = (
+        pd.to_datetime(windows["end"], utc=True) - pd.to_datetime(windows["start"], utc=True)
+    ).dt.total_seconds() / 3600
+    assert set(hours.round(1)) <= {2.0, 4.5, 5.5} and (hours == 2).mean() > 0.3
     assert technicians["id"].str.fullmatch(r"TECH-\d\d").all() and technicians["first_name"].iloc[0] == "Gaëtan"
     visits = _payloads(generated, "interventions")
     offset = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+0[12]:00"
@@ -478,7 +484,13 @@ def test_ground_truth_files(generated: Generated) -> None:
         "longitude",
         "scheduled_start",
         "duration_min",
+        "window_start",
+        "window_end",
     }
+    # the booked window holds the office's slot
+    assert (visits["window_start"] <= visits["scheduled_start"]).all() and (
+        visits["scheduled_start"] < visits["window_end"]
+    ).all()
     vip = generated.truth_csv("anomalies.csv").query("kind == 'vip_low_satisfaction'")
     assert len(vip) >= 2
 

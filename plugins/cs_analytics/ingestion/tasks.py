@@ -58,6 +58,18 @@ def load_mailbox(context: dict[str, Any]) -> dict[str, Any]:
     return result.to_dict()
 
 
+def load_weather(kind: str, context: dict[str, Any]) -> dict[str, Any]:
+    from cs_analytics.config import WeatherSettings
+    from cs_analytics.ingestion.weather import SOURCE, OpenMeteoClient, load_weather
+
+    ingest, settings = IngestSettings.from_env(), WeatherSettings.from_env()
+    client = OpenMeteoClient.from_connection(ingest=ingest, settings=settings)
+    result = load_weather(
+        Warehouse.from_connection(), client, kind, batch_context(SOURCE, kind, context), settings, ingest
+    )
+    return result.to_dict()
+
+
 def load_erp(table: str, context: dict[str, Any]) -> dict[str, Any]:
     from cs_analytics.ingestion.erp import load_table
 

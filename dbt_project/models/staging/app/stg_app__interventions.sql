@@ -31,6 +31,7 @@ renamed as (
         {{ try_cast_numeric("payload #>> '{address,latitude}'") }} as latitude,
         {{ try_cast_numeric("payload #>> '{address,longitude}'") }} as longitude,
         {{ try_cast_integer("payload ->> 'satisfaction_score'") }} as satisfaction_score,
+        {{ try_cast_integer("payload ->> 'expected_duration_minutes'") }} as expected_duration_minutes,
 
         -- booleans
         archived as is_archived,
@@ -38,6 +39,8 @@ renamed as (
         -- timestamps
         {{ try_cast_instant("payload ->> 'scheduled_start'") }} as scheduled_start_at,
         {{ try_cast_instant("payload ->> 'scheduled_end'") }} as scheduled_end_at,
+        {{ try_cast_instant("payload #>> '{booked_window,start}'") }} as booked_window_start_at,
+        {{ try_cast_instant("payload #>> '{booked_window,end}'") }} as booked_window_end_at,
         {{ try_cast_instant("payload ->> 'actual_start'") }} as actual_start_at,
         {{ try_cast_instant("payload ->> 'actual_end'") }} as actual_end_at,
         coalesce({{ try_cast_instant("payload ->> 'created_at'") }}, source_created_at) as created_at,
