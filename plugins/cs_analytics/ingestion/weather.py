@@ -43,6 +43,7 @@ from cs_analytics.ingestion.batch import (
     write_quarantine,
 )
 from cs_analytics.ingestion.http_client import ApiSession, RetryPolicy, SourceRequestError
+from cs_analytics.schema import ensure_schema
 from cs_analytics.warehouse import Warehouse, copy_rows
 
 log = logging.getLogger(__name__)
@@ -299,7 +300,7 @@ def load_weather(
     settings = settings or client.settings
     ingest = ingest or IngestSettings.from_env()
     table = RAW_TABLES[kind]
-    warehouse.ensure_meta()
+    ensure_schema(warehouse)
     warehouse.execute(WEATHER_DDL)
     result = LoadResult(source=ctx.source, object=ctx.object, batch_id=ctx.batch_id)
     last_day = _interval_last_day(ctx)
