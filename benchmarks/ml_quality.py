@@ -124,6 +124,10 @@ def build_world(scale: float, seed: int, years: int, end: date, server_url: str,
     qg.log(f"    loaded in {time.perf_counter() - started:.0f}s; dbt build")
     dbt = qg.dbt_build(wh_name, work)
     qg.log(f"    dbt: {dbt['summary']} (rc {dbt['returncode']}) after {time.perf_counter() - started:.0f}s")
+    # dbt builds into the hidden build schema; the models read `marts`, as after the transform DAG.
+    from cs_analytics.transform.publish import publish_marts
+
+    publish_marts(Warehouse(wh_url), work / "dbt_target" / "manifest.json")
     (work / "world.json").write_text(json.dumps({"warehouse_url": wh_url, "scale": scale, "end_date": str(end)}))
     if keep:
         qg.log(f"    kept world: --reuse {work}")
