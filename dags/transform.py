@@ -4,8 +4,8 @@
 Builds the star schema and KPI marts with dbt, audits them with Great Expectations, and
 publishes them only if they pass (write-audit-publish).
 
-- Runs when all six raw Assets (`raw_crm`, `raw_cti`, `raw_erp`, `raw_app`,
-  `raw_portal_analytics`, `raw_mailbox`) have been updated since the last run.
+- Runs when all seven raw Assets (`raw_crm`, `raw_cti`, `raw_erp`, `raw_app`,
+  `raw_portal_analytics`, `raw_mailbox`, `raw_weather`) have been updated since the last run.
 - `as_of`: the instant the run measures the marts at ("today": open tickets' ages, tenure,
   the last KPI day), its data interval end — for an asset-triggered run, the latest data
   interval end of the ingestion runs that triggered it. dbt gets it as the var `as_of`; the
