@@ -3,7 +3,8 @@
 
 Loads the Sage 100 ERP tables into `raw_erp`: customers (`F_COMPTET`), items
 (`F_ARTICLE`), document headers (`F_DOCENTETE`: quotes, orders, invoices) and lines
-(`F_DOCLIGNE`), one mapped task per table.
+(`F_DOCLIGNE`), and the general ledger (`F_ECRITUREC` lines, `F_ECRITUREA` analytic split,
+`F_JMOUV` journal periods and their closing), one mapped task per table.
 
 - **Incremental** on `cbModification`, with a lookback (`ERP_LOOKBACK_MINUTES`) for
   transactions committed late; bulk COPY from the ERP straight into the warehouse.
@@ -18,7 +19,7 @@ from airflow.sdk import dag, task
 
 from cs_analytics.orchestration import DEFAULT_ARGS, RAW_ERP, START_DATE, daily_interval
 
-TABLES = ["F_COMPTET", "F_ARTICLE", "F_DOCENTETE", "F_DOCLIGNE"]
+TABLES = ["F_COMPTET", "F_ARTICLE", "F_DOCENTETE", "F_DOCLIGNE", "F_ECRITUREC", "F_ECRITUREA", "F_JMOUV"]
 
 
 @dag(

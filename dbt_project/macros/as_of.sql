@@ -20,15 +20,21 @@
     ({{ instant }} at time zone '{{ var("local_timezone") }}')::date
 {%- endmacro %}
 
-{#- The CTEs `data_days` (first_day, last_day of the data) and `as_of_dates` (each month end of
-    the history, then the as-of day itself) that the ML feature marts are computed at: the last
-    as_of_date is the scoring set, the earlier ones the training history. -#}
-{% macro ml_as_of_dates_ctes() -%}
+{#- The CTE `data_days`: the first day of the data (the first call) and the as-of day. The daily
+    marts hold one row per day between them. -#}
+{% macro data_days_cte() -%}
 data_days as (
     select
         (select min(call_date) from {{ ref('fct_calls') }}) as first_day,
         {{ data_as_of_date() }} as last_day
-),
+)
+{%- endmacro %}
+
+{#- The CTEs `data_days` and `as_of_dates` (each month end of the history, then the as-of day
+    itself) that the ML feature marts are computed at: the last as_of_date is the scoring set,
+    the earlier ones the training history. -#}
+{% macro ml_as_of_dates_ctes() -%}
+    {{ data_days_cte() }},
 
 as_of_dates as (
     select days.date_day as as_of_date

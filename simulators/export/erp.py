@@ -1,7 +1,8 @@
 """The Sage 100-like ERP database (PostgreSQL) as it stands at the end of `end_date`.
 
 Sage names and quotes its identifiers (`"F_COMPTET"."CT_Num"`) and stores local Paris time
-without a zone; every table has `cbMarq` and `cbModification`.
+without a zone; every table has `cbMarq` and `cbModification`. Sage writes 1753-01-01 (SQL
+Server's smallest datetime) where a date is empty, e.g. a ledger line without a due date.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import psycopg
 from psycopg import sql
 
 from simulators.world import World, catalog
-from simulators.world.clock import format_paris_wall, paris_to_utc
+from simulators.world.clock import format_paris_wall, paris_to_utc, utc_to_paris
 from simulators.world.rng import component_rng
 
 TABLES: dict[str, tuple[tuple[str, str], ...]] = {
@@ -70,13 +71,58 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("DL_PieceDE", "varchar(13)"),
         ("cbModification", "timestamp without time zone not null"),
     ),
+    # General ledger (Sage 100 Comptabilité): one row per line; the accounting date is
+    # JM_Date (first day of the month) + EC_Jour - 1; EC_Date is the day the line was keyed.
+    "F_ECRITUREC": (
+        ("cbMarq", "integer not null"),
+        ("JO_Num", "varchar(6) not null"),
+        ("EC_No", "integer not null"),
+        ("JM_Date", "timestamp without time zone not null"),
+        ("EC_Jour", "smallint not null"),
+        ("EC_Date", "timestamp without time zone"),
+        ("EC_Piece", "varchar(13)"),
+        ("EC_RefPiece", "varchar(17)"),
+        ("CG_Num", "varchar(13) not null"),
+        ("CT_Num", "varchar(17)"),
+        ("EC_Intitule", "varchar(69)"),
+        ("EC_Echeance", "timestamp without time zone"),
+        ("EC_Sens", "smallint not null"),
+        ("EC_Montant", "numeric(24, 6) not null"),
+        ("cbCreation", "timestamp without time zone not null"),
+        ("cbModification", "timestamp without time zone not null"),
+    ),
+    # Analytic split of a ledger line: N_Analytique is the analytic plan (1: sections), CA_Num the section.
+    "F_ECRITUREA": (
+        ("cbMarq", "integer not null"),
+        ("EC_No", "integer not null"),
+        ("N_Analytique", "smallint not null"),
+        ("EA_Ligne", "integer not null"),
+        ("CA_Num", "varchar(13) not null"),
+        ("EA_Montant", "numeric(24, 6) not null"),
+        ("EA_Quantite", "numeric(24, 6) not null"),
+        ("cbModification", "timestamp without time zone not null"),
+    ),
+    # Journal periods: a row per journal and month with entries; JM_Cloture 0 open, 2 closed.
+    "F_JMOUV": (
+        ("cbMarq", "integer not null"),
+        ("JO_Num", "varchar(6) not null"),
+        ("JM_Date", "timestamp without time zone not null"),
+        ("JM_Cloture", "smallint not null"),
+        ("JM_Impression", "smallint not null"),
+        ("JM_DateCloture", "timestamp without time zone"),
+        ("cbModification", "timestamp without time zone not null"),
+    ),
 }
 PRIMARY_KEYS = {
     "F_COMPTET": ("CT_Num",),
     "F_ARTICLE": ("AR_Ref",),
     "F_DOCENTETE": ("DO_Domaine", "DO_Type", "DO_Piece"),
     "F_DOCLIGNE": ("cbMarq",),
+    "F_ECRITUREC": ("EC_No",),
+    "F_ECRITUREA": ("cbMarq",),
+    "F_JMOUV": ("JO_Num", "JM_Date"),
 }
+NO_DATE = "1753-01-01 00:00:00"
 
 
 def _latest(*instants: np.ndarray) -> np.ndarray:
@@ -210,7 +256,84 @@ def erp_tables(world: World) -> dict[str, pd.DataFrame]:
         "F_ARTICLE": articles.drop(columns="_order"),
         "F_DOCENTETE": headers.drop(columns=["_order", "_key"]),
         "F_DOCLIGNE": lines_table,
+        **ledger_tables(world),
     }
+
+
+def _midnight_text(days: np.ndarray) -> np.ndarray:
+    """Sage dates: local midnight as text, the 1753-01-01 placeholder where there is none."""
+    days = np.asarray(days, dtype="datetime64[D]")
+    text = np.char.add(np.datetime_as_string(days), " 00:00:00").astype(object)
+    text[np.isnat(days)] = NO_DATE
+    return text
+
+
+def ledger_tables(world: World) -> dict[str, pd.DataFrame]:
+    """F_ECRITUREC, F_ECRITUREA and F_JMOUV: the lines keyed by the snapshot, from the first
+    exported month on, and each journal period as it stood then (closed or still open)."""
+    ledger = world.general_ledger
+    snapshot = world.snapshot
+    first_period = np.datetime64(world.config.start_date, "M").astype("datetime64[D]")
+    lines = ledger.lines[
+        (ledger.lines["keyed_utc"].to_numpy() < snapshot) & (ledger.lines["period"].to_numpy() >= first_period)
+    ].reset_index(drop=True)
+    keyed = lines["keyed_utc"].to_numpy()
+    keyed_day = utc_to_paris(keyed).astype("datetime64[D]")
+    entries = pd.DataFrame(
+        {
+            "cbMarq": np.arange(1, len(lines) + 1),
+            "JO_Num": lines["journal"].to_numpy(),
+            "EC_No": lines["line_no"].to_numpy() + 1,
+            "JM_Date": _midnight_text(lines["period"].to_numpy()),
+            "EC_Jour": lines["day"].to_numpy(),
+            "EC_Date": _midnight_text(keyed_day),
+            "EC_Piece": lines["piece"].to_numpy(),
+            "EC_RefPiece": lines["reference"].str.slice(0, 17).to_numpy(),
+            "CG_Num": lines["account"].to_numpy(),
+            "CT_Num": None,  # the suppliers' sub-ledger is not simulated
+            "EC_Intitule": lines["label"].to_numpy(),
+            "EC_Echeance": _midnight_text(lines["due"].to_numpy()),
+            "EC_Sens": lines["sens"].to_numpy(),
+            "EC_Montant": lines["amount"].to_numpy(),
+            "cbCreation": format_paris_wall(keyed),
+            "cbModification": format_paris_wall(keyed),
+        }
+    )
+    analytic = ledger.analytic[ledger.analytic["line_no"].isin(lines["line_no"])].reset_index(drop=True)
+    modified = dict(zip(lines["line_no"], entries["cbModification"], strict=True))
+    analytic_table = pd.DataFrame(
+        {
+            "cbMarq": np.arange(1, len(analytic) + 1),
+            "EC_No": analytic["line_no"].to_numpy() + 1,
+            "N_Analytique": 1,
+            "EA_Ligne": analytic["position"].to_numpy(),
+            "CA_Num": analytic["section"].to_numpy(),
+            "EA_Montant": analytic["amount"].to_numpy(),
+            "EA_Quantite": 0.0,
+            "cbModification": analytic["line_no"].map(modified).to_numpy(),
+        }
+    )
+    periods = ledger.periods[
+        (ledger.periods["opened_utc"].to_numpy() < snapshot) & (ledger.periods["period"].to_numpy() >= first_period)
+    ].reset_index(drop=True)
+    closed = periods["closed_utc"].to_numpy() < snapshot
+    closed_at = np.where(closed, periods["closed_utc"].to_numpy(), np.datetime64("NaT"))
+    last_entry = lines.groupby(["journal", "period"])["keyed_utc"].max()
+    last_keyed = np.array(
+        [last_entry[(j, p)] for j, p in zip(periods["journal"], periods["period"], strict=True)], dtype="datetime64[s]"
+    )
+    journal_periods = pd.DataFrame(
+        {
+            "cbMarq": np.arange(1, len(periods) + 1),
+            "JO_Num": periods["journal"].to_numpy(),
+            "JM_Date": _midnight_text(periods["period"].to_numpy()),
+            "JM_Cloture": np.where(closed, 2, 0),
+            "JM_Impression": np.where(closed, 1, 0),
+            "JM_DateCloture": np.where(closed, format_paris_wall(closed_at), NO_DATE),
+            "cbModification": format_paris_wall(np.where(closed, closed_at, last_keyed)),
+        }
+    )
+    return {"F_ECRITUREC": entries, "F_ECRITUREA": analytic_table, "F_JMOUV": journal_periods}
 
 
 def _cell(value: object) -> object:

@@ -24,6 +24,7 @@ FILES = (
     "cti_defects.csv",
     "interventions.csv",
     "missing_time_entries.csv",
+    "customer_service_costs.csv",
 )
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -210,6 +211,15 @@ def missing_time_entries(world: World) -> pd.DataFrame:
     ).sort_values(["work_date", "technician_id"], kind="stable")
 
 
+def customer_service_costs(world: World) -> pd.DataFrame:
+    """What the desk cost each exported month (the analytic section SERVCLIENT of the Sage
+    ledger, whether posted by the snapshot or not) and the calls its agents handled."""
+    costs = world.general_ledger.customer_service_costs
+    first = f"{world.config.start_date:%Y-%m}"
+    last = f"{world.config.end_date:%Y-%m}"
+    return costs[(costs["month"] >= first) & (costs["month"] <= last)].reset_index(drop=True)
+
+
 def write_ground_truth(
     world: World, directory: Path, cti: CtiOutbox, store_counts: dict[str, dict[str, int]]
 ) -> dict[str, int]:
@@ -226,6 +236,7 @@ def write_ground_truth(
         "cti_defects.csv": cti.defects,
         "interventions.csv": intervention_truth(world),
         "missing_time_entries.csv": missing_time_entries(world),
+        "customer_service_costs.csv": customer_service_costs(world),
     }
     counts = {}
     for name, table in tables.items():

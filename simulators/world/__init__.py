@@ -21,6 +21,7 @@ from simulators.world.churn import probability_within
 from simulators.world.clock import paris_to_utc
 from simulators.world.config import WorldConfig
 from simulators.world.field import FieldWork, build_field_work
+from simulators.world.general_ledger import GeneralLedger, build_general_ledger
 from simulators.world.ledger import Ledger, build_ledger
 from simulators.world.people import (
     FIRST_CRM_CONTACT_ID,
@@ -50,6 +51,7 @@ class World:
     conversations: Conversations
     field: FieldWork
     ledger: Ledger
+    general_ledger: GeneralLedger
 
     # ----------------------------------------------------------------- day indexes
     def day_index(self, day) -> int:
@@ -144,6 +146,8 @@ def build_world(config: WorldConfig, progress: Callable[[str, int, str], None] =
     progress("field work", len(field.interventions) + len(field.time_entries), "rows")
     ledger = build_ledger(config, customers, field.interventions, behaviour.quotes, field.field_quotes)
     progress("ledger", len(ledger.documents) + len(ledger.lines), "rows")
+    general_ledger = build_general_ledger(config, calendar, agents, technicians, calls)
+    progress("general ledger", len(general_ledger.lines), "rows")
     customers, leads = _with_crm_ids(config, customers, leads)
     return World(
         config=config,
@@ -158,6 +162,7 @@ def build_world(config: WorldConfig, progress: Callable[[str, int, str], None] =
         conversations=conversations,
         field=field,
         ledger=ledger,
+        general_ledger=general_ledger,
     )
 
 

@@ -38,7 +38,7 @@ create table marts.mart_kpi_daily (
     kpi_date date, calls_per_day bigint, calls_per_day_alert_threshold integer, is_call_overload boolean,
     inbound_calls bigint, answered_calls bigint, avg_wait_seconds numeric, abandonment_rate numeric,
     service_level numeric, first_contact_resolution_rate numeric, tickets_open_over_24h bigint,
-    online_booking_share numeric
+    online_booking_share numeric, is_public_holiday boolean
 );
 create schema if not exists raw_erp;
 create table raw_erp.f_docentete (do_domaine smallint, do_type smallint, do_piece varchar(13),
@@ -114,7 +114,7 @@ def insert_tickets(wh: Warehouse, rows: list[tuple]) -> None:
             )
 
 
-def kpi_days(latest_calls: int | None = None) -> list[tuple]:
+def kpi_days(latest_calls: int | None = None, latest_is_holiday: bool = False) -> list[tuple]:
     """60 days to LATEST: 50 calls on weekdays, 20 on Saturdays, 3 on Sundays."""
     rows = []
     for i in range(60):
@@ -122,7 +122,10 @@ def kpi_days(latest_calls: int | None = None) -> list[tuple]:
         calls = {6: 20, 7: 3}.get(d.isoweekday(), 50)
         if d == LATEST and latest_calls is not None:
             calls = latest_calls
-        rows.append((d, calls, 70, calls > 70, calls - 5 if calls > 5 else 0, calls // 2, 30, 0.1, 0.4, 0.7, 2, 0.25))
+        holiday = latest_is_holiday and d == LATEST  # no real holiday in these 60 days
+        rows.append(
+            (d, calls, 70, calls > 70, calls - 5 if calls > 5 else 0, calls // 2, 30, 0.1, 0.4, 0.7, 2, 0.25, holiday)
+        )
     return rows
 
 
@@ -130,7 +133,7 @@ def set_kpis(wh: Warehouse, rows: list[tuple]) -> None:
     with wh.transaction() as conn:
         conn.execute("delete from marts.mart_kpi_daily")
         with conn.cursor() as cur:
-            cur.executemany("insert into marts.mart_kpi_daily values (" + ", ".join(["%s"] * 12) + ")", rows)
+            cur.executemany("insert into marts.mart_kpi_daily values (" + ", ".join(["%s"] * 13) + ")", rows)
 
 
 @pytest.fixture
@@ -294,6 +297,16 @@ def test_volume_collapse_blocks_and_a_dip_only_warns(gate, world: Warehouse):
     dip = gate(["marts__call_volume"])
     assert dip.passed
     assert failures(dip) == {("marts__call_volume", "expect_column_values_to_be_between", "volume_ratio", "warning")}
+
+
+def test_a_public_holiday_in_the_mart_calendar_is_not_judged(gate, world: Warehouse):
+    """The volume band reads dbt's calendar (mart_kpi_daily.is_public_holiday): a holiday's
+    collapse is expected, not a failure."""
+    set_kpis(world, kpi_days(latest_calls=2, latest_is_holiday=True))
+    holiday = gate(["marts__call_volume"])
+    assert holiday.passed and failures(holiday) == set()
+    (row,) = world.query("select is_holiday, volume_ratio from dq.marts__call_volume")
+    assert row == (True, None)
 
 
 def test_stale_data_blocks_and_late_data_warns(gate):

@@ -110,6 +110,7 @@ def test_generate_prints_one_line_per_stage(generated: Generated) -> None:
         "tickets",
         "field",
         "ledger",
+        "general",
         "crm",
         "app",
         "cti",
@@ -135,7 +136,15 @@ def test_same_inputs_give_byte_identical_outputs(generated: Generated, tmp_path:
             assert first.keys() == second.keys()
             assert [k for k in first if first[k] != second[k]] == []
         with psycopg.connect(_erp_url()) as conn:
-            for table in ("F_COMPTET", "F_ARTICLE", "F_DOCENTETE", "F_DOCLIGNE"):
+            for table in (
+                "F_COMPTET",
+                "F_ARTICLE",
+                "F_DOCENTETE",
+                "F_DOCLIGNE",
+                "F_ECRITUREC",
+                "F_ECRITUREA",
+                "F_JMOUV",
+            ):
                 rows = [
                     conn.execute(
                         sql.SQL("select * from {}.{} order by {}").format(
@@ -448,3 +457,40 @@ def test_ground_truth_files(generated: Generated) -> None:
     }
     vip = generated.truth_csv("anomalies.csv").query("kind == 'vip_low_satisfaction'")
     assert len(vip) >= 2
+
+
+def test_general_ledger_balances_and_its_customer_service_section_is_the_desks_cost(generated: Generated) -> None:
+    """Sage's general ledger: every piece balances; the analytic lines split their ledger line
+    exactly; the customer-service section of each month is what the world says the desk cost;
+    months close on the 10th of the next month, so the last month is still open."""
+    schema = sql.Identifier(generated.destinations.erp_schema)
+    with psycopg.connect(_erp_url()) as conn:
+        query = lambda text: conn.execute(sql.SQL(text).format(s=schema)).fetchall()  # noqa: E731
+        unbalanced = query(
+            'select "JO_Num", "EC_Piece" from {s}."F_ECRITUREC" group by 1, 2 '
+            'having abs(sum(case "EC_Sens" when 0 then "EC_Montant" else -"EC_Montant" end)) > 0.001'
+        )
+        split_off = query(
+            'select c."EC_No" from {s}."F_ECRITUREC" c join {s}."F_ECRITUREA" a using ("EC_No") '
+            'group by c."EC_No", c."EC_Montant" having abs(sum(a."EA_Montant") - c."EC_Montant") > 0.001'
+        )
+        monthly = dict(
+            query(
+                "select to_char(c.\"JM_Date\", 'YYYY-MM'), "
+                'sum(case c."EC_Sens" when 0 then a."EA_Montant" else -a."EA_Montant" end) '
+                'from {s}."F_ECRITUREC" c join {s}."F_ECRITUREA" a using ("EC_No") '
+                "where a.\"CA_Num\" = 'SERVCLIENT' and c.\"CG_Num\" like '6%%' group by 1"
+            )
+        )
+        periods = query('select "JO_Num", "JM_Date", "JM_Cloture", "JM_DateCloture" from {s}."F_JMOUV"')
+        no_due_date = query('select count(*) from {s}."F_ECRITUREC" where "EC_Echeance" = \'1753-01-01\'')[0][0]
+    assert unbalanced == [] and split_off == []
+    truth = generated.truth_csv("customer_service_costs.csv").set_index("month")
+    closed_months = {f"{d:%Y-%m}" for j, d, status, _ in periods if status == 2}
+    checked = [m for m in truth.index if m in closed_months]
+    assert len(checked) >= 10
+    assert {m: round(float(monthly[m]), 2) for m in checked} == {m: float(truth.loc[m, "total_eur"]) for m in checked}
+    # the last exported month (March 2025) closes on 10 April: still open at the snapshot
+    assert {status for _, d, status, _ in periods if f"{d:%Y-%m}" == "2025-03"} == {0}
+    assert all(closed.day >= 10 and closed > d for _, d, status, closed in periods if status == 2)
+    assert no_due_date > 0  # Sage's empty date

@@ -70,6 +70,14 @@ TABLES = {
             ("DO_Domaine", "DO_Type", "DO_Piece", "DO_Date", "DO_Tiers", "DO_TotalHT", MODIFIED),
         ),
         ErpTable("F_DOCLIGNE", ("cbMarq",), ("cbMarq", "DO_Type", "DO_Piece", "AR_Ref", "DL_MontantHT", MODIFIED)),
+        # General ledger: lines, their analytic split, journal periods (open / closed).
+        ErpTable(
+            "F_ECRITUREC",
+            ("EC_No",),
+            ("EC_No", "JO_Num", "JM_Date", "EC_Jour", "CG_Num", "EC_Sens", "EC_Montant", MODIFIED),
+        ),
+        ErpTable("F_ECRITUREA", ("cbMarq",), ("cbMarq", "EC_No", "N_Analytique", "CA_Num", "EA_Montant", MODIFIED)),
+        ErpTable("F_JMOUV", ("JO_Num", "JM_Date"), ("JO_Num", "JM_Date", "JM_Cloture", MODIFIED)),
     )
 }
 

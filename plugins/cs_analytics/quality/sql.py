@@ -19,8 +19,8 @@ from cs_analytics.quality.specs import SuiteSpec
 
 DQ_SCHEMA = "dq"
 
-# The gate's toolbox in the warehouse: helper functions its suites' SQL calls, and the holiday
-# calendar of the volume band. (Its history tables are in cs_analytics.schema.)
+# The gate's toolbox in the warehouse: helper functions its suites' SQL calls. (Its history
+# tables are in cs_analytics.schema.)
 DQ_DDL = """
 create schema if not exists dq;
 
@@ -54,29 +54,17 @@ language sql immutable parallel safe as $$
     from (select regexp_replace(v, '[\\s.()-]', '', 'g') as d) x
 $$;
 
--- French public holidays (from the `holidays` package), for the volume band.
-create table if not exists dq.holidays (
-    day   date primary key,
-    name  text not null
-);
+-- The volume band reads public holidays from dbt's calendar (mart_kpi_daily.is_public_holiday,
+-- from dim_date); the gate no longer keeps a copy of its own.
+drop table if exists dq.holidays;
 """
 
 
-def holiday_rows(first_year: int = 2015, last_year: int = 2040) -> list[tuple]:
-    import holidays
-
-    return sorted(holidays.country_holidays("FR", years=range(first_year, last_year + 1)).items())
-
-
 def ensure_dq_schema(wh) -> None:
-    """The dq helper functions and holiday calendar (idempotent; concurrent runs queue)."""
+    """The dq helper functions (idempotent; concurrent runs queue)."""
     with wh.transaction() as conn:
         conn.execute("select pg_advisory_xact_lock(hashtext('cs_analytics.dq_ddl'))")
         conn.execute(DQ_DDL)
-        with conn.cursor() as cur:
-            cur.executemany(
-                "insert into dq.holidays (day, name) values (%s, %s) on conflict (day) do nothing", holiday_rows()
-            )
 
 
 def key_expression(spec: SuiteSpec, alias: str) -> sql.Composable:

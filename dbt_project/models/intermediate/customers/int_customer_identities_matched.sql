@@ -13,13 +13,7 @@ erp_customers as (
 ),
 
 app_customers as (
-    -- the app knows a customer through its visits: the latest phone per customer code
-    select distinct on (customer_code)
-        customer_code,
-        customer_phone_e164
-    from {{ ref('stg_app__interventions') }}
-    where customer_code is not null
-    order by customer_code, updated_at desc
+    select * from {{ ref('int_app_customers_derived') }}
 ),
 
 -- only keys that point at exactly one Sage account can match

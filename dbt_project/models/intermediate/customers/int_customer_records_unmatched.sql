@@ -10,12 +10,7 @@ contacts as (
 ),
 
 app_customers as (
-    select distinct on (customer_code)
-        customer_code,
-        customer_name,
-        customer_phone_e164
-    from {{ ref('stg_app__interventions') }}
-    order by customer_code, updated_at desc
+    select * from {{ ref('int_app_customers_derived') }}
 ),
 
 erp_customers as (

@@ -15,23 +15,7 @@ contacts as (
 ),
 
 app_customers as (
-    -- the latest visit tells the app's view of the customer (name, phone, city)
-    select distinct on (customer_code)
-        customer_code,
-        customer_name,
-        customer_phone_e164,
-        city,
-        postal_code
-    from {{ ref('stg_app__interventions') }}
-    order by customer_code, updated_at desc
-),
-
-first_visits as (
-    select
-        customer_code,
-        min({{ local_date('created_at') }}) as first_booking_date
-    from {{ ref('stg_app__interventions') }}
-    group by customer_code
+    select * from {{ ref('int_app_customers_derived') }}
 ),
 
 customers as (
@@ -82,7 +66,7 @@ select
     coalesce(crm.email, erp.email) as email,
     coalesce(crm.mobile_phone_e164, crm.phone_e164, erp.phone_e164, app.customer_phone_e164) as phone_e164,
     crm.owner_id,
-    least(erp.created_date, {{ local_date('crm.created_at') }}, first_visits.first_booking_date) as customer_since,
+    least(erp.created_date, {{ local_date('crm.created_at') }}, app.first_booking_date) as customer_since,
     case
         when crm.customer_status = 'perdu' or erp.is_dormant then 'lost'
         else 'active'
@@ -97,4 +81,3 @@ left join erp_customers as erp on customers.customer_id = erp.erp_customer_code
 left join best_contact as crm on customers.customer_id = crm.customer_id
 left join app_link on customers.customer_id = app_link.customer_id
 left join app_customers as app on app_link.app_customer_code = app.customer_code
-left join first_visits on app_link.app_customer_code = first_visits.customer_code

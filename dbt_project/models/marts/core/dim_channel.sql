@@ -5,5 +5,6 @@ select
     label_en,
     is_online,
     is_self_service,
+    is_written,
     sort_order
 from {{ ref('channels') }}

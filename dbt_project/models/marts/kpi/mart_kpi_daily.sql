@@ -1,12 +1,10 @@
 -- Daily operational KPIs (spec 1.4 "KPIs opérationnels") and the call-centre KPIs, one row per
 -- Paris calendar day from the first day of data to the as-of day, each target or alert
 -- threshold beside its value. Components (counts, totals) are kept next to the ratios so the
--- weekly and monthly marts add them up instead of averaging averages.
-with data_days as (
-    select
-        (select min(call_date) from {{ ref('fct_calls') }}) as first_day,
-        {{ data_as_of_date() }} as last_day
-),
+-- weekly and monthly marts add them up instead of averaging averages; the ratios are the
+-- formulas of macros/kpi.sql. A day's figures are provisional until it is complete
+-- (int_kpi_days_settled); an alert waits for the figures it reads to be final.
+with {{ data_days_cte() }},
 
 days as (
     select dim_date.*
@@ -32,18 +30,27 @@ calls as (
     group by call_date
 ),
 
+channels as (
+    select * from {{ ref('dim_channel') }}
+),
+
+-- first reply: written channels only (a ticket written during a call is answered on the call)
 tickets_created as (
     select
-        created_date as kpi_date,
+        tickets.created_date as kpi_date,
         count(*) as tickets_created,
-        count(*) filter (where channel_code = 'email') as email_tickets_created,
-        count(*) filter (where first_reply_at is not null) as tickets_replied,
-        coalesce(sum(first_reply_business_hours), 0) as first_reply_business_hours_total,
-        coalesce(sum(first_reply_calendar_hours), 0) as first_reply_calendar_hours_total,
-        count(*) filter (where is_first_reply_sla_breached) as first_reply_sla_breaches,
-        count(*) filter (where is_first_contact_resolution) as first_contact_resolutions
-    from {{ ref('fct_tickets') }}
-    group by created_date
+        count(*) filter (where tickets.channel_code = 'email') as email_tickets_created,
+        count(*) filter (where channels.is_written) as written_tickets_created,
+        count(*) filter (where channels.is_written and tickets.first_reply_at is not null) as written_tickets_replied,
+        coalesce(sum(tickets.first_reply_business_hours) filter (where channels.is_written), 0)
+            as written_first_reply_business_hours_total,
+        coalesce(sum(tickets.first_reply_calendar_hours) filter (where channels.is_written), 0)
+            as written_first_reply_calendar_hours_total,
+        count(*) filter (where tickets.is_first_reply_sla_breached) as first_reply_sla_breaches,
+        count(*) filter (where tickets.is_first_contact_resolution) as first_contact_resolutions
+    from {{ ref('fct_tickets') }} as tickets
+    left join channels on tickets.channel_code = channels.channel_code
+    group by tickets.created_date
 ),
 
 tickets_closed as (
@@ -180,6 +187,10 @@ losses as (
     group by lost_date
 ),
 
+settled as (
+    select * from {{ ref('int_kpi_days_settled') }}
+),
+
 invoicing as (
     select
         invoice_date as kpi_date,
@@ -193,6 +204,14 @@ joined as (
     select
         days.date_day as kpi_date,
         days.is_business_day,
+        days.is_public_holiday,
+        coalesce(settled.is_calls_loaded, false) as is_calls_loaded,
+        coalesce(settled.tickets_awaiting_first_reply, 0) as tickets_awaiting_first_reply,
+        coalesce(settled.written_tickets_awaiting_first_reply, 0) as written_tickets_awaiting_first_reply,
+        coalesce(settled.tickets_still_open, 0) as tickets_still_open,
+        coalesce(settled.is_first_reply_settled, false) as is_first_reply_settled,
+        coalesce(settled.is_first_contact_resolution_settled, false) as is_first_contact_resolution_settled,
+        coalesce(settled.is_complete_day, false) as is_complete_day,
         coalesce(calls.calls, 0) as calls,
         coalesce(calls.inbound_calls, 0) as inbound_calls,
         coalesce(calls.outbound_calls, 0) as outbound_calls,
@@ -206,9 +225,12 @@ joined as (
         coalesce(calls.handle_seconds_total, 0) as handle_seconds_total,
         coalesce(tickets_created.tickets_created, 0) as tickets_created,
         coalesce(tickets_created.email_tickets_created, 0) as email_tickets_created,
-        coalesce(tickets_created.tickets_replied, 0) as tickets_replied,
-        coalesce(tickets_created.first_reply_business_hours_total, 0) as first_reply_business_hours_total,
-        coalesce(tickets_created.first_reply_calendar_hours_total, 0) as first_reply_calendar_hours_total,
+        coalesce(tickets_created.written_tickets_created, 0) as written_tickets_created,
+        coalesce(tickets_created.written_tickets_replied, 0) as written_tickets_replied,
+        coalesce(tickets_created.written_first_reply_business_hours_total, 0)
+            as written_first_reply_business_hours_total,
+        coalesce(tickets_created.written_first_reply_calendar_hours_total, 0)
+            as written_first_reply_calendar_hours_total,
         coalesce(tickets_created.first_reply_sla_breaches, 0) as first_reply_sla_breaches,
         coalesce(tickets_created.first_contact_resolutions, 0) as first_contact_resolutions,
         coalesce(tickets_closed.tickets_closed, 0) as tickets_closed,
@@ -248,15 +270,38 @@ joined as (
     left join answers on days.date_day = answers.kpi_date
     left join losses on days.date_day = losses.kpi_date
     left join invoicing on days.date_day = invoicing.kpi_date
+    left join settled on days.date_day = settled.kpi_date
+),
+
+measured as (
+    select
+        joined.*,
+        {{ kpi_abandonment_rate() }} as abandonment_rate,
+        {{ kpi_service_level() }} as service_level,
+        {{ kpi_avg_handle_seconds() }} as avg_handle_seconds,
+        {{ kpi_avg_first_reply_business_hours() }} as avg_first_reply_business_hours,
+        {{ kpi_ratio('written_first_reply_calendar_hours_total', 'written_tickets_replied', 2) }}
+            as avg_first_reply_calendar_hours,
+        {{ kpi_first_contact_resolution_rate() }} as first_contact_resolution_rate,
+        {{ kpi_avg_resolution_business_hours() }} as avg_resolution_business_hours,
+        {{ kpi_online_booking_share() }} as online_booking_share
+    from joined
 )
 
 select
     kpi_date,
     is_business_day,
-    -- Volume appels/jour: COUNT(appels) WHERE DATE = day; alert above 70
+    is_public_holiday,
+    -- completeness at the run's as-of instant (int_kpi_days_settled): provisional days raise no alert
+    is_complete_day,
+    is_calls_loaded,
+    tickets_awaiting_first_reply::bigint as tickets_awaiting_first_reply,
+    written_tickets_awaiting_first_reply::bigint as written_tickets_awaiting_first_reply,
+    tickets_still_open::bigint as tickets_still_open,
+    -- Volume appels/jour: COUNT(appels) WHERE DATE = day; alert above 70 once the day's CDR file is in
     calls::bigint as calls_per_day,
     {{ var('kpi')['calls_per_day_alert_above'] }}::integer as calls_per_day_alert_threshold,
-    calls > {{ var('kpi')['calls_per_day_alert_above'] }} as is_call_overload,
+    is_calls_loaded and calls > {{ var('kpi')['calls_per_day_alert_above'] }} as is_call_overload,
     inbound_calls::bigint as inbound_calls,
     outbound_calls::bigint as outbound_calls,
     answered_calls::bigint as answered_calls,
@@ -265,39 +310,45 @@ select
     -- call centre: abandonment, service level (answered within 20 s), average handle time
     offered_calls::bigint as offered_calls,
     abandoned_calls::bigint as abandoned_calls,
-    round(abandoned_calls::numeric / nullif(offered_calls, 0), 4) as abandonment_rate,
+    abandonment_rate,
     {{ var('kpi')['abandonment_rate_alert_above'] }}::numeric as abandonment_rate_alert_threshold,
+    is_calls_loaded
+    and {{ kpi_is_above('abandonment_rate', var('kpi')['abandonment_rate_alert_above']) }} as is_abandonment_rate_alert,
     answered_within_service_level::bigint as answered_within_service_level,
-    round(answered_within_service_level::numeric / nullif(offered_calls, 0), 4) as service_level,
+    service_level,
     {{ var('kpi')['service_level_seconds'] }}::integer as service_level_seconds,
     {{ var('kpi')['service_level_target'] }}::numeric as service_level_target,
     handled_calls::bigint as handled_calls,
     handle_seconds_total::bigint as handle_seconds_total,
-    round(handle_seconds_total::numeric / nullif(handled_calls, 0), 1) as avg_handle_seconds,
-    -- tickets created that day: Temps réponse moyen (target 4 business hours) and Taux résolution 1er contact (70%)
+    avg_handle_seconds,
+    -- tickets created that day: Temps réponse moyen on the written channels (target 4 business hours)
+    -- and Taux résolution 1er contact on every ticket (70 %); each alert waits for its tickets to settle
     tickets_created::bigint as tickets_created,
     email_tickets_created::bigint as email_tickets_created,
-    tickets_replied::bigint as tickets_replied,
-    round(first_reply_business_hours_total::numeric, 4) as first_reply_business_hours_total,
-    round(first_reply_business_hours_total::numeric / nullif(tickets_replied, 0), 2) as avg_first_reply_business_hours,
-    round(first_reply_calendar_hours_total::numeric / nullif(tickets_replied, 0), 2) as avg_first_reply_calendar_hours,
+    written_tickets_created::bigint as written_tickets_created,
+    written_tickets_replied::bigint as written_tickets_replied,
+    round(written_first_reply_business_hours_total::numeric, 4) as written_first_reply_business_hours_total,
+    round(written_first_reply_calendar_hours_total::numeric, 4) as written_first_reply_calendar_hours_total,
+    avg_first_reply_business_hours,
+    avg_first_reply_calendar_hours,
     {{ var('kpi')['first_reply_target_hours'] }}::numeric as first_reply_target_hours,
-    coalesce(
-        first_reply_business_hours_total / nullif(tickets_replied, 0) > {{ var('kpi')['first_reply_target_hours'] }},
-        false
-    ) as is_first_reply_alert,
+    is_first_reply_settled
+    and {{ kpi_is_above('avg_first_reply_business_hours', var('kpi')['first_reply_target_hours']) }}
+        as is_first_reply_alert,
     first_reply_sla_breaches::bigint as first_reply_sla_breaches,
     first_contact_resolutions::bigint as first_contact_resolutions,
-    round(first_contact_resolutions::numeric / nullif(tickets_created, 0), 4) as first_contact_resolution_rate,
+    first_contact_resolution_rate,
     {{ var('kpi')['first_contact_resolution_target'] }}::numeric as first_contact_resolution_target,
-    coalesce(
-        first_contact_resolutions::numeric / nullif(tickets_created, 0)
-        < {{ var('kpi')['first_contact_resolution_target'] }},
-        false
-    ) as is_first_contact_resolution_alert,
+    is_first_contact_resolution_settled
+    and {{ kpi_is_below('first_contact_resolution_rate', var('kpi')['first_contact_resolution_target']) }}
+        as is_first_contact_resolution_alert,
+    -- tickets closed that day: Temps résolution moyen (created -> closed, business hours; target 4)
     tickets_closed::bigint as tickets_closed,
     round(resolution_business_hours_total::numeric, 4) as resolution_business_hours_total,
-    round(resolution_business_hours_total::numeric / nullif(tickets_closed, 0), 2) as avg_resolution_business_hours,
+    avg_resolution_business_hours,
+    {{ var('kpi')['resolution_target_hours'] }}::numeric as resolution_target_hours,
+    {{ kpi_is_below('avg_resolution_business_hours', var('kpi')['resolution_target_hours']) }}
+        as is_avg_resolution_on_target,
     -- backlog at the end of the day: Tickets > 24h (alert above 5)
     tickets_open::bigint as tickets_open,
     tickets_open_over_24h::bigint as tickets_open_over_24h,
@@ -307,7 +358,7 @@ select
     -- RDV pris en ligne (%): visits booked through the portal / all visits booked that day
     interventions_booked::bigint as interventions_booked,
     interventions_booked_online::bigint as interventions_booked_online,
-    round(interventions_booked_online::numeric / nullif(interventions_booked, 0), 4) as online_booking_share,
+    online_booking_share,
     interventions_done::bigint as interventions_done,
     interventions_cancelled::bigint as interventions_cancelled,
     technicians_without_time_entries::bigint as technicians_without_time_entries,
@@ -325,4 +376,4 @@ select
     lost_customers::bigint as lost_customers,
     invoices::bigint as invoices,
     invoiced_revenue_eur::numeric(14, 2) as invoiced_revenue_eur
-from joined
+from measured

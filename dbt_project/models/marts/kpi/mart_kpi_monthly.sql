@@ -1,18 +1,22 @@
 -- Monthly business KPIs (spec 1.4 "KPIs business (mensuel)") and the direction dashboard's
 -- monthly view, one row per calendar month, each target beside its value. Summed from
--- mart_kpi_daily's components; the cost of the service comes from the cost_assumptions seed.
+-- mart_kpi_daily's components (the ratios are the formulas of macros/kpi.sql); the cost of the
+-- service is the customer-service section of the Sage general ledger (fct_cost_entries).
 with daily as (
     select
-        mart_kpi_daily.*,
+        kpi_days.*,
         days.month_start
-    from {{ ref('mart_kpi_daily') }}
-    inner join {{ ref('dim_date') }} as days on mart_kpi_daily.kpi_date = days.date_day
+    from {{ ref('mart_kpi_daily') }} as kpi_days
+    inner join {{ ref('dim_date') }} as days on kpi_days.kpi_date = days.date_day
 ),
 
 months as (
     select
         month_start,
+        extract(day from (month_start + interval '1 month' - interval '1 day'))::integer as days_in_month,
         count(*) as days_covered,
+        count(*) filter (where not is_complete_day) as provisional_days,
+        count(*) filter (where is_calls_loaded) as days_with_calls_loaded,
         count(*) filter (where is_business_day) as business_days,
         sum(calls_per_day) as calls,
         sum(inbound_calls) as inbound_calls,
@@ -22,9 +26,11 @@ months as (
         sum(handled_calls) as handled_calls,
         sum(handle_seconds_total) as handle_seconds_total,
         sum(tickets_created) as tickets_created,
-        sum(tickets_replied) as tickets_replied,
-        sum(first_reply_business_hours_total) as first_reply_business_hours_total,
+        sum(written_tickets_replied) as written_tickets_replied,
+        sum(written_first_reply_business_hours_total) as written_first_reply_business_hours_total,
         sum(first_contact_resolutions) as first_contact_resolutions,
+        sum(tickets_closed) as tickets_closed,
+        sum(resolution_business_hours_total) as resolution_business_hours_total,
         sum(interventions_booked) as interventions_booked,
         sum(interventions_booked_online) as interventions_booked_online,
         sum(field_quotes_accepted) as field_quotes_accepted,
@@ -43,64 +49,63 @@ months as (
     group by month_start
 ),
 
--- agents who took calls on the day line during the month: the staff the month paid for
-staffing as (
-    select
-        date_trunc('month', call_date)::date as month_start,
-        count(distinct coalesce(agent_id, agent_extension)) as active_agents
-    from {{ ref('fct_calls') }}
-    where line = 'day' and is_answered
-    group by date_trunc('month', call_date)::date
-),
-
+-- the customer-service team's costs posted so far for each accounting month
 costs as (
     select
-        months.month_start,
-        assumptions.agent_loaded_hourly_cost_eur,
-        assumptions.paid_hours_per_agent_month,
-        assumptions.telephony_monthly_cost_eur
-    from months
-    cross join lateral (
-        select
-            candidate.agent_loaded_hourly_cost_eur,
-            candidate.paid_hours_per_agent_month,
-            candidate.telephony_monthly_cost_eur
-        from {{ ref('cost_assumptions') }} as candidate
-        where candidate.valid_from <= months.month_start
-        order by candidate.valid_from desc
-        limit 1
-    ) as assumptions
+        period_month as month_start,
+        sum(amount_eur) as customer_service_cost_eur
+    from {{ ref('fct_cost_entries') }}
+    where is_customer_service
+    group by period_month
+),
+
+-- a month's ledger is final once accounting has closed every journal of it (F_JMOUV)
+ledger_months as (
+    select
+        period_month as month_start,
+        bool_and(is_closed) as is_ledger_closed
+    from {{ ref('stg_erp__journal_periods') }}
+    group by period_month
 ),
 
 measured as (
     select
         months.*,
-        coalesce(staffing.active_agents, 0) as active_agents,
-        -- a month the data covers in part (the first, the current one) bears its share of the cost
-        (
-            coalesce(staffing.active_agents, 0) * costs.paid_hours_per_agent_month * costs.agent_loaded_hourly_cost_eur
-            + costs.telephony_monthly_cost_eur
-        )
-        * months.days_covered
-        / extract(day from (months.month_start + interval '1 month' - interval '1 day')) as customer_service_cost_eur
+        coalesce(costs.customer_service_cost_eur, 0) as customer_service_cost_eur,
+        coalesce(ledger_months.is_ledger_closed, false) as is_ledger_closed,
+        -- cost per call only for a month whose calls are all in and whose books are closed:
+        -- a month in progress would divide part of its costs by part of its calls
+        months.days_covered = months.days_in_month
+        and months.days_with_calls_loaded = months.days_in_month
+        and coalesce(ledger_months.is_ledger_closed, false) as is_cost_per_call_final
     from months
-    left join staffing on months.month_start = staffing.month_start
     left join costs on months.month_start = costs.month_start
+    left join ledger_months on months.month_start = ledger_months.month_start
+),
+
+priced as (
+    select
+        measured.*,
+        case
+            when measured.is_cost_per_call_final
+                then {{ kpi_ratio('measured.customer_service_cost_eur', 'measured.handled_calls', 2) }}
+        end as cost_per_call_eur
+    from measured
 ),
 
 compared as (
     select
-        measured.*,
-        measured.customer_service_cost_eur / nullif(measured.calls, 0) as cost_per_call_eur,
-        lag(measured.customer_service_cost_eur / nullif(measured.calls, 0)) over (order by measured.month_start)
-            as cost_per_call_previous_month_eur,
-        last_year.customer_service_cost_eur / nullif(last_year.calls, 0) as cost_per_call_last_year_eur,
-        sum(measured.field_quote_revenue_eur) over (
-            partition by date_trunc('year', measured.month_start) order by measured.month_start
+        priced.*,
+        previous_month.cost_per_call_eur as cost_per_call_previous_month_eur,
+        last_year.cost_per_call_eur as cost_per_call_last_year_eur,
+        sum(priced.field_quote_revenue_eur) over (
+            partition by date_trunc('year', priced.month_start) order by priced.month_start
         ) as field_quote_revenue_ytd_eur,
         last_year.field_quote_revenue_eur as field_quote_revenue_last_year_eur
-    from measured
-    left join measured as last_year on last_year.month_start = (measured.month_start - interval '1 year')::date
+    from priced
+    left join priced as previous_month
+        on previous_month.month_start = (priced.month_start - interval '1 month')::date
+    left join priced as last_year on last_year.month_start = (priced.month_start - interval '1 year')::date
 )
 
 select
@@ -108,8 +113,9 @@ select
     extract(year from month_start)::integer as year_number,
     extract(month from month_start)::integer as month_number,
     days_covered::integer as days_covered,
-    days_covered = extract(day from (month_start + interval '1 month' - interval '1 day'))::integer
-        as is_complete_month,
+    days_covered = days_in_month as is_complete_month,
+    -- days of the month whose figures are still provisional (mart_kpi_daily.is_complete_day)
+    provisional_days::integer as provisional_days,
     -- CA additionnel devis terrain = SUM(devis validés via l'app) by decision month; target +10 k EUR / month
     field_quotes_accepted::bigint as field_quotes_accepted,
     field_quote_revenue_eur::numeric(14, 2) as field_quote_revenue_eur,
@@ -117,47 +123,54 @@ select
     field_quote_revenue_eur >= {{ var('kpi')['field_quote_revenue_target_eur'] }} as is_field_quote_revenue_on_target,
     field_quote_revenue_ytd_eur::numeric(14, 2) as field_quote_revenue_ytd_eur,
     field_quote_revenue_last_year_eur::numeric(14, 2) as field_quote_revenue_last_year_eur,
-    -- Coût appel moyen = coût total service client / nb appels; target -10 % (vs the same month last year)
-    active_agents::bigint as active_agents,
-    round(customer_service_cost_eur::numeric, 2) as customer_service_cost_eur,
-    calls::bigint as calls,
-    round(cost_per_call_eur::numeric, 2) as cost_per_call_eur,
-    round(cost_per_call_previous_month_eur::numeric, 2) as cost_per_call_previous_month_eur,
-    round(cost_per_call_last_year_eur::numeric, 2) as cost_per_call_last_year_eur,
-    round((cost_per_call_eur / nullif(cost_per_call_last_year_eur, 0) - 1)::numeric, 4)
-        as cost_per_call_change_vs_last_year,
+    -- Coût appel moyen = coût total service client (ledger, customer-service section) / calls the
+    -- agents handled; target -10 % against the same month last year; null until the month is final
+    customer_service_cost_eur::numeric(14, 2) as customer_service_cost_eur,
+    is_ledger_closed,
+    handled_calls::bigint as handled_calls,
+    is_cost_per_call_final,
+    cost_per_call_eur,
+    cost_per_call_previous_month_eur,
+    cost_per_call_last_year_eur,
+    {{ kpi_ratio('cost_per_call_eur', 'cost_per_call_last_year_eur', 4) }} - 1 as cost_per_call_change_vs_last_year,
     {{ var('kpi')['cost_per_call_target_change'] }}::numeric as cost_per_call_target_change,
     coalesce(
-        cost_per_call_eur / nullif(cost_per_call_last_year_eur, 0) - 1
+        {{ kpi_ratio('cost_per_call_eur', 'cost_per_call_last_year_eur', 4) }} - 1
         <= {{ var('kpi')['cost_per_call_target_change'] }},
         false
     ) as is_cost_per_call_on_target,
+    calls::bigint as calls,
     -- Clients perdus / mois: customers marked lost that month; target < 2
     lost_customers::bigint as lost_customers,
     {{ var('kpi')['lost_customers_per_month_target_below'] }}::integer as lost_customers_target_below,
     lost_customers < {{ var('kpi')['lost_customers_per_month_target_below'] }} as is_lost_customers_on_target,
     -- quality, monthly (direction dashboard: 12-month satisfaction trend)
     nps_responses::bigint as nps_responses,
-    round(100.0 * (nps_promoters - nps_detractors) / nullif(nps_responses, 0), 1) as nps,
+    {{ kpi_nps() }} as nps,
     {{ var('kpi')['nps_target'] }}::numeric as nps_target,
     csat_responses::bigint as csat_responses,
-    round(csat_score_total::numeric / nullif(csat_responses, 0), 2) as avg_satisfaction,
+    {{ kpi_avg_satisfaction() }} as avg_satisfaction,
     {{ var('kpi')['csat_target'] }}::numeric as avg_satisfaction_target,
     survey_invitations_sent::bigint as survey_invitations_sent,
-    round(survey_invitations_answered::numeric / nullif(survey_invitations_sent, 0), 4) as survey_response_rate,
+    {{ kpi_survey_response_rate() }} as survey_response_rate,
     {{ var('kpi')['survey_response_rate_target'] }}::numeric as survey_response_rate_target,
     -- operations, monthly
     round(calls::numeric / nullif(days_covered, 0), 1) as avg_calls_per_day,
     round(calls::numeric / nullif(business_days, 0), 1) as avg_calls_per_business_day,
-    round(abandoned_calls::numeric / nullif(offered_calls, 0), 4) as abandonment_rate,
-    round(answered_within_service_level::numeric / nullif(offered_calls, 0), 4) as service_level,
-    round(handle_seconds_total::numeric / nullif(handled_calls, 0), 1) as avg_handle_seconds,
+    {{ kpi_abandonment_rate() }} as abandonment_rate,
+    {{ kpi_service_level() }} as service_level,
+    {{ kpi_avg_handle_seconds() }} as avg_handle_seconds,
     tickets_created::bigint as tickets_created,
-    round(first_reply_business_hours_total::numeric / nullif(tickets_replied, 0), 2) as avg_first_reply_business_hours,
-    round(first_contact_resolutions::numeric / nullif(tickets_created, 0), 4) as first_contact_resolution_rate,
+    {{ kpi_avg_first_reply_business_hours() }} as avg_first_reply_business_hours,
+    {{ kpi_first_contact_resolution_rate() }} as first_contact_resolution_rate,
+    tickets_closed::bigint as tickets_closed,
+    {{ kpi_avg_resolution_business_hours() }} as avg_resolution_business_hours,
+    {{ var('kpi')['resolution_target_hours'] }}::numeric as resolution_target_hours,
+    {{ kpi_is_below(kpi_avg_resolution_business_hours(), var('kpi')['resolution_target_hours']) }}
+        as is_avg_resolution_on_target,
     -- RDV pris en ligne (%), monthly
     interventions_booked::bigint as interventions_booked,
-    round(interventions_booked_online::numeric / nullif(interventions_booked, 0), 4) as online_booking_share,
+    {{ kpi_online_booking_share() }} as online_booking_share,
     invoices::bigint as invoices,
     invoiced_revenue_eur::numeric(14, 2) as invoiced_revenue_eur
 from compared

@@ -1,14 +1,15 @@
 -- Weekly quality KPIs (spec 1.4 "KPIs qualité (hebdomadaire)") and the week's operational
 -- and call-centre figures, one row per ISO week (Monday to Sunday), each target beside its
--- value. Summed from mart_kpi_daily's components, so a week equals the sum of its days.
+-- value. Summed from mart_kpi_daily's components, so a week equals the sum of its days; the
+-- ratios are the formulas of macros/kpi.sql.
 with daily as (
     select
-        mart_kpi_daily.*,
+        kpi_days.*,
         days.week_start,
         days.iso_year,
         days.iso_week
-    from {{ ref('mart_kpi_daily') }}
-    inner join {{ ref('dim_date') }} as days on mart_kpi_daily.kpi_date = days.date_day
+    from {{ ref('mart_kpi_daily') }} as kpi_days
+    inner join {{ ref('dim_date') }} as days on kpi_days.kpi_date = days.date_day
 ),
 
 weeks as (
@@ -17,6 +18,7 @@ weeks as (
         min(iso_year) as iso_year,
         min(iso_week) as iso_week,
         count(*) as days_covered,
+        count(*) filter (where not is_complete_day) as provisional_days,
         count(*) filter (where is_business_day) as business_days,
         max(kpi_date) as last_day,
         sum(calls_per_day) as calls,
@@ -28,8 +30,9 @@ weeks as (
         sum(handled_calls) as handled_calls,
         sum(handle_seconds_total) as handle_seconds_total,
         sum(tickets_created) as tickets_created,
-        sum(tickets_replied) as tickets_replied,
-        sum(first_reply_business_hours_total) as first_reply_business_hours_total,
+        sum(written_tickets_created) as written_tickets_created,
+        sum(written_tickets_replied) as written_tickets_replied,
+        sum(written_first_reply_business_hours_total) as written_first_reply_business_hours_total,
         sum(first_contact_resolutions) as first_contact_resolutions,
         sum(tickets_closed) as tickets_closed,
         sum(resolution_business_hours_total) as resolution_business_hours_total,
@@ -59,74 +62,87 @@ week_end as (
         tickets_open_over_24h
     from daily
     order by week_start, kpi_date desc
+),
+
+measured as (
+    select
+        weeks.*,
+        week_end.tickets_open as tickets_open_at_week_end,
+        week_end.tickets_open_over_24h as tickets_open_over_24h_at_week_end,
+        {{ kpi_nps('weeks') }} as nps,
+        {{ kpi_avg_satisfaction('weeks') }} as avg_satisfaction,
+        {{ kpi_survey_response_rate('weeks') }} as survey_response_rate,
+        {{ kpi_abandonment_rate('weeks') }} as abandonment_rate,
+        {{ kpi_service_level('weeks') }} as service_level,
+        {{ kpi_avg_handle_seconds('weeks') }} as avg_handle_seconds,
+        {{ kpi_avg_first_reply_business_hours('weeks') }} as avg_first_reply_business_hours,
+        {{ kpi_avg_resolution_business_hours('weeks') }} as avg_resolution_business_hours,
+        {{ kpi_first_contact_resolution_rate('weeks') }} as first_contact_resolution_rate,
+        {{ kpi_online_booking_share('weeks') }} as online_booking_share
+    from weeks
+    inner join week_end on weeks.week_start = week_end.week_start
 )
 
 select
-    weeks.week_start,
-    weeks.iso_year,
-    weeks.iso_week,
-    weeks.iso_year::text || '-W' || lpad(weeks.iso_week::text, 2, '0') as iso_week_label,
-    weeks.days_covered::integer as days_covered,
-    weeks.days_covered = 7 as is_complete_week,
+    week_start,
+    iso_year,
+    iso_week,
+    iso_year::text || '-W' || lpad(iso_week::text, 2, '0') as iso_week_label,
+    days_covered::integer as days_covered,
+    days_covered = 7 as is_complete_week,
+    -- days of the week whose figures are still provisional (mart_kpi_daily.is_complete_day)
+    provisional_days::integer as provisional_days,
     -- NPS = (promoteurs - détracteurs) / répondants x 100; target > 40
-    weeks.nps_responses::bigint as nps_responses,
-    weeks.nps_promoters::bigint as nps_promoters,
-    weeks.nps_detractors::bigint as nps_detractors,
-    round(100.0 * (weeks.nps_promoters - weeks.nps_detractors) / nullif(weeks.nps_responses, 0), 1) as nps,
+    nps_responses::bigint as nps_responses,
+    nps_promoters::bigint as nps_promoters,
+    nps_detractors::bigint as nps_detractors,
+    nps,
     {{ var('kpi')['nps_target'] }}::numeric as nps_target,
-    coalesce(
-        100.0 * (weeks.nps_promoters - weeks.nps_detractors) / nullif(weeks.nps_responses, 0)
-        > {{ var('kpi')['nps_target'] }},
-        false
-    ) as is_nps_on_target,
+    {{ kpi_is_above('nps', var('kpi')['nps_target']) }} as is_nps_on_target,
     -- Satisfaction moyenne = AVG(note CSAT 1-5); target > 4/5
-    weeks.csat_responses::bigint as csat_responses,
-    round(weeks.csat_score_total::numeric / nullif(weeks.csat_responses, 0), 2) as avg_satisfaction,
+    csat_responses::bigint as csat_responses,
+    avg_satisfaction,
     {{ var('kpi')['csat_target'] }}::numeric as avg_satisfaction_target,
-    coalesce(weeks.csat_score_total::numeric / nullif(weeks.csat_responses, 0) > {{ var('kpi')['csat_target'] }}, false)
-        as is_avg_satisfaction_on_target,
+    {{ kpi_is_above('avg_satisfaction', var('kpi')['csat_target']) }} as is_avg_satisfaction_on_target,
     -- Taux réponse questionnaire = réponses / envois (surveys sent that week); target > 60%
-    weeks.survey_invitations_sent::bigint as survey_invitations_sent,
-    weeks.survey_invitations_answered::bigint as survey_invitations_answered,
-    round(weeks.survey_invitations_answered::numeric / nullif(weeks.survey_invitations_sent, 0), 4)
-        as survey_response_rate,
+    survey_invitations_sent::bigint as survey_invitations_sent,
+    survey_invitations_answered::bigint as survey_invitations_answered,
+    survey_response_rate,
     {{ var('kpi')['survey_response_rate_target'] }}::numeric as survey_response_rate_target,
-    coalesce(
-        weeks.survey_invitations_answered::numeric / nullif(weeks.survey_invitations_sent, 0)
-        > {{ var('kpi')['survey_response_rate_target'] }},
-        false
-    ) as is_survey_response_rate_on_target,
+    {{ kpi_is_above('survey_response_rate', var('kpi')['survey_response_rate_target']) }}
+        as is_survey_response_rate_on_target,
     -- Clients perdus (counted in the week; the monthly mart holds the monthly target)
-    weeks.lost_customers::bigint as lost_customers,
+    lost_customers::bigint as lost_customers,
     -- the week's operations
-    weeks.calls::bigint as calls,
-    round(weeks.calls::numeric / nullif(weeks.business_days, 0), 1) as avg_calls_per_business_day,
-    weeks.inbound_calls::bigint as inbound_calls,
-    weeks.answered_calls::bigint as answered_calls,
-    weeks.offered_calls::bigint as offered_calls,
-    weeks.abandoned_calls::bigint as abandoned_calls,
-    round(weeks.abandoned_calls::numeric / nullif(weeks.offered_calls, 0), 4) as abandonment_rate,
-    round(weeks.answered_within_service_level::numeric / nullif(weeks.offered_calls, 0), 4) as service_level,
+    calls::bigint as calls,
+    round(calls::numeric / nullif(business_days, 0), 1) as avg_calls_per_business_day,
+    inbound_calls::bigint as inbound_calls,
+    answered_calls::bigint as answered_calls,
+    offered_calls::bigint as offered_calls,
+    abandoned_calls::bigint as abandoned_calls,
+    abandonment_rate,
+    service_level,
     {{ var('kpi')['service_level_target'] }}::numeric as service_level_target,
-    round(weeks.handle_seconds_total::numeric / nullif(weeks.handled_calls, 0), 1) as avg_handle_seconds,
-    weeks.tickets_created::bigint as tickets_created,
-    weeks.tickets_closed::bigint as tickets_closed,
-    week_end.tickets_open::bigint as tickets_open_at_week_end,
-    week_end.tickets_open_over_24h::bigint as tickets_open_over_24h_at_week_end,
-    weeks.email_tickets_created::bigint as email_tickets_created,
-    round(weeks.first_reply_business_hours_total::numeric / nullif(weeks.tickets_replied, 0), 2)
-        as avg_first_reply_business_hours,
+    avg_handle_seconds,
+    tickets_created::bigint as tickets_created,
+    tickets_closed::bigint as tickets_closed,
+    tickets_open_at_week_end::bigint as tickets_open_at_week_end,
+    tickets_open_over_24h_at_week_end::bigint as tickets_open_over_24h_at_week_end,
+    email_tickets_created::bigint as email_tickets_created,
+    written_tickets_created::bigint as written_tickets_created,
+    written_tickets_replied::bigint as written_tickets_replied,
+    -- Temps réponse moyen (written channels) and Temps résolution moyen (tickets closed in the week)
+    avg_first_reply_business_hours,
     {{ var('kpi')['first_reply_target_hours'] }}::numeric as first_reply_target_hours,
-    round(weeks.resolution_business_hours_total::numeric / nullif(weeks.tickets_closed, 0), 2)
-        as avg_resolution_business_hours,
-    round(weeks.first_contact_resolutions::numeric / nullif(weeks.tickets_created, 0), 4)
-        as first_contact_resolution_rate,
+    avg_resolution_business_hours,
+    {{ var('kpi')['resolution_target_hours'] }}::numeric as resolution_target_hours,
+    {{ kpi_is_below('avg_resolution_business_hours', var('kpi')['resolution_target_hours']) }}
+        as is_avg_resolution_on_target,
+    first_contact_resolution_rate,
     {{ var('kpi')['first_contact_resolution_target'] }}::numeric as first_contact_resolution_target,
-    weeks.interventions_booked::bigint as interventions_booked,
-    round(weeks.interventions_booked_online::numeric / nullif(weeks.interventions_booked, 0), 4)
-        as online_booking_share,
-    weeks.interventions_done::bigint as interventions_done,
-    weeks.field_quotes_accepted::bigint as field_quotes_accepted,
-    weeks.field_quote_revenue_eur::numeric(14, 2) as field_quote_revenue_eur
-from weeks
-inner join week_end on weeks.week_start = week_end.week_start
+    interventions_booked::bigint as interventions_booked,
+    online_booking_share,
+    interventions_done::bigint as interventions_done,
+    field_quotes_accepted::bigint as field_quotes_accepted,
+    field_quote_revenue_eur::numeric(14, 2) as field_quote_revenue_eur
+from measured
