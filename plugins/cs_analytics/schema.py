@@ -182,24 +182,193 @@ create table if not exists ml.model_runs (
     primary key (model, as_of_date)
 );
 
--- ============================================================================ alerts
--- One row per (alert, channel, recipient): a retried or re-run task sends only what has
--- not been sent yet.
-create table if not exists meta.alert_deliveries (
-    alert_key     text not null,
-    channel       text not null check (channel in ('email', 'slack')),
-    recipient     text not null,
-    severity      text not null,
-    audience      text not null,
-    rule          text,
-    title         text not null,
-    status        text not null check (status in ('sent', 'failed')),
-    error         text,
-    dag_id        text,
-    run_id        text,
-    delivered_at  timestamptz not null default now(),
-    primary key (alert_key, channel, recipient)
+-- The ML outputs the alert rules read. Written by the ML flows (branches ml-churn and
+-- ml-forecast own them; their DDL is repeated here so the rules can be tested and the shapes
+-- reconciled at merge).
+-- Churn risk per customer and as-of day (spec 2.2): score 0-100, band, top reasons in French.
+create table if not exists ml.churn_scores (
+    as_of_date       date not null,
+    customer_id      text not null,
+    score            integer not null check (score between 0 and 100),
+    probability      double precision not null,
+    band             text not null,          -- élevé (> 70) | moyen (> 50) | faible
+    reasons          text[] not null,
+    reason_features  text[] not null,
+    model_version    integer not null,
+    scored_at        timestamptz not null default now(),
+    primary key (as_of_date, customer_id)
 );
+-- The retention campaign list (spec 2.2: score above 50).
+create table if not exists ml.retention_campaign (
+    as_of_date     date not null,
+    customer_id    text not null,
+    score          integer not null,
+    band           text not null,
+    action         text not null,
+    reasons        text[] not null,
+    model_version  integer not null,
+    primary key (as_of_date, customer_id)
+);
+-- RFM segment per customer and as-of day (004).
+create table if not exists ml.customer_segments (
+    as_of_date     date not null,
+    customer_id    text not null,
+    segment        text not null,
+    cluster        integer not null,
+    recency_days   integer not null,
+    frequency      integer not null,
+    monetary_eur   numeric(14, 2) not null,
+    model_version  integer not null,
+    primary key (as_of_date, customer_id)
+);
+-- Abnormal days and ERP documents; one row per (kind, reference), kept up to date by every run.
+create table if not exists ml.anomalies (
+    kind               text not null,
+    reference          text not null,
+    entity             text not null,
+    anomaly_date       date not null,
+    metric             text not null,
+    value              double precision,
+    expected           double precision,
+    score              double precision not null,
+    detectors          text[] not null,
+    explanation        text not null,
+    first_detected_on  date not null,
+    last_detected_on   date not null,
+    primary key (kind, reference)
+);
+-- Population stability index of each model feature against the training window, per scoring run.
+create table if not exists ml.feature_drift (
+    model          text not null,
+    model_version  integer not null,
+    as_of_date     date not null,
+    feature        text not null,
+    psi            double precision not null,
+    is_warning     boolean not null,
+    rows_scored    integer not null,
+    computed_at    timestamptz not null default now(),
+    primary key (model, as_of_date, feature)
+);
+-- Tomorrow's rounds (spec 2.3), planned the evening before: one row per visit in visiting order.
+create table if not exists ml.technician_routes (
+    route_date            date not null,
+    planned_on            date not null,
+    technician_id         text not null,
+    position              integer not null,
+    intervention_id       text not null,
+    office_technician_id  text not null,
+    planned_arrival       timestamptz not null,
+    window_start          timestamptz not null,
+    window_end            timestamptz not null,
+    duration_minutes      integer not null,
+    km_from_previous      double precision not null,
+    minutes_from_previous double precision not null,
+    km_to_home            double precision not null,
+    planner               text not null,
+    planned_at            timestamptz not null default now(),
+    primary key (route_date, intervention_id),
+    unique (route_date, technician_id, position)
+);
+
+-- ============================================================================ alerts
+-- The outbox (alerts/outbox.py): every message the platform sends (an alert to Slack or by
+-- e-mail, a CRM task, a CRM list change, a report, a customer e-mail) is written here first
+-- under a stable key, in the transaction that decides to send it, then delivered from here
+-- with retries. An outage delays a message and never loses it; a re-run finds the key and
+-- adds nothing. One row per (message, channel, recipient).
+create table if not exists meta.outbox (
+    message_id        bigserial primary key,
+    message_key       text not null unique,
+    group_key         text not null,          -- the alert or report the message belongs to
+    kind              text not null,          -- alert | report | customer_email | crm_task | crm_list | pipeline
+    channel           text not null check (channel in ('email', 'slack', 'crm_task', 'crm_list')),
+    recipient         text not null,          -- address, Slack channel, CRM owner id or list name
+    rule              text,
+    severity          text check (severity in ('critical', 'important', 'info')),
+    audience          text,
+    entity            text,
+    title             text not null,
+    payload           jsonb not null,         -- the rendered message (alerts/messages.py)
+    status            text not null default 'pending'
+                      check (status in ('pending', 'sending', 'sent', 'failed', 'suppressed')),
+    attempts          integer not null default 0,
+    max_attempts      integer not null,
+    next_attempt_at   timestamptz not null default now(),
+    lease_until       timestamptz,            -- a sender holds a 'sending' row until then
+    last_error        text,
+    external_id       text,                   -- Slack ts, e-mail Message-ID, HubSpot task id
+    created_at        timestamptz not null default now(),
+    first_attempt_at  timestamptz,
+    sent_at           timestamptz,
+    dag_id            text,
+    run_id            text
+);
+create index if not exists outbox_due on meta.outbox (next_attempt_at) where status in ('pending', 'sending');
+create index if not exists outbox_group on meta.outbox (group_key);
+
+-- Pictures a message carries: inline images of an e-mail (cid), files posted with a Slack message.
+create table if not exists meta.outbox_images (
+    message_id  bigint not null references meta.outbox (message_id) on delete cascade,
+    cid         text not null,
+    filename    text not null,
+    mime_type   text not null,
+    alt         text not null,
+    content     bytea not null,
+    primary key (message_id, cid)
+);
+
+-- Every delivery attempt, with its outcome: the delivery log's detail.
+create table if not exists meta.outbox_attempts (
+    message_id   bigint not null references meta.outbox (message_id) on delete cascade,
+    attempt      integer not null,
+    started_at   timestamptz not null,
+    finished_at  timestamptz not null,
+    outcome      text not null check (outcome in ('sent', 'retry', 'failed', 'suppressed')),
+    error        text,
+    primary key (message_id, attempt)
+);
+
+-- The last alert raised per (rule, entity): cooldown and escalation (alerts/policy.py). Written
+-- in the same transaction as the outbox rows it decided.
+create table if not exists meta.alert_state (
+    rule             text not null,
+    entity           text not null,
+    alert_key        text not null,
+    severity         text not null,
+    level            integer not null,       -- 0 = as configured, 1 = escalated
+    value            double precision,       -- the measured value when raised (worsening is judged on it)
+    first_raised_at  timestamptz not null,
+    last_raised_at   timestamptz not null,
+    cooldown_until   timestamptz not null,
+    times_raised     integer not null default 1,
+    primary key (rule, entity)
+);
+
+-- The delivery log BI reads (bi_reader reads the marts schema only; the view runs with its
+-- owner's rights, so meta itself stays closed): what, to whom, when, status, attempts, error.
+create schema if not exists marts;
+create or replace view marts.alert_delivery_log as
+select
+    o.message_id,
+    o.group_key as alert_key,
+    o.kind,
+    o.rule,
+    o.severity,
+    o.audience,
+    o.channel,
+    o.recipient,
+    o.title,
+    o.status,
+    o.attempts,
+    o.last_error,
+    o.external_id,
+    o.created_at,
+    o.first_attempt_at,
+    o.sent_at,
+    extract(epoch from o.sent_at - o.created_at)::double precision as seconds_to_deliver,
+    o.dag_id,
+    o.run_id
+from meta.outbox as o;
 
 -- ============================================================================ bookkeeping
 -- Which version of this DDL the warehouse has (ensure_schema's fast path).
