@@ -248,7 +248,7 @@ class Alert:
     summary: str  # why it fired
     audience: str = "service_client"
     facts: tuple[tuple[str, str], ...] = ()  # plain key figures (label, value)
-    link: str | None = None  # the dashboard (or Data Docs) page to open
+    link: str | None = None  # the dashboard (or Data Docs, or the task's log) page to open
     rule: str = ""
     details: tuple[str, ...] = field(default=())  # one line per customer, ticket, technician...
     figures: tuple[Figure, ...] = ()  # key figures against their target
@@ -256,6 +256,7 @@ class Alert:
     chart: Image | None = None
     escalated: bool = False
     entity: str | None = None
+    link_label: str = "Tableau de bord"
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
@@ -283,7 +284,7 @@ def email_text(alert: Alert) -> str:
     if alert.details:
         lines += ["", *(f"  * {d}" for d in alert.details)]
     if alert.link:
-        lines += ["", f"Tableau de bord : {alert.link}"]
+        lines += ["", f"{alert.link_label} : {alert.link}"]
     if alert.run_link:
         lines += [f"Exécution Airflow : {alert.run_link}"]
     lines += ["", f"Règle {alert.rule or '-'} · clé {alert.key}"]
@@ -318,7 +319,7 @@ def email_html(alert: Alert) -> str:
     buttons = "".join(
         f"<a href='{e(url)}' style='display:inline-block;margin:0 8px 8px 0;padding:8px 14px;background:#2c3e50;"
         f"color:#fff;text-decoration:none;border-radius:4px'>{e(text)}</a>"
-        for text, url in (("Ouvrir le tableau de bord", alert.link), ("Voir l'exécution Airflow", alert.run_link))
+        for text, url in ((alert.link_label, alert.link), ("Exécution Airflow", alert.run_link))
         if url
     )
     escalated = (
@@ -396,7 +397,7 @@ def slack_blocks(alert: Alert) -> list[dict[str, Any]]:
     buttons = [
         {"type": "button", "text": {"type": "plain_text", "text": text}, "url": url, "action_id": action}
         for text, url, action in (
-            ("Tableau de bord", alert.link, "open_dashboard"),
+            (alert.link_label, alert.link, "open_link"),
             ("Exécution Airflow", alert.run_link, "open_airflow_run"),
         )
         if url
