@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 
 WAREHOUSE_CONN_ID = "warehouse"
@@ -225,6 +225,16 @@ class QualitySettings:
             docs_keep_runs=int(_env_float("DQ_DOCS_KEEP_RUNS", cls.docs_keep_runs)),
             data_docs_dir=Path(_env_text("DQ_DATA_DOCS_DIR", str(cls.data_docs_dir))).resolve(),
         )
+
+
+def business_hours() -> tuple[time, time]:
+    """The customer service's opening hours (Mon-Fri, Paris): dbt's vars business_open_time and
+    business_close_time, the one place they are set."""
+    import yaml
+
+    project = yaml.safe_load((PROJECT_ROOT / "dbt_project" / "dbt_project.yml").read_text())
+    v = project["vars"]
+    return time.fromisoformat(v["business_open_time"]), time.fromisoformat(v["business_close_time"])
 
 
 def task_retry_delay() -> timedelta:

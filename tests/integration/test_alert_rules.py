@@ -14,8 +14,7 @@ from cs_analytics.alerts import engine, outbox
 from cs_analytics.alerts.engine import RunContext, evaluate
 from cs_analytics.alerts.rules import load_rules
 from cs_analytics.config import AlertSettings
-from cs_analytics.schema import ensure_schema
-from tests.integration.alerting import FAST, NOTIFY, OWNERS, channels
+from tests.integration.alerting import FAST, NOTIFY, OWNERS, channels, hand_made_marts
 
 PARIS = ZoneInfo("Europe/Paris")
 RULES = load_rules()
@@ -41,25 +40,7 @@ def outbox_rows(wh, rule: str) -> list[tuple]:
 
 @pytest.fixture
 def wh(warehouse):
-    ensure_schema(warehouse)
-    warehouse.execute(
-        """
-        create schema if not exists intermediate;
-        create table marts.mart_kpi_daily (kpi_date date primary key, is_call_overload boolean, calls_per_day bigint,
-            calls_per_day_alert_threshold integer, answered_calls bigint, inbound_calls bigint);
-        create table intermediate.int_open_tickets_aged (ticket_id text, contact_id text, owner_id text, subject text,
-            customer_name text, created_at timestamptz, alert_age_reached_at timestamptz, is_unanswered boolean,
-            ticket_open_hours_alert_after integer default 24, tickets_open_over_24h_alert_threshold integer default 5,
-            channel_code text default 'email', priority text default 'MEDIUM', is_vip boolean default false);
-        create table intermediate.int_survey_answers_flagged (feedback_submission_id text, contact_id text,
-            ticket_id text, ticket_subject text, customer_name text, owner_id text, response_value integer,
-            submitted_at timestamptz, is_vip_dissatisfied boolean, csat_dissatisfied_below integer default 2);
-        create table marts.dim_customer_contact (customer_id text, crm_contact_id text, owner_id text,
-            customer_name text, first_name text, last_name text, email text, is_email_opted_out boolean,
-            customer_since date, last_technician_name text, last_visit_date date);
-        """
-    )
-    return warehouse
+    return hand_made_marts(warehouse)
 
 
 # ----------------------------------------------------------------------------- a daily KPI rule

@@ -247,6 +247,23 @@ def _evaluate_rule(warehouse, ruleset: RuleSet, rule: Rule, ctx: RunContext, rep
              dict(report.rules[rule.name]), len(result.new))  # fmt: skip
 
 
+def business_due(instant: datetime) -> datetime:
+    """A task falls due while someone is there to do it: outside opening hours (Mon-Fri, dbt's
+    business hours), at the next opening. Public holidays are not skipped."""
+    from zoneinfo import ZoneInfo
+
+    from cs_analytics.config import LOCAL_TZ, business_hours
+
+    opens, closes = business_hours()
+    local = instant.astimezone(ZoneInfo(LOCAL_TZ))
+    if local.isoweekday() <= 5 and opens <= local.time() < closes:
+        return instant
+    day = local.date() + timedelta(days=1 if local.time() >= closes or local.isoweekday() > 5 else 0)
+    while day.isoweekday() > 5:
+        day += timedelta(days=1)
+    return datetime.combine(day, opens, ZoneInfo(LOCAL_TZ))
+
+
 # ----------------------------------------------------------------------------- messages
 class MessageBuilder:
     def __init__(self, ruleset: RuleSet, rule: Rule, ctx: RunContext, warehouse):
@@ -348,7 +365,7 @@ class MessageBuilder:
         task = CrmTask(
             subject=spec.subject.render(data, what + " subject"),
             body=spec.body.render(data, what + " body"),
-            due_at=self.ctx.reference + spec.due_in,
+            due_at=business_due(self.ctx.reference + spec.due_in),
             owner_id=str(owner),
             priority="HIGH" if d.level else spec.priority,
             task_type=spec.task_type,
@@ -426,13 +443,13 @@ class MessageBuilder:
         if len(rows) < 2:
             return None
         png = charts.trend_png(
-            f"{spec.column} — {len(rows)} dernières périodes",
+            f"{spec.title or spec.column} — {len(rows)} dernières périodes",
             [r[0] for r in rows],
             [r[1] for r in rows],
             [r[2] for r in rows] if spec.threshold else None,
             highlight=start,
         )
-        return Image.png(f"chart_{rule.name}", png, alt=f"Évolution de {spec.column}")
+        return Image.png(f"chart_{rule.name}", png, alt=f"Évolution : {spec.title or spec.column}")
 
 
 def forecast_chart(warehouse, as_of: date) -> Image | None:

@@ -150,6 +150,7 @@ class ChartSpec:
     column: str | None
     threshold: str | None
     points: int
+    title: str | None = None
 
 
 @dataclass(frozen=True)
@@ -587,7 +588,10 @@ def _chart(spec: Any, column, fail) -> ChartSpec:
     threshold = column("chart", spec["threshold"]) if spec.get("threshold") else None
     if kind == "trend" and not col:
         raise fail("a trend chart needs the column it draws")
-    return ChartSpec(kind, col, threshold, int(spec.get("points", 28)))
+    unknown = set(spec) - {"kind", "column", "threshold", "points", "title"}
+    if unknown:
+        raise fail(f"unknown chart key {sorted(unknown)[0]!r}")
+    return ChartSpec(kind, col, threshold, int(spec.get("points", 28)), spec.get("title"))
 
 
 def _crm_task(spec: Any, column, template, fail) -> CrmTaskSpec:
