@@ -203,18 +203,22 @@ def test_churn_alerts_claire_tasks_the_owner_mails_the_customer_and_syncs_the_re
         "('c2', '2', %(o1)s, 'M. Nom2', 'Prénom2', 'Nom2', 'client2@exemple.fr', false, '2021-01-10', null, null), "
         "('c3', '3', %(o2)s, 'Mme Nom3', 'Prénom3', 'Nom3', 'client3@exemple.fr', true, '2020-03-03', null, null), "
         "('c4', '4', %(o0)s, 'Nom4 SAS', 'Prénom4', 'Nom4', null, false, '2022-07-07', null, null), "
-        "('c5', '5', %(o1)s, 'Nom5', 'Prénom5', 'Nom5', 'client5@exemple.fr', false, '2018-01-01', null, null)",
+        "('c5', '5', %(o1)s, 'Nom5', 'Prénom5', 'Nom5', 'client5@exemple.fr', false, '2018-01-01', null, null), "
+        "('c7', '7', %(o1)s, null, 'Prénom7', 'Nom7', 'client7@exemple.fr', false, '2018-01-01', null, null)",
         {"o0": OWNERS[0], "o1": OWNERS[1], "o2": OWNERS[2]},
     )
     day1 = date(2026, 3, 10)
     churn_day(wh, day1, {"c1": (75, "élevé"), "c2": (76, "élevé"), "c3": (90, "élevé"), "c4": (72, "élevé"),
-                         "c5": (55, "moyen"), "c6": (20, "faible")})  # fmt: skip
+                         "c5": (55, "moyen"), "c6": (20, "faible"), "c7": (71, "élevé")})  # fmt: skip
     report = run(wh, {"churn_high", "retention_campaign"}, ctx(day1))
-    # c4 has no e-mail address: named, and nothing half-sent for them; the others go on
+    # c7 has no name: a template needs it, so the error names it and nothing half-made goes out for c7
     assert report.errors == [
-        "churn_high [c4]: rule churn_high (c4), customer e-mail: variable 'email' is null in the data"
-    ]
-    assert report.rules["churn_high"]["customer_emails_opted_out"] == 1  # c3
+        "churn_high [c7]: rule churn_high (c7), crm_task subject: variable 'customer_name' is null in the data",
+        "retention_campaign [all]: rule retention_campaign (all), item: variable 'customer_name' is null in the data",
+    ]  # the campaign's Slack summary is held back too; its list sync is not (it needs no name)
+    counts = report.rules["churn_high"]
+    assert counts["customer_emails_opted_out"] == 1  # c3
+    assert counts["customer_email_skipped_without_email"] == 1  # c4 has no address: alert and task all the same
     delivered = outbox.deliver_pending(wh, channels(wh, opted_out=lambda c: c == "3"), settings=FAST)
     assert not delivered.failed and not delivered.retrying
 
@@ -237,27 +241,45 @@ def test_churn_alerts_claire_tasks_the_owner_mails_the_customer_and_syncs_the_re
         "• Mme Nom3 - 90/100 : satisfaction moyenne 2,1/5 sur 6 mois ; 3 réclamations en 90 jours",
         "• M. Nom2 - 76/100 : satisfaction moyenne 2,1/5 sur 6 mois ; 3 réclamations en 90 jours",
         "• Dupont SARL - 75/100 : satisfaction moyenne 2,1/5 sur 6 mois ; 3 réclamations en 90 jours",
+        "• Nom4 SAS - 72/100 : satisfaction moyenne 2,1/5 sur 6 mois ; 3 réclamations en 90 jours",
     ]
     tasks = sorted(t["hs_task_subject"] for t in sinks.crm_tasks())
     assert tasks == ["Appeler Dupont SARL : risque de départ 75/100", "Appeler M. Nom2 : risque de départ 76/100",
-                     "Appeler Mme Nom3 : risque de départ 90/100"]  # fmt: skip
+                     "Appeler Mme Nom3 : risque de départ 90/100", "Appeler Nom4 SAS : risque de départ 72/100"]  # fmt: skip
     list_id = wh.query("select external_id from meta.outbox where channel = 'crm_list'")[0][0].split(":")[0]
     members = {r["recordId"] for r in sinks.crm_get(f"/crm/v3/lists/{list_id}/memberships")["results"]}
-    assert members == {"1", "2", "3", "4", "5"}
+    assert members == {"1", "2", "3", "4", "5", "7"}
+
+    # the same day evaluated again after a late score: only the newcomer is sent, nothing twice
+    wh.execute(
+        "insert into marts.dim_customer_contact values ('c8', '8', %s, 'Nom8 SARL', 'Prénom8', 'Nom8', "
+        "'client8@exemple.fr', false, '2020-01-01', null, null)",
+        (OWNERS[2],),
+    )
+    churn_day(wh, day1, {"c8": (78, "élevé")})
+    late = run(wh, {"churn_high"}, ctx(day1, run_id="manual__late"))
+    assert (late.rules["churn_high"]["again"], late.rules["churn_high"]["messages_new"]) == (
+        4,
+        4,
+    )  # c8: 2 + task + mail
+    outbox.deliver_pending(wh, channels(wh, opted_out=lambda c: c == "3"), settings=FAST)
+    digests = [m for m in sinks.slack("#service-client-alertes") if "fort risque de départ" in m["text"]]
+    assert len(digests) == 2 and digests[1]["blocks"][-3]["text"]["text"].startswith("• Nom8 SARL - 78/100")
+    assert len(sinks.crm_tasks()) == 5 and len([m for m in sinks.mails() if m["to"] == ["client8@exemple.fr"]]) == 1
 
     # the next day: c1 worse by more than 10 % -> escalated; c2 unchanged -> cooldown; c5 left the campaign
     day2 = day1 + timedelta(days=1)
     churn_day(wh, day2, {"c1": (85, "élevé"), "c2": (76, "élevé"), "c3": (90, "élevé"), "c4": (72, "élevé"),
                          "c5": (30, "faible")})  # fmt: skip
     report = run(wh, {"churn_high", "retention_campaign"}, ctx(day2))
-    assert report.rules["churn_high"]["escalate"] == 1 and report.rules["churn_high"]["cooldown"] == 2
+    assert report.rules["churn_high"]["escalate"] == 1 and report.rules["churn_high"]["cooldown"] == 3
     outbox.deliver_pending(wh, channels(wh, opted_out=lambda c: c == "3"), settings=FAST)
     (escalation,) = sinks.slack("#direction")
     assert escalation["text"].startswith("🔴 *CRITIQUE* — Escalade — 1 client(s) à fort risque de départ")
     assert "⬆ Dupont SARL - 85/100" in escalation["blocks"][-3]["text"]["text"]
     assert len([m for m in sinks.mails() if m["to"] == ["client1@exemple.fr"]]) == 1  # never a second customer e-mail
     members = {r["recordId"] for r in sinks.crm_get(f"/crm/v3/lists/{list_id}/memberships")["results"]}
-    assert members == {"1", "2", "3", "4"}
+    assert members == {"1", "2", "3", "4"}  # 5 and 7 left the campaign
     # a re-run of day 2 changes nothing anywhere
     before = (len(sinks.mails()), len(sinks.slack()), len(sinks.crm_tasks()))
     run(wh, {"churn_high", "retention_campaign"}, ctx(day2, run_id="manual__rerun"))

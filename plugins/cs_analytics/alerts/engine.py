@@ -24,6 +24,7 @@ the errors (the task then fails, so data engineering hears of it).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -227,9 +228,12 @@ def _evaluate_rule(warehouse, ruleset: RuleSet, rule: Rule, ctx: RunContext, rep
                 report.errors.append(f"{rule.name} [{d.finding.entity}]: {exc}")
                 continue
             kept.append(d)
-        if rule.group == "digest" and kept:
+        # a digest lists what is new in this run: entities already raised under their key (a re-run)
+        # were in the digest that raised them
+        fresh = [d for d in kept if d.action != "again"]
+        if rule.group == "digest" and fresh:
             try:
-                messages += builder.digest_messages(kept, _stamp(rule, ctx))
+                messages += builder.digest_messages(fresh, _stamp(rule, ctx))
             except TemplateDataError as exc:
                 report.errors.append(f"{rule.name} [digest]: {exc}")
                 kept = []
@@ -243,6 +247,8 @@ def _evaluate_rule(warehouse, ruleset: RuleSet, rule: Rule, ctx: RunContext, rep
     report.group_keys |= {m.group_key for m in messages}
     if builder.opted_out:
         report.count(rule.name, "customer_emails_opted_out", builder.opted_out)
+    for what, n in builder.skipped.items():
+        report.count(rule.name, what, n)
     log.info("rule %s: %d row(s), %s; %d new message(s)", rule.name, len(rows),
              dict(report.rules[rule.name]), len(result.new))  # fmt: skip
 
@@ -269,6 +275,7 @@ class MessageBuilder:
     def __init__(self, ruleset: RuleSet, rule: Rule, ctx: RunContext, warehouse):
         self.ruleset, self.rule, self.ctx, self.warehouse = ruleset, rule, ctx, warehouse
         self.opted_out = 0
+        self.skipped: Counter = Counter()
         self._chart: Image | None | bool = False  # False: not drawn yet
 
     @property
@@ -333,13 +340,24 @@ class MessageBuilder:
                 details = tuple(rule.item.render(self.context(d, r), self._what("item", f.entity)) for r in f.rows)
             alert = self._alert(d.key, d.severity, d.audience[0], d.level > 0, data, f.entity, details)
             messages += self.route(alert, d.audience)
-        if rule.crm_task is not None:
+        if rule.crm_task is not None and self._has(rule.crm_task.require, f.row, "crm_task"):
             messages.append(self.crm_task(d, data))
-        if rule.customer_email is not None and d.action == "raise":
+        if (
+            rule.customer_email is not None
+            and d.action == "raise"
+            and self._has(rule.customer_email.require, f.row, "customer_email")
+        ):
             email = self.customer_email(d, data)
             if email is not None:
                 messages.append(email)
         return messages
+
+    def _has(self, columns: tuple[str, ...], row: dict[str, Any], action: str) -> bool:
+        """The row has what the action requires (rules.yml `require`); else the action is skipped, counted."""
+        missing = [c for c in columns if row.get(c) is None]
+        if missing:
+            self.skipped[f"{action}_skipped_without_{missing[0]}"] += 1
+        return not missing
 
     def digest_messages(self, decisions: list[Decision], stamp: str) -> list[OutboxMessage]:
         rule = self.rule
@@ -352,7 +370,9 @@ class MessageBuilder:
             for d in decisions
         )  # fmt: skip
         data = self.context(worst, items[0], count=len(items), items=items)
-        key = f"{rule.name}:digest:{stamp}" + (":escalated" if escalated else "")
+        # the entities listed are part of the key: a re-run with one more row sends that row, once
+        listed = hashlib.sha256("\n".join(sorted(d.finding.entity for d in decisions)).encode()).hexdigest()[:10]
+        key = f"{rule.name}:digest:{stamp}:{listed}" + (":escalated" if escalated else "")
         alert = self._alert(key, worst.severity, audience[0], escalated, data, "digest", lines)
         return self.route(alert, audience)
 

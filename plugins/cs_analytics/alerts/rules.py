@@ -126,6 +126,7 @@ class CrmTaskSpec:
     due_in: timedelta
     priority: str
     task_type: str
+    require: tuple[str, ...] = ()  # rows with one of these null get no task (counted, not an error)
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,7 @@ class CustomerEmailSpec:
     subject: Template
     template: str  # file under alerts/templates/: <name>.html and <name>.txt
     offer: str
+    require: tuple[str, ...] = ()  # rows with one of these null get no e-mail (counted, not an error)
 
 
 @dataclass(frozen=True)
@@ -596,7 +598,7 @@ def _chart(spec: Any, column, fail) -> ChartSpec:
 
 def _crm_task(spec: Any, column, template, fail) -> CrmTaskSpec:
     spec = spec or {}
-    unknown = set(spec) - {"subject", "body", "owner", "contacts", "tickets", "due_in", "priority", "type"}
+    unknown = set(spec) - {"subject", "body", "owner", "contacts", "tickets", "due_in", "priority", "type", "require"}
     if unknown:
         raise fail(f"unknown crm_task key {sorted(unknown)[0]!r}")
     if not spec.get("owner"):
@@ -620,12 +622,13 @@ def _crm_task(spec: Any, column, template, fail) -> CrmTaskSpec:
         due_in=due_in,
         priority=priority,
         task_type=task_type,
+        require=tuple(column("crm_task", c) for c in spec.get("require") or ()),
     )
 
 
 def _customer_email(spec: Any, column, template, fail) -> CustomerEmailSpec:
     spec = spec or {}
-    unknown = set(spec) - {"to", "contact", "opted_out", "subject", "template", "offer"}
+    unknown = set(spec) - {"to", "contact", "opted_out", "subject", "template", "offer", "require"}
     if unknown:
         raise fail(f"unknown customer_email key {sorted(unknown)[0]!r}")
     name = spec.get("template")
@@ -645,4 +648,5 @@ def _customer_email(spec: Any, column, template, fail) -> CustomerEmailSpec:
         subject=template("customer_email", spec.get("subject"), CUSTOMER_EMAIL_BUILTINS),
         template=name,
         offer=str(spec["offer"]),
+        require=tuple(column("customer_email", c) for c in spec.get("require") or ()),
     )
