@@ -53,7 +53,7 @@ up: install warehouse-up simulators-up airflow-db dbt-parse
 demo: up
 	@$(RUN) python scripts/demo.py
 
-test: up
+test: up browser
 	@$(RUN) python -m pytest $(PYTEST_ARGS)
 
 ui: up
@@ -88,3 +88,12 @@ clean:
 dbt-docs: install warehouse-up
 	@$(RUN) dbt docs generate --quiet --project-dir dbt_project --profiles-dir dbt_project --target-path ../build/dbt_docs
 	@echo "dbt docs site: build/dbt_docs/index.html  (serve it: scripts/run.sh dbt docs serve --project-dir dbt_project --target-path ../build/dbt_docs --port 8081)"
+
+# Headless Chromium and an emoji font, to render messages to PNG (tests, alert-previews), when missing.
+.PHONY: browser alert-previews
+browser:
+	@scripts/install_browser.sh
+
+# What the loopback Slack, SMTP and CRM received (after `make demo`), as PNGs in build/alerts/.
+alert-previews: install browser
+	@$(RUN) python scripts/alert_previews.py

@@ -4,7 +4,8 @@ write and print the run summary (build/demo/summary.json).
 
 Stages: generate the simulated world (skipped when the stores already match the
 settings) -> Airflow metadata DB -> dbt manifest -> every DAG with `airflow dags test`
-for the last full day (ingestion, transformation + quality gate, ML, alerts) -> summary.
+for the last full day (ingestion, transformation + quality gate, ML, alerts), then the
+intraday alerts at the next opening hour -> summary.
 Each stage prints a line with what it did and how long it took; each DAG prints a
 line per finished task. Full logs: build/demo/logs/.
 """
@@ -132,6 +133,14 @@ def dags_test(dag_id: str, logical_date: datetime, log_dir: Path = LOGS, env: di
         )
 
 
+def first_business_quarter_hour(after: datetime) -> datetime:
+    """The first run of alerts_intraday at or after `after`: 08:00 Paris on the next weekday."""
+    day = after.astimezone(PARIS).date()
+    while day.isoweekday() > 5:
+        day += timedelta(days=1)
+    return datetime.combine(day, datetime.min.time(), PARIS).replace(hour=8)
+
+
 def main() -> int:
     # A failure in the demo is shown at once rather than after minutes of retry delays.
     os.environ.setdefault("TASK_RETRY_DELAY_SECONDS", "3")
@@ -150,6 +159,8 @@ def main() -> int:
         stages.run("dbt manifest", dbt_parse)
         for dag_id in PIPELINE:
             stages.run(f"dag {dag_id}", dags_test, dag_id, run_after)
+        # the real-time alerts' first quarter hour of business after the history ends
+        stages.run("dag alerts_intraday", dags_test, "alerts_intraday", first_business_quarter_hour(run_after))
     except (SystemExit, subprocess.CalledProcessError) as exc:
         ok, error = False, str(exc)
         say(str(exc))
