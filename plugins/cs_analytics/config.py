@@ -110,6 +110,8 @@ AUDIENCE_SETTINGS = {
     ),
     "field": ("FIELD_EMAIL_TO", "gaetan@service-client.local", "SLACK_FIELD_CHANNEL", "#terrain"),
     "direction": ("DIRECTION_EMAIL_TO", "direction@service-client.local", "SLACK_DIRECTION_CHANNEL", "#direction"),
+    # the management committee: the quarterly strategic report (spec 3.1, "CODIR")
+    "codir": ("CODIR_EMAIL_TO", "codir@service-client.local", "SLACK_CODIR_CHANNEL", "#codir"),
     "data_engineering": (
         "DATA_ENGINEERING_EMAIL_TO",
         "data-eng@service-client.local",
@@ -191,6 +193,22 @@ class OutboxSettings:
             retry_cap_s=_env_float("OUTBOX_RETRY_CAP_SECONDS", cls.retry_cap_s),
             max_attempts=int(_env_float("OUTBOX_MAX_ATTEMPTS", cls.max_attempts)),
             wait_budget_s=_env_float("OUTBOX_WAIT_BUDGET_SECONDS", cls.wait_budget_s),
+        )
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """How long a report waits for its period's marts (sensor in reschedule mode, looking every
+    `poke_s`) before it goes out with a "données incomplètes" banner."""
+
+    wait_s: float = 3600.0
+    poke_s: float = 300.0
+
+    @classmethod
+    def from_env(cls) -> ReportSettings:
+        return cls(
+            wait_s=_env_float("REPORT_MARTS_WAIT_SECONDS", cls.wait_s),
+            poke_s=_env_float("REPORT_MARTS_POKE_SECONDS", cls.poke_s),
         )
 
 
