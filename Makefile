@@ -16,7 +16,8 @@ help:
 	@echo "make demo   - install, start the warehouse and simulators, run the whole pipeline through Airflow, print a summary"
 	@echo "make test   - install and run the test suite (starts the local warehouse and simulators it needs)"
 	@echo "make ui     - Airflow UI on http://localhost:$${AIRFLOW_UI_PORT:-8080} with the project's DAGs"
-	@echo "make stop   - stop everything the project started (Airflow UI, simulators, sinks, warehouse)"
+	@echo "make bi     - Superset dashboards on http://localhost:$${BI_PORT:-8088} (run make demo first for data)"
+	@echo "make stop   - stop everything the project started (Superset, Airflow UI, simulators, sinks, warehouse)"
 	@echo "make status - what is running"
 
 $(STAMP): requirements.txt constraints.txt
@@ -53,7 +54,7 @@ up: install warehouse-up simulators-up airflow-db dbt-parse
 demo: up
 	@$(RUN) python scripts/demo.py
 
-test: up browser
+test: up install-bi browser
 	@$(RUN) python -m pytest $(PYTEST_ARGS)
 
 ui: up
@@ -69,7 +70,7 @@ lint: install
 	@$(RUN) ruff check dags plugins ml_tasks simulators scripts benchmarks tests
 	@$(RUN) ruff format --check dags plugins ml_tasks simulators scripts benchmarks tests
 
-benchmarks: up
+benchmarks: up install-bi browser
 	@$(RUN) python benchmarks/run_all.py
 
 # Refresh constraints.txt (the full pinned tree) from a clean venv built from requirements.txt.
@@ -80,7 +81,7 @@ lock:
 
 clean:
 	@python3 scripts/stack.py clean
-	rm -rf .local build $(VENV)
+	rm -rf .local build $(VENV) $(BI_VENV)
 
 # dbt's documentation site (models, columns, tests, lineage, exposures) into build/dbt_docs/;
 # the catalog reads the warehouse, so run it after a build (make demo).
@@ -89,11 +90,32 @@ dbt-docs: install warehouse-up
 	@$(RUN) dbt docs generate --quiet --project-dir dbt_project --profiles-dir dbt_project --target-path ../build/dbt_docs
 	@echo "dbt docs site: build/dbt_docs/index.html  (serve it: scripts/run.sh dbt docs serve --project-dir dbt_project --target-path ../build/dbt_docs --port 8081)"
 
-# Headless Chromium and an emoji font, to render messages to PNG (tests, alert-previews), when missing.
-.PHONY: browser alert-previews
+# --- Dashboards (Apache Superset, in its own virtualenv so its pins never touch Airflow's) ---
+.PHONY: bi install-bi browser lock-bi
+BI_VENV := .venv-bi
+BI_STAMP := $(BI_VENV)/.installed
+
+$(BI_STAMP): requirements-bi.txt constraints-bi.txt
+	@scripts/install.sh "$(PYTHON)" "$(BI_VENV)" requirements-bi.txt constraints-bi.txt
+	@touch $(BI_STAMP)
+
+install-bi: $(BI_STAMP)
+
+# Superset on localhost, connected to the warehouse as bi_reader, dashboards provisioned from bi/.
+bi: install install-bi warehouse-up
+	@$(RUN) python3 scripts/stack.py bi-up
+	@$(RUN) python -m cs_analytics.bi.provision
+
+# Debian's chromium + chromium-driver (and an emoji font) for the browser tests and the PNG previews, when missing.
 browser:
 	@scripts/install_browser.sh
 
+lock-bi:
+	@rm -rf .lock-venv-bi && $(PYTHON) -m venv .lock-venv-bi && .lock-venv-bi/bin/pip install -q --upgrade pip \
+	 && .lock-venv-bi/bin/pip install -q -r requirements-bi.txt && .lock-venv-bi/bin/pip check \
+	 && .lock-venv-bi/bin/pip freeze | grep -v '^-e' > constraints-bi.txt && rm -rf .lock-venv-bi
+
 # What the loopback Slack, SMTP and CRM received (after `make demo`), as PNGs in build/alerts/.
+.PHONY: alert-previews
 alert-previews: install browser
 	@$(RUN) python scripts/alert_previews.py

@@ -165,7 +165,7 @@ def bench_cti(server_url: str, rows: int, files: int, work: Path) -> dict:
             ensure_schema(wh)
             wh.execute(cti_path.RAW_DDL)
             wh.execute(
-                "truncate raw_cti.calls, meta.cti_duplicate_deliveries, meta.cti_files, meta.quarantine, "
+                "truncate raw_cti.calls, meta.cti_duplicate_deliveries, meta.cti_files, meta.cti_held_files, meta.quarantine, "
                 "meta.watermarks, meta.load_batches"
             )
 

@@ -2,7 +2,7 @@
 """`make benchmarks`: every measurement in benchmarks/, one after the other.
 
     scripts/run.sh python benchmarks/run_all.py            # all (about 25 minutes on 2 cores)
-    scripts/run.sh python benchmarks/run_all.py --quick    # skip the 10x quality-gate run
+    scripts/run.sh python benchmarks/run_all.py --quick    # skip the 10x quality-gate and dashboard runs
 
 Each script prints its table and writes benchmarks/results/<name>.json.
 """
@@ -22,6 +22,7 @@ BENCHMARKS = [
     ("forecast_accuracy.py", []),
     ("ingest_throughput.py", []),
     ("quality_gate.py", ["--scale", "10"]),
+    ("bi_dashboards.py", ["--scales", "1", "10"]),
 ]
 
 
@@ -29,7 +30,7 @@ def main() -> int:
     quick = "--quick" in sys.argv
     failed = []
     for script, args in BENCHMARKS:
-        if quick and script == "quality_gate.py":
+        if quick and script in ("quality_gate.py", "bi_dashboards.py"):
             continue
         print(f"\n===== {script} {' '.join(args)}", flush=True)
         start = time.time()

@@ -4,8 +4,10 @@
 Loads the CRM (HubSpot CRM v3 API) into `raw_crm`: contacts, tickets, feedback
 submissions (NPS/CSAT), survey invitations and owners, one mapped task per object.
 
-- **Incremental**: search on `hs_lastmodifieddate` from the watermark (minus an overlap),
-  up to the end of the data interval; a fresh warehouse loads the whole history.
+- **Incremental**: search on the object's last-modification property (`lastmodifieddate` on
+  contacts, `hs_lastmodifieddate` on the others) from the watermark (minus an overlap), up to
+  the end of the data interval; a fresh warehouse loads the whole history. A search that finds
+  nothing while HubSpot's total of the object grew since the last load fails the task.
 - **Idempotent**: upsert on the record id, only when the source version is newer.
 - **Lineage**: every row keeps the untouched payload (JSONB), batch id, load time, endpoint.
 - Rows that cannot be loaded are in `meta.quarantine`; above `QUARANTINE_MAX_RATE` the task fails.

@@ -5,20 +5,40 @@ Loads the telephony call detail records (one `;`-separated CSV per day, Europe/P
 local times) from the landing folder into `raw_cti.calls`.
 
 1. `wait_for_cdr_file` waits (deferred, no worker slot held) for the day's file
-   `cdr_YYYYMMDD.csv`, which the CTI vendor may drop late.
+   `cdr_YYYYMMDD.csv`, which the CTI vendor may drop late. A file whose last line has no
+   line terminator is still being written: it is not ready until complete, or until it has
+   stayed unchanged for `CTI_PARTIAL_FILE_WAIT_MINUTES` (then its cut line is quarantined
+   as "truncated" and the rest loads).
 2. `load_cdr_files` loads every file not loaded before, for days up to the interval:
-   late files of earlier days are picked up too, a file delivered twice is recognised
-   by its content hash, and each file replaces its own day, so re-runs never duplicate.
-   Malformed lines, bad encodings and unparsable values go to `meta.quarantine`.
+   late files of earlier days are picked up too; each file replaces its own day, so re-runs
+   never duplicate; a file whose content is what its day already holds is a duplicate
+   delivery. The encoding is detected per file (UTF-8 with or without BOM, else
+   Windows-1252) and recorded in `meta.cti_files`; malformed lines, really corrupt bytes and
+   unparsable values go to `meta.quarantine`.
+
+**Held files.** A re-delivery that would leave its day with more than
+`CTI_REPLACEMENT_MAX_DROP` (5%) fewer rows, and a file that cannot load at all (empty, no
+header, a required column missing), is held in `meta.cti_held_files` with the reason and
+the day's row counts before/after; its day keeps what it had, and this run fails (a retry
+fails the same way, as does a run whose files exceed `QUARANTINE_MAX_RATE`). To load a held
+file as it is, accept it and clear the failed task (or wait for the next run):
+
+    scripts/run.sh python -m cs_analytics.ingestion.cti held
+    scripts/run.sh python -m cs_analytics.ingestion.cti accept cdr_20250601_v2.csv
+
+or trigger this DAG with `{"accept_files": ["cdr_20250601_v2.csv"]}`. Accepting a loaded
+file lifts its run's quarantine-rate failure. Every replacement is logged with its counts
+(`meta.cti_files.rows_before` / `rows_loaded`, `accepted_by`).
 
 Connection: `cti_landing` (type fs, `path` in extra). Updates Asset `raw_cti`.
 """
 
-from airflow.providers.standard.sensors.filesystem import FileSensor
-from airflow.sdk import dag, task
+from airflow.sdk import Param, dag, task
 
-from cs_analytics.config import CTI_LANDING_CONN_ID, CtiWaitSettings
+from cs_analytics.config import CtiWaitSettings
 from cs_analytics.orchestration import DEFAULT_ARGS, RAW_CTI, START_DATE, daily_interval
+
+wait = CtiWaitSettings.from_env()
 
 
 @dag(
@@ -30,17 +50,22 @@ from cs_analytics.orchestration import DEFAULT_ARGS, RAW_CTI, START_DATE, daily_
     default_args=DEFAULT_ARGS,
     tags=["ingestion", "cti"],
     doc_md=__doc__,
+    params={
+        "accept_files": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            description="held CDR files to load as they are (see meta.cti_held_files)",
+        )
+    },
 )
 def ingest_cti():
-    wait = CtiWaitSettings.from_env()
-    wait_for_cdr_file = FileSensor(
-        task_id="wait_for_cdr_file",
-        fs_conn_id=CTI_LANDING_CONN_ID,
-        filepath="cdr_{{ data_interval_start.in_timezone('Europe/Paris').strftime('%Y%m%d') }}.csv",
-        poke_interval=wait.poke_seconds,
-        timeout=int(wait.timeout_hours * 3600),
-        mode="reschedule",  # frees the worker slot between looks
-    )
+    # mode="reschedule" frees the worker slot between looks.
+    @task.sensor(poke_interval=wait.poke_seconds, timeout=int(wait.timeout_hours * 3600), mode="reschedule")
+    def wait_for_cdr_file(data_interval_start=None) -> bool:
+        from cs_analytics.ingestion.tasks import cdr_file_is_ready
+
+        return cdr_file_is_ready(data_interval_start)
 
     @task(outlets=[RAW_CTI])
     def load_cdr_files(**context) -> dict:
@@ -48,7 +73,7 @@ def ingest_cti():
 
         return summarise("cti", [load_cti(context)])
 
-    wait_for_cdr_file >> load_cdr_files()
+    wait_for_cdr_file() >> load_cdr_files()
 
 
 ingest_cti()

@@ -1,18 +1,34 @@
 """
 ### ml_scoring
 
-Trains and scores the models on the marts once the quality gate has published them
-(Asset `marts`), and writes the results to the `ml` schema:
+Scores the models on the marts once the quality gate has published them (Asset `marts`), and
+writes the results to the `ml` schema, each run replacing its own as-of day:
 
 - `call_volume_forecast`: daily calls for J+1..J+30 with a 95% interval (Prophet,
   French holidays), backtested on the last 28 days (`ml.model_runs`).
+- `churn`: risk 0-100, band and top three reasons per customer with the registry's champion
+  (`ml.churn_scores`); customers above 50 go to `ml.retention_campaign` (spec 2.2).
+- `segmentation`: RFM segment per customer with the champion (`ml.customer_segments`, 004).
+- `anomalies`: abnormal days (calls, abandonment, tickets, first-reply time) and ERP documents
+  (duplicates, night/weekend entries, abnormal amounts, credit notes without invoice), each with
+  a score and an explanation (`ml.anomalies`).
+
+Every scoring run stores each feature's drift (PSI against the training window) in
+`ml.feature_drift` and logs a warning past 0.2. Scoring needs a champion: `ml_training` first.
+
+Then `present_ml_outputs` rebuilds the dbt models tagged `ml_outputs` (the presentation marts
+the dashboards read the ML tables through) into the build schema, and `publish` copies them to
+`marts` (write-audit-publish, as the transform DAG does), so a scoring run shows on the models
+dashboard at once.
 
 Updates Asset `ml_scores`, which the alerting DAG waits for.
 """
 
 from airflow.sdk import dag, task
+from cosmos import DbtTaskGroup
 
 from cs_analytics.orchestration import DEFAULT_ARGS, MARTS, ML_SCORES, START_DATE
+from cs_analytics.transform.dbt import cosmos_configs
 
 
 @dag(
@@ -26,13 +42,43 @@ from cs_analytics.orchestration import DEFAULT_ARGS, MARTS, ML_SCORES, START_DAT
     doc_md=__doc__,
 )
 def ml_scoring():
-    @task(outlets=[ML_SCORES])
+    @task
     def call_volume_forecast(**context) -> dict:
         from cs_analytics.ml.forecast import run_call_forecast
 
         return run_call_forecast(context)
 
-    call_volume_forecast()
+    @task
+    def churn(**context) -> dict:
+        from cs_analytics.ml.churn import score_task
+
+        return score_task(context)
+
+    @task
+    def segmentation(**context) -> dict:
+        from cs_analytics.ml.segmentation import score_task
+
+        return score_task(context)
+
+    @task
+    def anomalies(**context) -> dict:
+        from cs_analytics.ml.anomalies import score_task
+
+        return score_task(context)
+
+    @task(outlets=[ML_SCORES])
+    def publish(results: list[dict]) -> dict:
+        """Every model has written its as-of day: publish the presentation marts over them
+        (built into the hidden build schema like every mart), then tell alerts and BI."""
+        from cs_analytics.transform.publish import publish_ml_outputs
+        from cs_analytics.warehouse import Warehouse
+
+        return {"models": len(results), "published": publish_ml_outputs(Warehouse.from_connection()).to_dict()}
+
+    results = [call_volume_forecast(), churn(), segmentation(), anomalies()]
+    present = DbtTaskGroup(group_id="present_ml_outputs", **cosmos_configs(select=["tag:ml_outputs"]))
+    results >> present
+    present >> publish(results)
 
 
 ml_scoring()

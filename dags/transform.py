@@ -1,21 +1,29 @@
 """
 ### transform
 
-Builds the star schema and KPI marts with dbt, then gates them with Great Expectations.
+Builds the star schema and KPI marts with dbt, audits them with Great Expectations, and
+publishes them only if they pass (write-audit-publish).
 
-- Runs when all four raw Assets (`raw_crm`, `raw_cti`, `raw_erp`, `raw_app`) have been
-  updated since the last run.
-- `dbt`: one run task and one test task per model (astronomer-cosmos, rendered from
-  the dbt manifest); a failing test stops every model downstream of it.
-- `quality_gate`: Great Expectations suites (`expectations/suites/*.yml`) on the raw
-  tables and marts, run as SQL on the warehouse. A critical failure fails the gate at
-  once (no retry: data do not fix themselves), copies the failing rows to
-  `meta.dq_quarantine` and alerts data engineering (Slack + email) with the failed
-  expectations and a link to the Data Docs page (`build/data_docs/`); warnings let the
-  run go on and show in the run summary and `meta.dq_latest_warnings`. Every outcome is
-  kept in `meta.dq_results`.
-- The `marts` Asset is updated only when the gate passes, so ML and alerts never act
-  on data that failed its checks.
+- Runs when all six raw Assets (`raw_crm`, `raw_cti`, `raw_erp`, `raw_app`,
+  `raw_portal_analytics`, `raw_mailbox`) have been updated since the last run.
+- `as_of`: the instant the run measures the marts at ("today": open tickets' ages, tenure,
+  the last KPI day), its data interval end — for an asset-triggered run, the latest data
+  interval end of the ingestion runs that triggered it. dbt gets it as the var `as_of`; the
+  gate judges "not in the future" against it.
+- `quality_gate_sources`: the Great Expectations suites of the raw tables, before dbt: a
+  critical failure stops the run before anything is built.
+- `dbt`: one run task and one test task per model (astronomer-cosmos, rendered from the dbt
+  manifest); a failing test stops every model downstream of it. The marts are built into
+  `marts_build`, a schema no reader is granted; the incremental facts keep their state there.
+- `quality_gate_marts`: the mart suites, on that hidden build.
+- A critical failure fails its gate task at once (no retry: data do not fix themselves),
+  copies the failing rows to `meta.dq_quarantine` and alerts data engineering (Slack + email)
+  with the failed expectations and a link to the Data Docs page (`build/data_docs/`);
+  warnings let the run go on and show in the run summary and `meta.dq_latest_warnings`.
+  Every outcome is kept in `meta.dq_results`.
+- `publish_marts`: only when both gates pass, copies the audited build over the `marts`
+  schema in one transaction, grants included, and updates the `marts` Asset: BI, ML and
+  alerts read the last good marts until then, never marts that failed their checks.
 - `grant_bi_reader`: (re)asserts the read-only `bi_reader` role BI tools connect with
   (the `marts` schema and nothing else); idempotent, see dbt_project/README.md.
 """
@@ -38,13 +46,30 @@ from cs_analytics.transform.dbt import cosmos_configs
     doc_md=__doc__,
 )
 def transform():
-    dbt = DbtTaskGroup(group_id="dbt", **cosmos_configs())
+    @task
+    def as_of(**context) -> str:
+        from cs_analytics.run_context import resolve_as_of
 
-    @task(outlets=[MARTS])
-    def quality_gate(**context) -> dict:
+        return resolve_as_of(context)
+
+    @task
+    def quality_gate_sources(as_of_instant: str, **context) -> dict:
         from cs_analytics.quality.tasks import run_quality_gate
 
-        return run_quality_gate(context)
+        return run_quality_gate(context, as_of_instant, stage="sources")
+
+    @task
+    def quality_gate_marts(as_of_instant: str, **context) -> dict:
+        from cs_analytics.quality.tasks import run_quality_gate
+
+        return run_quality_gate(context, as_of_instant, stage="marts")
+
+    @task(outlets=[MARTS])
+    def publish_marts() -> dict:
+        from cs_analytics.transform.publish import publish_marts
+        from cs_analytics.warehouse import Warehouse
+
+        return publish_marts(Warehouse.from_connection()).to_dict()
 
     @task
     def grant_bi_reader() -> dict:
@@ -53,7 +78,9 @@ def transform():
 
         return ensure_bi_reader(Warehouse.from_connection())
 
-    dbt >> quality_gate() >> grant_bi_reader()
+    instant = as_of()
+    dbt = DbtTaskGroup(group_id="dbt", **cosmos_configs({"as_of": "{{ ti.xcom_pull(task_ids='as_of') }}"}))
+    quality_gate_sources(instant) >> dbt >> quality_gate_marts(instant) >> publish_marts() >> grant_bi_reader()
 
 
 transform()

@@ -26,7 +26,10 @@ REPO = Path(__file__).resolve().parents[1]
 OUT = Path(os.environ.get("DEMO_OUTPUT_DIR", REPO / "build" / "demo"))
 LOGS = OUT / "logs"
 PARIS = ZoneInfo("Europe/Paris")
-PIPELINE = ("ingest_crm", "ingest_cti", "ingest_erp", "ingest_mobile_app", "transform", "ml_scoring", "alerts")
+PIPELINE = (
+    "ingest_crm", "ingest_cti", "ingest_erp", "ingest_mobile_app", "ingest_portal_analytics", "ingest_mailbox",
+    "transform", "ml_training", "ml_scoring", "alerts",
+)  # fmt: skip
 _TASK_END = re.compile(r"\[DAG TEST\] end task task_id=(\S+)(?: map_index=(-?\d+))?")
 _TASK_STATE = re.compile(r"Task instance state updated.*new_state=(\w+)")
 
@@ -60,9 +63,12 @@ def world_is_current(end: date) -> bool:
     manifest = Path(os.environ["GROUND_TRUTH_DIR"]) / "manifest.json"
     if not manifest.exists():
         return False
+    from simulators.world.config import GENERATOR_VERSION
+
     m = json.loads(manifest.read_text())
     return (
-        str(m.get("seed")) == os.environ["SIM_SEED"]
+        m.get("generator_version") == GENERATOR_VERSION  # a newer generator writes other sources
+        and str(m.get("seed")) == os.environ["SIM_SEED"]
         and float(m.get("scale", -1)) == float(os.environ["SIM_SCALE"])
         and str(m.get("end_date")) == end.isoformat()
         and int(m.get("years", -1)) == int(os.environ["SIM_YEARS"])

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Create the virtualenv and install the pinned dependency tree. Idempotent.
+#   scripts/install.sh [python] [venv] [requirements] [constraints]
+# (.venv from requirements.txt by default; `make bi` installs .venv-bi from requirements-bi.txt)
 set -euo pipefail
 PYTHON=${1:-python3.11}
 VENV=${2:-.venv}
+REQUIREMENTS=${3:-requirements.txt}
+CONSTRAINTS=${4:-constraints.txt}
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
   if command -v python3 >/dev/null 2>&1 && python3 -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
     PYTHON=python3
@@ -16,11 +20,11 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "[install] creating virtualenv $VENV with $($PYTHON --version)"
   "$PYTHON" -m venv "$VENV"
 fi
-echo "[install] pip install -r requirements.txt -c constraints.txt (about a minute on a fresh machine)"
+echo "[install] $VENV: pip install -r $REQUIREMENTS -c $CONSTRAINTS (a minute or two on a fresh machine)"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip 2>&1 | { grep -v -E "^WARNING: Location" || true; }
 # Progress: a line every 25 packages collected, then one for the install itself. pipefail keeps
 # pip's exit status; the filter drops this machine's notes about absent local index folders.
-"$VENV/bin/python" -m pip install -r requirements.txt -c constraints.txt 2>&1 \
+"$VENV/bin/python" -m pip install -r "$REQUIREMENTS" -c "$CONSTRAINTS" 2>&1 \
   | awk -v start="$start" '
       /^WARNING: Location/ { next }
       /^(Collecting|Processing) / { n++; if (n % 25 == 0) { printf "[install] %4d packages resolved (%ds)\n", n, systime() - start; fflush() } next }

@@ -8,6 +8,7 @@ Standard library only, so it runs before the virtualenv exists.
     python scripts/stack.py pg-up|pg-down  # embedded warehouse cluster
     python scripts/stack.py services-up    # simulators + sinks (needs the venv)
     python scripts/stack.py ui-up          # Airflow api-server, scheduler, dag-processor, triggerer
+    python scripts/stack.py bi-up|bi-down  # Superset (dashboards) from .venv-bi, see bi/README.md
     python scripts/stack.py down           # stop everything this project started
     python scripts/stack.py status
 
@@ -31,6 +32,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
@@ -69,9 +71,17 @@ DEFAULT_PORTS = {
     "SLACK_SIM_PORT": 8703,
     "SMTP_SIM_PORT": 8025,
     "AIRFLOW_UI_PORT": 8080,
+    "BI_PORT": 8088,
+    "GA4_SIM_PORT": 8704,
+    "GRAPH_SIM_PORT": 8705,
 }
+# The simulated GA4 property and Entra ID app (simulators/ga4_api.py, simulators/graph_api.py).
+GA4_SIM_PROPERTY_ID = "412345678"
+GRAPH_SIM_TENANT_ID = "5c1f6a2e-8d3b-4f7a-9e21-3b6f0d9c4a17"
+GRAPH_SIM_CLIENT_ID = "b7e4c2a9-1f3d-4e6b-8a5c-2d9f7e1b3c64"
+SHARED_MAILBOX = "service-client@service-client.local"
 APP_ROLE = "csa"
-LOCAL_DATABASES = ("warehouse", "airflow", "sage_erp")
+LOCAL_DATABASES = ("warehouse", "airflow", "sage_erp", "mlflow")
 
 # Background services: name -> (python module, port setting). Started with the venv python.
 SERVICES = {
@@ -79,6 +89,8 @@ SERVICES = {
     "mobile_app": ("simulators.app_api", "APP_SIM_PORT"),
     "slack": ("simulators.sinks.slack_api", "SLACK_SIM_PORT"),
     "smtp": ("simulators.sinks.smtp_sink", "SMTP_SIM_PORT"),
+    "ga4": ("simulators.ga4_api", "GA4_SIM_PORT"),
+    "graph": ("simulators.graph_api", "GRAPH_SIM_PORT"),
 }
 AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 
@@ -101,7 +113,17 @@ def _secrets() -> dict[str, str]:
             if "=" in line and not line.startswith("#"):
                 k, v = line.split("=", 1)
                 values[k] = v
-    wanted = ("LOCAL_PG_PASSWORD", "CRM_SIM_TOKEN", "APP_SIM_API_KEY", "SLACK_SIM_TOKEN", "BI_READER_PASSWORD")
+    wanted = (
+        "LOCAL_PG_PASSWORD",
+        "CRM_SIM_TOKEN",
+        "APP_SIM_API_KEY",
+        "SLACK_SIM_TOKEN",
+        "BI_READER_PASSWORD",
+        "SUPERSET_SECRET_KEY",
+        "BI_ADMIN_PASSWORD",
+        "BI_USERS_PASSWORD",
+        "GRAPH_SIM_CLIENT_SECRET",
+    )
     missing = [k for k in wanted if k not in values]
     if missing:
         for k in missing:
@@ -144,8 +166,19 @@ def settings() -> dict[str, str]:
     for key, port in DEFAULT_PORTS.items():
         setdefault(key, port)
     sec = _secrets()
-    for key in ("CRM_SIM_TOKEN", "APP_SIM_API_KEY", "SLACK_SIM_TOKEN", "BI_READER_PASSWORD"):
+    for key in (
+        "CRM_SIM_TOKEN",
+        "APP_SIM_API_KEY",
+        "SLACK_SIM_TOKEN",
+        "BI_READER_PASSWORD",
+        "SUPERSET_SECRET_KEY",
+        "BI_ADMIN_PASSWORD",
+        "BI_USERS_PASSWORD",
+        "GRAPH_SIM_CLIENT_SECRET",
+    ):
         setdefault(key, sec[key])
+    # The GA4 simulator issues this service-account key file on its first start (a real one comes from Google Cloud).
+    ga4_key = setdefault("GA4_SIM_KEY_FILE", LOCAL / "secrets" / "ga4-service-account.json")
 
     setdefault("CSA_HOME", REPO)
     setdefault("CSA_LOCAL_DIR", LOCAL)
@@ -162,6 +195,13 @@ def settings() -> dict[str, str]:
     landing = setdefault("CTI_LANDING_DIR", LOCAL / "landing" / "cti")
     setdefault("SLACK_SIM_STORE", LOCAL / "sinks" / "slack")
     setdefault("SMTP_SIM_MAILDIR", LOCAL / "sinks" / "mail")
+
+    # Model registry (MLflow): runs and versions in the cluster's `mlflow` database, artifacts on disk.
+    setdefault(
+        "MLFLOW_TRACKING_URI",
+        f"postgresql+psycopg2://{APP_ROLE}:{quote(sec['LOCAL_PG_PASSWORD'])}@127.0.0.1:{s['LOCAL_PG_PORT']}/mlflow",
+    )
+    setdefault("MLFLOW_ARTIFACT_ROOT", LOCAL / "mlflow" / "artifacts")
 
     # Airflow: home, metadata DB in the local cluster, project folders, connections.
     setdefault("AIRFLOW_HOME", LOCAL / "airflow")
@@ -207,6 +247,40 @@ def settings() -> dict[str, str]:
             }
         ),
     )
+    setdefault(
+        "AIRFLOW_CONN_PORTAL_ANALYTICS_API",
+        json.dumps(
+            {
+                "conn_type": "http",
+                "host": "127.0.0.1",
+                "port": int(s["GA4_SIM_PORT"]),
+                "schema": "http",
+                "extra": {
+                    "property_id": GA4_SIM_PROPERTY_ID,
+                    "key_path": ga4_key,
+                    "token_uri": f"http://127.0.0.1:{s['GA4_SIM_PORT']}/token",
+                },
+            }
+        ),
+    )
+    setdefault(
+        "AIRFLOW_CONN_MAILBOX_API",
+        json.dumps(
+            {
+                "conn_type": "http",
+                "host": "127.0.0.1",
+                "port": int(s["GRAPH_SIM_PORT"]),
+                "schema": "http",
+                "login": GRAPH_SIM_CLIENT_ID,
+                "password": s["GRAPH_SIM_CLIENT_SECRET"],
+                "extra": {
+                    "tenant_id": GRAPH_SIM_TENANT_ID,
+                    "mailbox": SHARED_MAILBOX,
+                    "authority": f"http://127.0.0.1:{s['GRAPH_SIM_PORT']}",
+                },
+            }
+        ),
+    )
     setdefault("AIRFLOW_CONN_CTI_LANDING", json.dumps({"conn_type": "fs", "extra": {"path": landing}}))
     setdefault(
         "AIRFLOW_CONN_SMTP_DEFAULT",
@@ -245,6 +319,15 @@ def settings() -> dict[str, str]:
     setdefault("DBT_PROFILES_DIR", REPO / "dbt_project")
     setdefault("DBT_TARGET_SCHEMA", "analytics")
     setdefault("DEMO_OUTPUT_DIR", REPO / "build" / "demo")
+
+    # Superset (make bi): its own home (metadata, logs, pid), the admin login, and the warehouse
+    # it reads as the read-only bi_reader role.
+    bi_home = setdefault("SUPERSET_HOME", LOCAL / "superset")
+    setdefault("SUPERSET_DATABASE_URL", f"sqlite:///{Path(bi_home) / 'superset.db'}?check_same_thread=false")
+    setdefault("SUPERSET_CONFIG_PATH", REPO / "bi" / "superset_config.py")
+    setdefault("BI_URL", f"http://localhost:{s['BI_PORT']}")
+    setdefault("BI_ADMIN_USER", "admin")
+    setdefault("BI_WAREHOUSE_URL", warehouse)
     pythonpath = f"{REPO}{os.pathsep}{REPO / 'plugins'}"
     s["PYTHONPATH"] = pythonpath + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return s
@@ -442,7 +525,24 @@ def cmd_pg_up(_: list[str]) -> None:
     for db in LOCAL_DATABASES:
         if not _psql(bins, port, f"select 1 from pg_database where datname = '{db}'"):
             _psql(bins, port, f"create database {db} owner {APP_ROLE}")
+    _close_databases_to_public(bins, port, s["WAREHOUSE_DB"])
     log(f"postgres ready: databases {', '.join(LOCAL_DATABASES)} on 127.0.0.1:{port}")
+
+
+def _close_databases_to_public(bins: dict[str, str], port: str, warehouse_db: str) -> None:
+    """BI's read-only role reaches the warehouse and nothing else. PostgreSQL lets PUBLIC (every
+    role) CONNECT to and create TEMP tables in every database by default: revoke both everywhere
+    but the warehouse (TEMP there too). Owners keep their own rights; idempotent."""
+    literal = warehouse_db.replace("'", "''")
+    _psql(
+        bins,
+        port,
+        "do $$ declare d record; begin "
+        "for d in select datname from pg_database where datallowconn loop "
+        f"if d.datname = '{literal}' then execute format('revoke temporary on database %I from public', d.datname); "
+        "else execute format('revoke connect, temporary on database %I from public', d.datname); end if; "
+        "end loop; end $$",
+    )
 
 
 def cmd_pg_down(_: list[str]) -> None:
@@ -570,7 +670,109 @@ def cmd_ui_down(_: list[str]) -> None:
         _stop(f"airflow-{comp}")
 
 
+# --------------------------------------------------------------------------- Superset (make bi)
+BI_VENV = REPO / ".venv-bi"
+
+
+def _bi_name(env: dict[str, str]) -> str:
+    """The process name (pid and log file): `superset` for the checkout's own instance, one per
+    port for another (the browser tests start theirs on a throw-away home and port)."""
+    default_home = (LOCAL / "superset").resolve()
+    return "superset" if Path(env["SUPERSET_HOME"]).resolve() == default_home else f"superset-{env['BI_PORT']}"
+
+
+def _superset_cli(env: dict[str, str], args: list[str], logf: Path, timeout: float = 600) -> None:
+    """One `superset` command (metadata migration, admin user, roles), output kept in logf."""
+    with open(logf, "a") as out:
+        shown = ["***" if previous == "--password" else arg for previous, arg in zip(["", *args], args, strict=False)]
+        out.write(f"\n$ superset {' '.join(shown)}\n")
+        out.flush()
+        try:
+            res = subprocess.run(
+                [str(BI_VENV / "bin" / "superset"), *args],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+            )
+        except subprocess.TimeoutExpired:
+            fail(f"`superset {args[0]}` did not finish within {timeout:.0f}s; see {logf}")
+    if res.returncode != 0:
+        fail(f"`superset {' '.join(args[:2])}` failed; last lines of {logf}:\n{logf.read_text()[-3000:]}")
+
+
+def cmd_bi_up(_: list[str]) -> None:
+    """Start Superset on 127.0.0.1:BI_PORT from .venv-bi: migrate its metadata and create the
+    admin (first start, or a new Superset version), reset the admin password when
+    BI_ADMIN_PASSWORD changed, then gunicorn; returns once /health answers."""
+    env = _child_env()
+    env["FLASK_APP"] = "superset"
+    if not (BI_VENV / "bin" / "superset").exists():
+        fail(f"{BI_VENV} is missing: run `make bi` (it installs Superset into .venv-bi first).")
+    name, port = _bi_name(env), int(env["BI_PORT"])
+    home = Path(env["SUPERSET_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    if _read_pid(name):
+        log(f"Superset already running: {env['BI_URL']}")
+        return
+    if _port_open(port):
+        fail(f"port {port} for Superset is taken by another process; set BI_PORT to a free port.")
+    setup_log = home / "setup.log"
+    version = subprocess.run(
+        [str(BI_VENV / "bin" / "python"), "-c", "import importlib.metadata as m; print(m.version('apache-superset'))"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    admin, password = env["BI_ADMIN_USER"], env["BI_ADMIN_PASSWORD"]
+    stamp = home / "initialised"
+    login_hash = hashlib.sha256((admin + password).encode()).hexdigest()[:16]
+    # "<superset version> <hash of the admin login>" once set up; empty on a fresh home
+    done = stamp.read_text().split() if stamp.exists() else []
+    if not done or done[0] != version:
+        log(f"Superset {version}: migrating its metadata database and creating roles (about a minute the first time)")
+        _superset_cli(env, ["db", "upgrade"], setup_log)
+        _superset_cli(env, ["init"], setup_log)
+    if not done:
+        _superset_cli(
+            env,
+            ["fab", "create-admin", "--username", admin, "--firstname", "Admin", "--lastname", "Local",
+             "--email", f"{admin}@service-client.local", "--password", password],
+            setup_log,
+        )  # fmt: skip
+    elif done[-1] != login_hash:  # BI_ADMIN_PASSWORD changed since the admin was created
+        _superset_cli(env, ["fab", "reset-password", "--username", admin, "--password", password], setup_log)
+    stamp.write_text(f"{version} {login_hash}\n")
+    gunicorn = [
+        str(BI_VENV / "bin" / "gunicorn"),
+        "--bind", f"127.0.0.1:{port}",
+        "--workers", "2", "--threads", "4", "--worker-class", "gthread",
+        "--timeout", "120", "--graceful-timeout", "10",
+        "superset.app:create_app()",
+    ]  # fmt: skip
+    _spawn(name, gunicorn, env)
+    _wait_port(name, port, timeout=180)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as resp:
+                if resp.status == 200:
+                    break
+        except OSError:
+            pass
+        if _read_pid(name) is None:
+            fail(f"Superset exited during start-up; last log lines:\n{(LOG_DIR / (name + '.log')).read_text()[-3000:]}")
+        time.sleep(0.5)
+    else:
+        fail(f"Superset did not answer /health within 120 s; see {LOG_DIR / (name + '.log')}")
+    log(f"Superset: {env['BI_URL']}  (login {admin}; logs in {LOG_DIR / (name + '.log')})")
+
+
+def cmd_bi_down(_: list[str]) -> None:
+    _stop(_bi_name(_child_env()))
+
+
 def cmd_down(_: list[str]) -> None:
+    cmd_bi_down([])
     cmd_ui_down([])
     cmd_services_down([])
     cmd_pg_down([])
@@ -591,6 +793,7 @@ def cmd_status(_: list[str]) -> None:
         print(f"{name:<13} {'running' if _read_pid(name) else 'stopped'}  127.0.0.1:{s[port_key]}")
     for comp in AIRFLOW_COMPONENTS:
         print(f"airflow-{comp:<14} {'running' if _read_pid('airflow-' + comp) else 'stopped'}")
+    print(f"{'superset':<13} {'running' if _read_pid('superset') else 'stopped'}  {s['BI_URL']}")
 
 
 COMMANDS = {
@@ -601,6 +804,8 @@ COMMANDS = {
     "services-down": cmd_services_down,
     "ui-up": cmd_ui_up,
     "ui-down": cmd_ui_down,
+    "bi-up": cmd_bi_up,
+    "bi-down": cmd_bi_down,
     "down": cmd_down,
     "clean": cmd_clean,
     "status": cmd_status,

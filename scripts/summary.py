@@ -16,6 +16,8 @@ SUMMARY_SCHEMAS = (
     "raw_cti",
     "raw_erp",
     "raw_app",
+    "raw_portal",
+    "raw_mailbox",
     "staging",
     "intermediate",
     "snapshots",
@@ -23,7 +25,10 @@ SUMMARY_SCHEMAS = (
     "ml",
     "meta",
 )
-SOURCE_SCHEMAS = {"crm": "raw_crm", "cti": "raw_cti", "erp": "raw_erp", "mobile_app": "raw_app"}
+SOURCE_SCHEMAS = {
+    "crm": "raw_crm", "cti": "raw_cti", "erp": "raw_erp", "mobile_app": "raw_app",
+    "portal_analytics": "raw_portal", "mailbox": "raw_mailbox",
+}  # fmt: skip
 
 
 def _relations(wh: Warehouse) -> list[tuple[str, str]]:
@@ -46,18 +51,44 @@ def rows_per_table(wh: Warehouse) -> dict[str, dict[str, int]]:
 
 
 def quarantine(wh: Warehouse) -> dict[str, Any]:
+    """Line-level quarantine: rows that could not load (`open`: not loaded since)."""
     if not _exists(wh, "meta.quarantine"):
-        return {"total": 0, "by_object": [], "top_reasons": []}
-    by_obj = wh.query("select source, object, count(*) from meta.quarantine group by 1, 2 order by 1, 2")
+        return {"total": 0, "open": 0, "by_object": [], "top_reasons": []}
+    by_obj = wh.query(
+        "select source, object, count(*), count(*) filter (where resolved_at is null) from meta.quarantine "
+        "group by 1, 2 order by 1, 2"
+    )
     reasons = wh.query(
         "select source, split_part(reason, ':', 1) as kind, count(*) from meta.quarantine "
         "group by 1, 2 order by 3 desc limit 10"
     )
     return {
         "total": sum(r[2] for r in by_obj),
-        "by_object": [{"source": s, "object": o, "rows": n} for s, o, n in by_obj],
+        "open": sum(r[3] for r in by_obj),
+        "by_object": [{"source": s, "object": o, "rows": n, "open": k} for s, o, n, k in by_obj],
         "top_reasons": [{"source": s, "reason": k, "rows": n} for s, k, n in reasons],
     }
+
+
+def file_quarantine(wh: Warehouse) -> dict[str, Any]:
+    """File-level quarantine of the CDR files: files held whole (not loaded), empty files among
+    them, and the encodings of the files loaded."""
+    out: dict[str, Any] = {"held": [], "empty_files": 0, "by_status": {}, "encodings": {}}
+    if _exists(wh, "meta.cti_held_files"):
+        out["by_status"] = dict(wh.query("select status, count(*) from meta.cti_held_files group by 1 order by 1"))
+        out["held"] = [
+            {"file": f, "reason": r, "rows_before": b, "rows_after": a}
+            for f, r, b, a in wh.query(
+                "select file_name, reason, rows_before, rows_after from meta.cti_held_files where status = 'held' "
+                "order by file_name"
+            )
+        ]
+        out["empty_files"] = sum(1 for h in out["held"] if h["reason"].startswith(("empty file", "empty replacement")))
+    if _exists(wh, "meta.cti_files"):
+        out["encodings"] = dict(
+            wh.query("select coalesce(encoding, 'none'), count(*) from meta.cti_files group by 1 order by 1")
+        )
+    return out
 
 
 def quality_gate(wh: Warehouse) -> dict[str, Any]:
@@ -96,6 +127,48 @@ def models(wh: Warehouse) -> list[dict[str, Any]]:
         "select distinct on (model) model, as_of_date, metrics from ml.model_runs order by model, trained_at desc"
     )
     return [{"model": m, "as_of": str(d), "metrics": met} for m, d, met in rows]
+
+
+def ml_outputs(wh: Warehouse) -> dict[str, Any]:
+    """What the churn, segmentation and anomaly models wrote for their latest as-of day."""
+    out: dict[str, Any] = {}
+    if _exists(wh, "ml.churn_scores"):
+        rows = wh.query(
+            "select as_of_date, count(*), count(*) filter (where score > 50), count(*) filter (where score > 70), "
+            "round(avg(score), 1) from ml.churn_scores where as_of_date = (select max(as_of_date) from ml.churn_scores) "
+            "group by as_of_date"
+        )
+        top = wh.query(
+            "select customer_id, score, band, reasons from ml.churn_scores "
+            "where as_of_date = (select max(as_of_date) from ml.churn_scores) order by score desc, customer_id limit 3"
+        )
+        if rows:
+            d, n, campaign, alert, mean = rows[0]
+            out["churn"] = {
+                "as_of": str(d), "customers": n, "retention_campaign": campaign, "above_70": alert,
+                "mean_score": float(mean), "top": [{"customer": c, "score": s_, "band": b, "reasons": r}
+                                                   for c, s_, b, r in top],
+            }  # fmt: skip
+    if _exists(wh, "ml.customer_segments"):
+        rows = wh.query(
+            "select segment, count(*) from ml.customer_segments "
+            "where as_of_date = (select max(as_of_date) from ml.customer_segments) group by 1 order by 2 desc"
+        )
+        out["segments"] = {seg: n for seg, n in rows}
+    if _exists(wh, "ml.anomalies"):
+        rows = wh.query("select kind, count(*) from ml.anomalies group by 1 order by 1")
+        latest = wh.query("select kind, explanation from ml.anomalies order by anomaly_date desc, score desc limit 3")
+        out["anomalies"] = {
+            "by_kind": {k: n for k, n in rows},
+            "latest": [{"kind": k, "explanation": e} for k, e in latest],
+        }
+    if _exists(wh, "ml.feature_drift"):
+        rows = wh.query(
+            "select model, feature, round(psi::numeric, 3) from ml.feature_drift where is_warning and "
+            "as_of_date = (select max(as_of_date) from ml.feature_drift) order by psi desc"
+        )
+        out["drift_warnings"] = [{"model": m, "feature": f, "psi": float(p)} for m, f, p in rows]
+    return out
 
 
 def alerts(wh: Warehouse) -> dict[str, Any]:
@@ -150,6 +223,48 @@ def sink_counts() -> dict[str, Any]:
     return counts
 
 
+def portal_office_kpis(wh: Warehouse, as_of: date) -> dict[str, Any]:
+    """Portal conversion and the lead's admin time for the last complete month, and the mail tile of
+    the as-of day with its month-to-date averages (issue 17's marts; absent before they are built)."""
+    if not (_exists(wh, "marts.mart_kpi_portal_monthly") and _exists(wh, "marts.mart_kpi_mailbox_daily")):
+        return {}
+    month_end = as_of.replace(day=1)
+    portal = wh.query(
+        "select month_start, portal_sessions, portal_bookings_validated, portal_conversion_rate, "
+        "portal_conversion_target, is_portal_conversion_alert, tracked_conversion_rate from marts.mart_kpi_portal_monthly "
+        "where is_complete_month and month_start < %s order by month_start desc limit 1",
+        (month_end,),
+    )
+    out: dict[str, Any] = {}
+    if portal:
+        month, sessions, bookings, rate, target, alert, tracked = portal[0]
+        out["portal_conversion"] = {"month": str(month), "sessions": sessions, "validated_bookings": bookings,
+                                    "rate": float(rate or 0), "target_above": float(target), "alert": alert,
+                                    "ga4_tracked_rate": float(tracked or 0)}  # fmt: skip
+        admin = wh.query(
+            "select coalesce(full_name, staff_email), worked_hours, admin_hours, admin_time_share, "
+            "admin_time_share_target_below, is_admin_time_alert from marts.mart_kpi_agent_monthly "
+            "where is_service_lead and month_start = %s",
+            (month,),
+        )
+        if admin:
+            name, worked, hours, share, target, alert = admin[0]
+            out["admin_time_lead"] = {"month": str(month), "who": name, "worked_hours": float(worked),
+                                      "admin_hours": float(hours), "share": float(share or 0),
+                                      "target_below": float(target), "alert": alert}  # fmt: skip
+    tile = wh.query(
+        "select kpi_date, emails_received, emails_handled, emails_waiting, avg_response_business_hours, "
+        "response_target_hours from marts.mart_kpi_mailbox_daily where kpi_date <= %s order by kpi_date desc limit 1",
+        (as_of,),
+    )
+    if tile:
+        day, received, handled, waiting, hours, target = tile[0]
+        out["mail_tile"] = {"day": str(day), "received": received, "handled": handled, "waiting": waiting,
+                            "avg_response_business_hours": float(hours) if hours is not None else None,
+                            "target_hours": float(target)}  # fmt: skip
+    return out
+
+
 def build_summary(
     stage_seconds: dict[str, float],
     total_seconds: float,
@@ -168,8 +283,11 @@ def build_summary(
         "rows_per_source": {src: sum(tables.get(schema, {}).values()) for src, schema in SOURCE_SCHEMAS.items()},
         "rows_per_table": tables,
         "quarantine": quarantine(wh),
+        "portal_office_kpis": portal_office_kpis(wh, as_of),
+        "file_quarantine": file_quarantine(wh),
         "quality_gate": quality_gate(wh),
         "models": models(wh),
+        "ml_outputs": ml_outputs(wh),
         "alerts": alerts(wh),
         "stage_seconds": stage_seconds,
         "total_seconds": total_seconds,
@@ -186,15 +304,24 @@ def print_summary(s: dict[str, Any]) -> None:
         print("error: " + next((ln for ln in s["error"].splitlines() if ln.strip()), ""))
     print("\nRows loaded per source")
     for src, n in s["rows_per_source"].items():
-        print(f"  {src:<12} {n:>10,}")
+        print(f"  {src:<17} {n:>10,}")
     print("\nRows per table")
     for schema, tables in s["rows_per_table"].items():
         for table, n in tables.items():
             print(f"  {schema + '.' + table:<46} {n:>10,}")
+    fq = s["file_quarantine"]
+    print(f"\nFile-level quarantine (CDR files held, not loaded): {len(fq['held'])} held, {fq['empty_files']} empty")
+    for h in fq["held"]:
+        counts = f" ({h['rows_before']} -> {h['rows_after']} rows)" if h["rows_after"] is not None else ""
+        print(f"  {h['file']:<32} {h['reason'][:60]}{counts}")
+    if fq["by_status"]:
+        print("  held files by status: " + ", ".join(f"{k}={v}" for k, v in fq["by_status"].items()))
+    if fq["encodings"]:
+        print("  CDR files loaded by encoding: " + ", ".join(f"{k}={v}" for k, v in fq["encodings"].items()))
     q = s["quarantine"]
-    print(f"\nQuarantined rows: {q['total']}")
+    print(f"\nLine-level quarantine (rows): {q['total']} ({q['open']} still open)")
     for r in q["by_object"]:
-        print(f"  {r['source'] + '.' + r['object']:<46} {r['rows']:>10,}")
+        print(f"  {r['source'] + '.' + r['object']:<46} {r['rows']:>10,}  open {r['open']:>6,}")
     for r in q["top_reasons"][:5]:
         print(f"    reason: {r['source']}: {r['reason'][:50]:<50} {r['rows']:>5}")
     g = s["quality_gate"]
@@ -208,9 +335,43 @@ def print_summary(s: dict[str, Any]) -> None:
             print(f"  [{f['severity']}] {f['suite']}: {f['expectation']}({f['column']}) unexpected={f['unexpected']}")
     else:
         print("\nQuality gate: did not run")
+    k = s.get("portal_office_kpis") or {}
+    if k:
+        print("\nPortal, office time and mail tile")
+        if p := k.get("portal_conversion"):
+            print(f"  portal conversion {p['month']}: {p['rate']:.1%} (target > {p['target_above']:.0%}"
+                  f"{', ALERT' if p['alert'] else ''}) = {p['validated_bookings']} validated bookings / "
+                  f"{p['sessions']} GA4 sessions; GA4-tracked {p['ga4_tracked_rate']:.1%}")  # fmt: skip
+        if a := k.get("admin_time_lead"):
+            print(f"  admin time {a['who']} {a['month']}: {a['share']:.1%} (target < {a['target_below']:.0%}"
+                  f"{', ALERT' if a['alert'] else ''}) = {a['admin_hours']:.1f} h / {a['worked_hours']:.1f} h")  # fmt: skip
+        if m := k.get("mail_tile"):
+            hours = "n/a" if m["avg_response_business_hours"] is None else f"{m['avg_response_business_hours']:.1f} h"
+            print(f"  mails {m['day']}: received {m['received']}, handled {m['handled']}, waiting {m['waiting']}, "
+                  f"average response {hours} (target < {m['target_hours']:.0f} h)")  # fmt: skip
     print("\nModels")
     for m in s["models"]:
         print(f"  {m['model']:<28} as of {m['as_of']}  {json.dumps(m['metrics'])}")
+    ml = s.get("ml_outputs", {})
+    if ml.get("churn"):
+        c = ml["churn"]
+        print(
+            f"\nChurn risk as of {c['as_of']}: {c['customers']} customers scored (mean {c['mean_score']}), "
+            f"{c['retention_campaign']} in the retention campaign (> 50), {c['above_70']} above 70"
+        )
+        for t in c["top"]:
+            print(f"  {t['customer']:<10} {t['score']:>3} {t['band']:<7} {'; '.join(t['reasons'])}")
+    if ml.get("segments"):
+        print("\nCustomer segments: " + ", ".join(f"{k} {v}" for k, v in ml["segments"].items()))
+    if ml.get("anomalies"):
+        print("\nAnomalies: " + ", ".join(f"{k} {v}" for k, v in ml["anomalies"]["by_kind"].items()))
+        for a_ in ml["anomalies"]["latest"]:
+            print(f"  [{a_['kind']}] {a_['explanation'][:150]}")
+    if ml.get("drift_warnings"):
+        print(
+            "Drift warnings (PSI > 0.2): "
+            + ", ".join(f"{d['model']}.{d['feature']} {d['psi']}" for d in ml["drift_warnings"])
+        )
     a = s["alerts"]
     print("\nMessages delivered (channel, severity, kind)")
     for d in a["delivered"]:

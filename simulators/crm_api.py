@@ -47,9 +47,21 @@ DEFAULT_PROPERTIES = {
     "contacts": ("firstname", "lastname", "email"),
     "tickets": ("subject", "content", "hs_pipeline", "hs_pipeline_stage", "hs_ticket_priority", "hs_ticket_category"),
 }
-# Returned on every object whatever was asked, with the column to fall back on.
-ALWAYS_PROPERTIES = {"hs_object_id": "id", "createdate": "created_at", "hs_lastmodifieddate": "updated_at"}
-CONTACT_ALWAYS_PROPERTIES = {**ALWAYS_PROPERTIES, "lastmodifieddate": "updated_at"}
+# The property holding an object's last modification: `lastmodifieddate` on contacts,
+# `hs_lastmodifieddate` on every other object (HubSpot's search guide). A contact has no
+# searchable `hs_lastmodifieddate` although its catalogue lists one: a search on it finds nothing.
+MODIFIED_PROPERTY = {"contacts": "lastmodifieddate"}
+DEFAULT_MODIFIED_PROPERTY = "hs_lastmodifieddate"
+
+
+def modified_property(object_type: str) -> str:
+    return MODIFIED_PROPERTY.get(object_type, DEFAULT_MODIFIED_PROPERTY)
+
+
+def always_properties(object_type: str) -> dict[str, str]:
+    """Returned on every object whatever was asked, with the store column to fall back on."""
+    return {"hs_object_id": "id", "createdate": "created_at", modified_property(object_type): "updated_at"}
+
 
 _PROPERTY_NAME = re.compile(r"[A-Za-z0-9_]+")
 # The store's own timestamp format (`2025-03-04T07:12:33.120Z`): such values already compare as instants.
@@ -230,7 +242,7 @@ class CrmServer(SimServer):
             raise _hubspot_error(
                 400,
                 f"Search results are limited to {SEARCH_MAX_RESULTS} records; after={offset_n} pages past them. "
-                "Narrow the search (for example on hs_lastmodifieddate) and page again.",
+                f"Narrow the search (for example on {modified_property(object_type)}) and page again.",
             )
         wanted = _split_names(spec.get("properties")) or None
         with self._db() as conn:
@@ -311,7 +323,7 @@ class CrmServer(SimServer):
         return Response(200, {"results": results})
 
     def touch(self, req: Request) -> Response:
-        """Test switch: bump objects' modification date to now and merge properties."""
+        """Test switch: bump objects' modification date (their own property) to now and merge properties."""
         spec = req.json_object()
         object_type = self._object_type(str(spec.get("object_type")))
         ids = [str(i) for i in spec.get("ids") or []]
@@ -324,9 +336,7 @@ class CrmServer(SimServer):
             ).fetchall()
             updated = []
             for row in rows:
-                props = {**json.loads(row["properties"]), **changes, "hs_lastmodifieddate": now}
-                if object_type == "contacts":
-                    props["lastmodifieddate"] = now
+                props = {**json.loads(row["properties"]), **changes, modified_property(object_type): now}
                 archived = spec.get("archived", bool(row["archived"]))
                 updated.append(
                     {
@@ -356,7 +366,7 @@ def _split_names(values: Any) -> list[str] | None:
 
 def _to_object(object_type: str, row: sqlite3.Row, wanted: list[str] | None) -> dict[str, Any]:
     stored = json.loads(row["properties"])
-    always = CONTACT_ALWAYS_PROPERTIES if object_type == "contacts" else ALWAYS_PROPERTIES
+    always = always_properties(object_type)
     names = wanted if wanted is not None else DEFAULT_PROPERTIES.get(object_type, ())
     properties = {name: stored.get(name) for name in names}
     for name, column in always.items():

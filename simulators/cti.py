@@ -35,15 +35,20 @@ def deliver(until: datetime, outbox: Path, landing: Path) -> list[str]:
     if until.tzinfo is None:
         until = until.replace(tzinfo=PARIS)
     with open(outbox.parent / SCHEDULE_NAME, newline="") as handle:
-        due = [row["file"] for row in csv.DictReader(handle) if datetime.fromisoformat(row["deliver_at"]) <= until]
+        due = {
+            row["file"]: at
+            for row in csv.DictReader(handle)
+            if (at := datetime.fromisoformat(row["deliver_at"])) <= until
+        }
     landing.mkdir(parents=True, exist_ok=True)
     delivered = []
-    for name in due:
+    for name, at in due.items():
         target = landing / name
         if target.exists():
             continue
         partial = landing / f".{name}.partial"
         shutil.copyfile(outbox / name, partial)
+        os.utime(partial, (at.timestamp(), at.timestamp()))
         os.replace(partial, target)
         delivered.append(name)
     return delivered

@@ -1,12 +1,17 @@
-{#- The last full day the marts describe: the `as_of_date` var when set (a backfill, a test),
-    else the last Paris calendar day present in the CTI data. The CTI delivers a file every
-    night (the night line never leaves a day empty), so it is the warehouse's clock; the
-    wall clock is never used, so a rebuild of the same data gives the same marts. -#}
+{#- The last full Paris day the marts describe ("today" is its end).
+
+    The `as_of` var is an instant (ISO-8601 with its offset): the transform DAG sets it to the
+    run's data interval end, so the marts of a run describe that run's days whatever the data
+    hold; the as-of day is the last full Paris day before it. Without the var (a plain
+    `dbt build`, the tests' worlds) it is the day of the latest CDR file delivered: the CTI
+    delivers one every night, and a file's day comes from its name, so one mis-dated call
+    inside a file cannot move it. The wall clock is never read, so a rebuild of the same data
+    gives the same marts. -#}
 {% macro data_as_of_date() -%}
-    {%- if var('as_of_date', '') -%}
-        date '{{ var("as_of_date") }}'
+    {%- if var('as_of', '') -%}
+        (('{{ var("as_of") }}'::timestamptz at time zone '{{ var("local_timezone") }}')::date - 1)
     {%- else -%}
-        (select max(call_date) from {{ ref('stg_cti__calls') }})
+        (select max(source_file_date) from {{ ref('stg_cti__calls') }})
     {%- endif -%}
 {%- endmacro %}
 

@@ -21,6 +21,8 @@ MOBILE_APP_CONN_ID = "mobile_app_api"
 CTI_LANDING_CONN_ID = "cti_landing"
 SMTP_CONN_ID = "smtp_default"
 SLACK_CONN_ID = "slack_api"
+PORTAL_ANALYTICS_CONN_ID = "portal_analytics_api"
+MAILBOX_CONN_ID = "mailbox_api"
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_TZ = "Europe/Paris"
@@ -52,6 +54,14 @@ class IngestSettings:
     http_max_retries: int = 6
     # CDR files of different days load in parallel on this many connections.
     cti_load_workers: int = 2  # the cores of the reference machine: see ingest/cti.py
+    # GA4 keeps processing a day for up to ~72 h: each run re-reads this many days before its watermark.
+    ga4_revision_days: int = 3
+    # Messages per Graph delta page (Prefer: odata.maxpagesize); Graph's default is 10.
+    graph_page_size: int = 200
+    # A CDR re-delivery may leave its day with at most this share fewer rows; beyond, it is held.
+    cti_replacement_max_drop: float = 0.05
+    # A CDR file whose last line has no terminator is still being written until unchanged this long.
+    cti_partial_file_wait: timedelta = timedelta(minutes=30)
 
     @classmethod
     def from_env(cls) -> IngestSettings:
@@ -62,6 +72,10 @@ class IngestSettings:
             http_timeout_s=_env_float("HTTP_TIMEOUT_SECONDS", cls.http_timeout_s),
             http_max_retries=int(_env_float("HTTP_MAX_RETRIES", cls.http_max_retries)),
             cti_load_workers=int(_env_float("CTI_LOAD_WORKERS", cls.cti_load_workers)),
+            ga4_revision_days=int(_env_float("GA4_REVISION_DAYS", cls.ga4_revision_days)),
+            graph_page_size=int(_env_float("GRAPH_PAGE_SIZE", cls.graph_page_size)),
+            cti_replacement_max_drop=_env_float("CTI_REPLACEMENT_MAX_DROP", cls.cti_replacement_max_drop),
+            cti_partial_file_wait=timedelta(minutes=_env_float("CTI_PARTIAL_FILE_WAIT_MINUTES", 30)),
         )
 
 
@@ -270,6 +284,25 @@ BI_READER_PASSWORD_ENV = "BI_READER_PASSWORD"
 def bi_reader_password() -> str:
     """The read-only BI role's password; empty when unset (the caller says what is missing)."""
     return os.environ.get(BI_READER_PASSWORD_ENV, "")
+
+
+@dataclass(frozen=True)
+class MlSettings:
+    """Where the model registry lives (MLflow): tracking/registry database and artifact folder."""
+
+    tracking_uri: str
+    artifact_root: Path
+
+    @classmethod
+    def from_env(cls) -> MlSettings:
+        uri = os.environ.get("MLFLOW_TRACKING_URI")
+        if not uri:
+            raise ValueError(
+                "MLFLOW_TRACKING_URI is not set: the model registry needs a database "
+                "(locally scripts/stack.py sets the `mlflow` database of the embedded cluster)"
+            )
+        root = os.environ.get("MLFLOW_ARTIFACT_ROOT") or str(PROJECT_ROOT / ".local" / "mlflow" / "artifacts")
+        return cls(uri, Path(root))
 
 
 def demo_output_dir() -> Path:

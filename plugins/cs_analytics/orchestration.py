@@ -31,6 +31,8 @@ APPROVED_TAGS = frozenset(
         "mobile_app",
         "dbt",
         "great_expectations",
+        "portal_analytics",
+        "mailbox",
     }
 )
 START_DATE = pendulum.datetime(2024, 1, 1, tz=LOCAL_TZ)
@@ -69,6 +71,8 @@ RAW_CRM = Asset(name="raw_crm", uri="warehouse://raw_crm", group="raw")
 RAW_CTI = Asset(name="raw_cti", uri="warehouse://raw_cti", group="raw")
 RAW_ERP = Asset(name="raw_erp", uri="warehouse://raw_erp", group="raw")
 RAW_APP = Asset(name="raw_app", uri="warehouse://raw_app", group="raw")
-RAW_ASSETS = (RAW_CRM, RAW_CTI, RAW_ERP, RAW_APP)
+RAW_PORTAL = Asset(name="raw_portal_analytics", uri="warehouse://raw_portal", group="raw")
+RAW_MAILBOX = Asset(name="raw_mailbox", uri="warehouse://raw_mailbox", group="raw")
+RAW_ASSETS = (RAW_CRM, RAW_CTI, RAW_ERP, RAW_APP, RAW_PORTAL, RAW_MAILBOX)
 MARTS = Asset(name="marts", uri="warehouse://marts", group="marts")
 ML_SCORES = Asset(name="ml_scores", uri="warehouse://ml", group="ml")

@@ -72,26 +72,69 @@ create table if not exists meta.quarantine (
 alter table meta.quarantine add column if not exists resolved_at timestamptz;
 alter table meta.quarantine add column if not exists resolved_by text;
 
--- Every CDR file seen in the landing folder, identified by content hash.
+-- Every CDR file loaded: a delivery is its name and content hash, processed once. Its content
+-- replaced its day; rows_before is what the day held then (null for the day's first file).
 create table if not exists meta.cti_files (
-    sha256            text primary key,
+    sha256            text not null,
     file_name         text not null,
     file_date         date,
     size_bytes        bigint not null,
+    encoding          text,              -- utf-8, utf-8-sig (BOM) or windows-1252
     encoding_errors   integer not null default 0,
+    rows_read         integer,
     rows_loaded       integer not null default 0,
     rows_quarantined  integer not null default 0,
+    rows_before       integer,
+    accepted_by       text,              -- an operator accepted it (held, or over the quarantine limit)
     batch_id          text not null,
-    loaded_at         timestamptz not null default now()
+    loaded_at         timestamptz not null default now(),
+    primary key (file_name, sha256)
 );
+-- Warehouses created when a file was keyed by its hash alone (one content, one day).
+alter table meta.cti_files add column if not exists encoding text;
+alter table meta.cti_files add column if not exists rows_read integer;
+alter table meta.cti_files add column if not exists rows_before integer;
+alter table meta.cti_files add column if not exists accepted_by text;
+alter table if exists meta.cti_duplicate_deliveries drop constraint if exists cti_duplicate_deliveries_sha256_fkey;
+do $$
+begin
+    if (select array_agg(a.attname::text) from pg_index i
+        join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey)
+        where i.indrelid = 'meta.cti_files'::regclass and i.indisprimary) = array['sha256'] then
+        alter table meta.cti_files drop constraint cti_files_pkey, add primary key (file_name, sha256);
+    end if;
+end $$;
 
--- Deliveries of a file whose content was already loaded (same hash, any name).
+-- Deliveries whose content is what their day already holds (same day and hash, any name).
 create table if not exists meta.cti_duplicate_deliveries (
     file_name     text primary key,
-    sha256        text not null references meta.cti_files (sha256),
+    sha256        text not null,
+    file_date     date,
     original_name text not null,
     batch_id      text not null,
     seen_at       timestamptz not null default now()
+);
+alter table meta.cti_duplicate_deliveries add column if not exists file_date date;
+
+-- CDR files held in quarantine as a whole, not loaded: a re-delivery that would drop more of
+-- its day than CTI_REPLACEMENT_MAX_DROP allows, or a file that cannot load at all (empty, no
+-- header...). The day keeps what it had until the file is accepted (`accepted`, then `loaded`
+-- by the next run) or a later delivery of the day loads (`superseded`).
+create table if not exists meta.cti_held_files (
+    file_name     text not null,
+    sha256        text not null,
+    file_date     date,
+    size_bytes    bigint not null,
+    reason        text not null,
+    rows_before   integer,          -- rows its day held when it was held
+    rows_after    integer,          -- rows it would have left (null: it cannot be read)
+    status        text not null default 'held' check (status in ('held', 'accepted', 'loaded', 'superseded')),
+    batch_id      text not null,    -- the run that held it
+    held_at       timestamptz not null default now(),
+    accepted_by   text,
+    accepted_at   timestamptz,
+    resolved_at   timestamptz,
+    primary key (file_name, sha256)
 );
 
 -- ============================================================================ quality gate
@@ -160,6 +203,17 @@ where r.run_id = (select run_id from meta.dq_runs where finished_at is not null
                   order by started_at desc limit 1)
   and r.severity = 'warning' and not r.success;
 
+-- Sources read through a change feed (Microsoft Graph delta query): the link to resume from.
+-- Replaced in the transaction that loads the changes it covers, like a watermark.
+create table if not exists meta.sync_cursors (
+    source      text not null,
+    object      text not null,
+    cursor      text,
+    batch_id    text not null,
+    updated_at  timestamptz not null default now(),
+    primary key (source, object)
+);
+
 -- ============================================================================ ml
 create table if not exists ml.call_volume_forecast (
     forecast_date  date not null,      -- the day the forecast was made for (the run's data interval end)
@@ -182,10 +236,7 @@ create table if not exists ml.model_runs (
     primary key (model, as_of_date)
 );
 
--- The ML outputs the alert rules read. Written by the ML flows (branches ml-churn and
--- ml-forecast own them; their DDL is repeated here so the rules can be tested and the shapes
--- reconciled at merge).
--- Churn risk per customer and as-of day (spec 2.2): score 0-100, band, top reasons in French.
+-- Churn risk per customer and as-of day (spec 2.2): score 0-100, band, top three reasons in French.
 create table if not exists ml.churn_scores (
     as_of_date       date not null,
     customer_id      text not null,
@@ -198,7 +249,7 @@ create table if not exists ml.churn_scores (
     scored_at        timestamptz not null default now(),
     primary key (as_of_date, customer_id)
 );
--- The retention campaign list (spec 2.2: score above 50).
+-- The retention campaign list (spec 2.2: score above 50; above 70 Claire is alerted as well).
 create table if not exists ml.retention_campaign (
     as_of_date     date not null,
     customer_id    text not null,
@@ -209,7 +260,7 @@ create table if not exists ml.retention_campaign (
     model_version  integer not null,
     primary key (as_of_date, customer_id)
 );
--- RFM segment per customer and as-of day (004).
+-- RFM segment per customer and as-of day (004), with the values behind it.
 create table if not exists ml.customer_segments (
     as_of_date     date not null,
     customer_id    text not null,

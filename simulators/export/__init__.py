@@ -13,17 +13,22 @@ from datetime import datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
 
+from simulators import ga4_api, graph_api
 from simulators.cti import OUTBOX_NAME, PARIS, SCHEDULE_NAME, deliver
 from simulators.export.app import write_app_store
 from simulators.export.crm import write_crm_store
 from simulators.export.cti import write_cti_outbox
 from simulators.export.erp import write_erp
+from simulators.export.mailbox import write_mailbox_store
+from simulators.export.portal import write_portal_store
 from simulators.export.truth import FILES as TRUTH_FILES
 from simulators.export.truth import write_ground_truth
 from simulators.world import World, WorldConfig, build_world
 
 CRM_STORE = "crm.sqlite"
 APP_STORE = "mobile_app.sqlite"
+PORTAL_STORE = ga4_api.STORE_NAME
+MAILBOX_STORE = graph_api.STORE_NAME
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,10 @@ def generate(config: WorldConfig, destinations: Destinations, log: Callable[[str
     progress("crm store", sum(counts["crm"].values()))
     counts["app"] = _write_store(write_app_store, world, data_dir / APP_STORE)
     progress("app store", sum(counts["app"].values()))
+    counts["portal_analytics"] = _write_store(write_portal_store, world, data_dir / PORTAL_STORE)
+    progress("ga4 store", counts["portal_analytics"]["traffic_rows"])
+    counts["mailbox"] = _write_store(write_mailbox_store, world, data_dir / MAILBOX_STORE)
+    progress("mailbox store", counts["mailbox"]["messages"])
 
     outbox = data_dir / OUTBOX_NAME
     _remove(outbox)

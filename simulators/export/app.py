@@ -147,20 +147,31 @@ def field_quote_payloads(world: World) -> list[dict]:
 
 
 def time_entry_payloads(world: World) -> list[dict]:
-    entries = world.field.time_entries
-    visible = (entries["clock_in_utc"] >= world.history_start) & (entries["synced_utc"] < world.snapshot)
-    e = entries[visible].reset_index(drop=True)
-    lists = {
-        "id": e["time_entry_id"].tolist(),
-        "technician_id": e["technician_id"].tolist(),
-        "work_date": np.datetime_as_string(e["work_date"].to_numpy().astype("datetime64[D]")).tolist(),
-        "clock_in": format_paris_iso(e["clock_in_utc"].to_numpy()).tolist(),
-        "clock_out": format_paris_iso(e["clock_out_utc"].to_numpy()).tolist(),
-        "kind": e["kind"].tolist(),
-        "intervention_id": e["intervention_id"].tolist(),
-        "updated_at": format_utc_z(e["synced_utc"].to_numpy()).tolist(),
-    }
-    return _rows(lists)
+    """The time clock: technicians' entries, and the office staff's (`staff_id`, `staff_email`,
+    kinds phone / email / admin / meeting / break, no technician), in id order."""
+
+    def visible(entries: pd.DataFrame) -> pd.DataFrame:
+        keep = (entries["clock_in_utc"] >= world.history_start) & (entries["synced_utc"] < world.snapshot)
+        return entries[keep].reset_index(drop=True)
+
+    def common(e: pd.DataFrame) -> dict[str, list]:
+        return {
+            "id": e["time_entry_id"].tolist(),
+            "technician_id": e["technician_id"].tolist() if "technician_id" in e else [None] * len(e),
+            "work_date": np.datetime_as_string(e["work_date"].to_numpy().astype("datetime64[D]")).tolist(),
+            "clock_in": format_paris_iso(e["clock_in_utc"].to_numpy()).tolist(),
+            "clock_out": format_paris_iso(e["clock_out_utc"].to_numpy()).tolist(),
+            "kind": e["kind"].tolist(),
+            "intervention_id": e["intervention_id"].tolist() if "intervention_id" in e else [None] * len(e),
+            "updated_at": format_utc_z(e["synced_utc"].to_numpy()).tolist(),
+        }
+
+    technicians = _rows(common(visible(world.field.time_entries)))
+    office = visible(world.office_time)
+    staff = _rows(
+        {**common(office), "staff_id": office["staff_id"].tolist(), "staff_email": office["staff_email"].tolist()}
+    )
+    return sorted(technicians + staff, key=lambda r: r["id"])
 
 
 def write_app_store(world: World, path: Path) -> dict[str, int]:

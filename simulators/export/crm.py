@@ -8,11 +8,17 @@ import numpy as np
 import pandas as pd
 
 from simulators import stores
+from simulators.crm_api import DEFAULT_MODIFIED_PROPERTY, modified_property
 from simulators.world import World
 from simulators.world.clock import format_utc_z, paris_to_utc
 from simulators.world.rng import component_rng
 
 FIRST_TICKET_ID = 9_000_001
+# A real CRM holds a few impossible rows: a ticket merged into an older one keeps the older
+# close date, an agent types a date by hand, a server clock runs late. About 1 closed ticket
+# in 1,000 shows a close date 10 minutes to 8 hours before its creation, at every scale
+# (ground truth: crm_defects.csv); the true close is kept there.
+CLOSED_BEFORE_CREATED_RATE = 0.001
 FIRST_FEEDBACK_ID = 14_000_001
 FIRST_INVITATION_ID = 21_000_001
 EMAIL_OPTOUT_SHARE = 0.05
@@ -21,8 +27,11 @@ _COMMON = (("hs_object_id", "Record ID", "number", "number"), ("createdate", "Cr
 
 # name, label, type, fieldType: the catalogue `GET /crm/v3/properties/{type}` serves.
 PROPERTIES = {
-    "contacts": _COMMON
-    + (
+    "contacts": (
+        ("hs_object_id", "Record ID", "number", "number"),
+        ("createdate", "Create date", "datetime", "date"),
+        # listed, as on HubSpot, but never set on a contact: `lastmodifieddate` is theirs (crm_api.py)
+        ("hs_lastmodifieddate", "Object last modified date/time", "datetime", "date"),
         ("firstname", "First name", "string", "text"),
         ("lastname", "Last name", "string", "text"),
         ("email", "Email", "string", "text"),
@@ -82,8 +91,15 @@ def _ids(rng: np.random.Generator, first: int, count: int) -> np.ndarray:
     return (first + np.cumsum(rng.integers(1, 3, count)) - 1).astype(str)
 
 
-def _records(ids: np.ndarray, created: np.ndarray, updated: np.ndarray, columns: dict[str, np.ndarray]) -> list[dict]:
-    """Store rows: every property value a string or None, plus the three HubSpot always-properties."""
+def _records(
+    ids: np.ndarray,
+    created: np.ndarray,
+    updated: np.ndarray,
+    columns: dict[str, np.ndarray],
+    modified_name: str = DEFAULT_MODIFIED_PROPERTY,
+) -> list[dict]:
+    """Store rows: every property value a string or None, plus the three HubSpot always-properties
+    (id, creation and the object type's own last-modification property)."""
     created_text, updated_text = format_utc_z(created).tolist(), format_utc_z(updated).tolist()
     names = list(columns)
     texts = [_texts(columns[name]) for name in names]
@@ -91,7 +107,7 @@ def _records(ids: np.ndarray, created: np.ndarray, updated: np.ndarray, columns:
     for record_id, created_at, updated_at, *values in zip(
         np.asarray(ids).tolist(), created_text, updated_text, *texts, strict=True
     ):
-        properties = {"hs_object_id": record_id, "createdate": created_at, "hs_lastmodifieddate": updated_at}
+        properties = {"hs_object_id": record_id, "createdate": created_at, modified_name: updated_at}
         properties.update(zip(names, values, strict=True))
         records.append({"id": record_id, "properties": properties, "created_at": created_at, "updated_at": updated_at})
     return records
@@ -157,10 +173,10 @@ def crm_contacts(world: World) -> tuple[list[dict], pd.Series]:
             "statut_client": np.where(lost, "perdu", "actif"),
             "date_perte": np.where(lost, np.char.add(loss_day.astype(str), "T00:00:00.000Z"), None),
             "hubspot_owner_id": owners,
-            "lastmodifieddate": format_utc_z(updated),
             # a few customers unsubscribed from all e-mail (own stream: the other draws stay as they were)
             "hs_email_optout": component_rng(world.config.seed, "crm_email_optout").random(n) < EMAIL_OPTOUT_SHARE,
         },
+        modified_property("contacts"),
     )
     leads = world.leads[
         np.array(world.leads["created_date"], dtype="datetime64[D]") <= np.datetime64(world.config.end_date)
@@ -180,8 +196,8 @@ def crm_contacts(world: World) -> tuple[list[dict], pd.Series]:
             "phone": leads["crm_phone"].to_numpy(),
             "city": leads["city"].to_numpy(),
             "lifecyclestage": np.full(len(leads), "lead"),
-            "lastmodifieddate": format_utc_z(lead_created),
         },
+        modified_property("contacts"),
     )
     records.sort(key=lambda r: int(r["id"]))
     return records, customers["crm_contact_id"]
@@ -220,13 +236,51 @@ def ticket_state(world: World) -> pd.DataFrame:
     )
 
 
+def exported_tickets(world: World, id_rng: np.random.Generator) -> pd.DataFrame:
+    """The tickets the CRM holds (its contacts' tickets) with their ids (the first draw of
+    `id_rng`) and the close date the CRM records: the true one, or for a few a planted
+    impossible one (`closed_before_created`, `recorded_closed`)."""
+    exported = world.customers.index[world.exported_customers]
+    tickets = ticket_state(world)
+    tickets = tickets[tickets["customer"].isin(exported)].reset_index(drop=True)
+    rng = component_rng(world.config.seed, "crm_ticket_defects")  # its own stream: no other draw moves
+    closed = tickets["closed_seen"].to_numpy()
+    planted = ~np.isnat(closed) & (rng.random(len(tickets)) < CLOSED_BEFORE_CREATED_RATE)
+    early = rng.integers(10 * 60, 8 * 3600, len(tickets)).astype("timedelta64[s]")
+    return tickets.assign(
+        ticket_id=_ids(id_rng, FIRST_TICKET_ID, len(tickets)),
+        closed_before_created=planted,
+        recorded_closed=np.where(planted, tickets["created_utc"].to_numpy() - early, closed),
+    )
+
+
+def ticket_defects(world: World) -> pd.DataFrame:
+    """The planted impossible tickets as the ground truth lists them (ticket ids as in the store)."""
+    tickets = exported_tickets(world, component_rng(world.config.seed, "crm_ids"))
+    bad = tickets[tickets["closed_before_created"]]
+    return pd.DataFrame(
+        {
+            "ticket_id": bad["ticket_id"].to_numpy(),
+            "kind": "closed_before_created",
+            "created_at": format_utc_z(bad["created_utc"].to_numpy()),
+            "recorded_closed_at": format_utc_z(bad["recorded_closed"].to_numpy()),
+            "true_closed_at": format_utc_z(bad["closed_seen"].to_numpy()),
+        }
+    )
+
+
+def ticket_ids_by_row(world: World) -> pd.Series:
+    """HubSpot id of each exported ticket, by the world's ticket row (as write_crm_store numbers them)."""
+    tickets = exported_tickets(world, component_rng(world.config.seed, "crm_ids"))
+    return pd.Series(tickets["ticket_id"].to_numpy(), index=tickets["row"].to_numpy())
+
+
 def write_crm_store(world: World, path: Path) -> dict[str, int]:
     """Write contacts, tickets, surveys, owners, associations and the property catalogue."""
     rng = component_rng(world.config.seed, "crm_ids")
     contacts, crm_id_of = crm_contacts(world)
-    tickets = ticket_state(world)
-    tickets = tickets[tickets["customer"].isin(crm_id_of.index)].reset_index(drop=True)
-    ticket_ids = _ids(rng, FIRST_TICKET_ID, len(tickets))
+    tickets = exported_tickets(world, rng)
+    ticket_ids = tickets["ticket_id"].to_numpy()
     contact_of_ticket = crm_id_of.loc[tickets["customer"]].to_numpy()
     owner = world.agents["owner_id"].to_numpy()[tickets["agent"]]
     ticket_records = _records(
@@ -243,7 +297,7 @@ def write_crm_store(world: World, path: Path) -> dict[str, int]:
             "source_type": tickets["source_type"].to_numpy(),
             "hubspot_owner_id": owner,
             "first_agent_reply_date": format_utc_z(tickets["first_reply_seen"].to_numpy()),
-            "closed_date": format_utc_z(tickets["closed_seen"].to_numpy()),
+            "closed_date": format_utc_z(tickets["recorded_closed"].to_numpy()),
             "nb_agent_replies": tickets["replies_so_far"].to_numpy(),
             "nb_reopens": tickets["reopens_so_far"].to_numpy(),
             "hs_contact_id": contact_of_ticket,

@@ -28,8 +28,9 @@ HEADER = (
 )
 EXTRA_COLUMN = "recording_url"
 LATE_FILE_SHARE = 0.02
-REDELIVERIES = 2
-LATIN1_FILES = 2
+REDELIVERIES = 1  # the same bytes sent again
+CUT_FILES = 1  # an export cut off inside a line, sent again complete later
+WINDOWS1252_FILES = 2  # exported in Windows-1252: valid data, not a defect
 MALFORMED_PER_YEAR = 4
 MALFORMED_KINDS = ("malformed_missing_field", "malformed_non_numeric_seconds", "malformed_impossible_date")
 
@@ -102,18 +103,23 @@ def write_cti_outbox(world: World, outbox: Path, schedule_path: Path) -> CtiOutb
 
     defects: list[tuple[str, int | str, str]] = []
     accented = np.array([any(not line.isascii() for line in lines_of[d]) for d in eligible])
-    latin1 = (
-        set(rng.choice(eligible[accented], size=min(LATIN1_FILES, accented.sum()), replace=False))
+    windows1252 = (
+        set(rng.choice(eligible[accented], size=min(WINDOWS1252_FILES, accented.sum()), replace=False))
         if len(eligible)
         else set()
     )
-    remaining = np.array([d for d in eligible if d not in latin1])
+    remaining = np.array([d for d in eligible if d not in windows1252])
     extra_column_day = rng.choice(remaining) if len(remaining) else None
     malformed_days = rng.choice(
         remaining[remaining != extra_column_day],
         size=max(3, round(MALFORMED_PER_YEAR * world.config.years)),
         replace=False,
     )
+    # A cut file's day is early enough for its complete copy to be delivered by the end (at most 5 days later).
+    clean = np.array(
+        [d for d in remaining if d != extra_column_day and d not in set(malformed_days) and d <= days[-1] - 6]
+    )
+    cut_days = set(rng.choice(clean[[len(lines_of[d]) >= 2 for d in clean]], size=CUT_FILES, replace=False))
 
     for i, day in enumerate(sorted(malformed_days)):
         kind = MALFORMED_KINDS[i % len(MALFORMED_KINDS)]
@@ -129,14 +135,25 @@ def write_cti_outbox(world: World, outbox: Path, schedule_path: Path) -> CtiOutb
             body = [f"{line};https://cti.local/rec/{line.split(';')[0]}.wav" for line in body]
             defects.append((file_name(day), 1, "extra_column"))
         text = "\n".join([";".join(header), *body]) + "\n"
-        if day in latin1:
-            data = text.encode("latin-1")
-            defects += [(file_name(day), n + 2, "latin1_encoding") for n, line in enumerate(body) if not line.isascii()]
+        if day in windows1252:
+            data = text.encode("cp1252")
+            defects.append((file_name(day), "", "windows1252_file"))
         else:
             data = text.encode("utf-8")
+        if day in cut_days:
+            # The export stopped inside a line (no terminator after it); the complete file follows.
+            (outbox / file_name(day, "_resend")).write_bytes(data)
+            cut_line = int(rng.integers(len(body) // 2, len(body)))
+            kept = body[cut_line]
+            cut_text = "\n".join([";".join(header), *body[:cut_line], kept[: int(rng.integers(1, len(kept)))]])
+            data = cut_text.encode("utf-8")
+            defects += [
+                (file_name(day), cut_line + 2, "truncated_file"),
+                (file_name(day, "_resend"), "", "corrected_redelivery"),
+            ]
         (outbox / file_name(day)).write_bytes(data)
 
-    deliveries = _schedule(rng, days, outbox, defects)
+    deliveries = _schedule(rng, days, outbox, defects, cut_days)
     deliveries.to_csv(schedule_path, index=False, lineterminator="\n")
     defect_table = pd.DataFrame(defects, columns=["file", "line", "kind"]).sort_values(["file", "kind"], kind="stable")
     rows_per_day = pd.Series({pd.Timestamp(d): len(lines_of[d]) for d in days}, name="actual_calls")
@@ -144,9 +161,14 @@ def write_cti_outbox(world: World, outbox: Path, schedule_path: Path) -> CtiOutb
 
 
 def _schedule(
-    rng: np.random.Generator, days: np.ndarray, outbox: Path, defects: list[tuple[str, int | str, str]]
+    rng: np.random.Generator,
+    days: np.ndarray,
+    outbox: Path,
+    defects: list[tuple[str, int | str, str]],
+    cut_days: set,
 ) -> pd.DataFrame:
-    """Each file lands the next night; a few arrive 1-3 days late; a couple are sent again later.
+    """Each file lands the next night; a few arrive 1-3 days late; one is sent again later as it
+    was, and each cut file is sent again complete (already in the outbox).
 
     Writes the re-delivered copies into the outbox and records late files and re-deliveries in `defects`.
     """
@@ -155,19 +177,22 @@ def _schedule(
     )
     late = rng.random(len(days)) < LATE_FILE_SHARE
     late[rng.choice(len(days), size=min(2, len(days)), replace=False)] = True
+    late[[d in cut_days for d in days]] = False  # a cut file arrives on time; its complete copy is the late one
     delay_days = np.where(late, rng.integers(1, 4, len(days)), 0)
     deliver_at = paris_to_utc(night_wall + (delay_days * 86400).astype("timedelta64[s]"))
     names = [file_name(d) for d in days]
     table = pd.DataFrame({"file": names, "deliver_utc": deliver_at, "kind": np.where(late, "late", "on_time")})
     defects += [(name, "", "late_file") for name, is_late in zip(names, late, strict=True) if is_late]
 
-    resent = rng.choice(len(days), size=min(REDELIVERIES, len(days)), replace=False)
+    cut = [i for i, d in enumerate(days) if d in cut_days]
+    resent = rng.choice([i for i in range(len(days)) if i not in cut], size=min(REDELIVERIES, len(days)), replace=False)
     extra = []
-    for i in sorted(resent):
+    for i in sorted([*resent, *cut]):
         name = file_name(days[i], "_resend")
-        (outbox / name).write_bytes((outbox / names[i]).read_bytes())
+        if i not in cut:
+            (outbox / name).write_bytes((outbox / names[i]).read_bytes())
+            defects.append((name, "", "redelivery"))
         extra.append((name, deliver_at[i] + np.timedelta64(int(rng.integers(1, 5)) * 86400 + 3600, "s"), "redelivery"))
-        defects.append((name, "", "redelivery"))
     table = pd.concat([table, pd.DataFrame(extra, columns=["file", "deliver_utc", "kind"])], ignore_index=True)
     table = table.sort_values(["deliver_utc", "file"], kind="stable").reset_index(drop=True)
     return pd.DataFrame(

@@ -23,6 +23,8 @@ from simulators.world.config import WorldConfig
 from simulators.world.field import FieldWork, build_field_work
 from simulators.world.general_ledger import GeneralLedger, build_general_ledger
 from simulators.world.ledger import Ledger, build_ledger
+from simulators.world.mailbox import Mailbox, build_mailbox
+from simulators.world.office import build_office_time, number_time_entries
 from simulators.world.people import (
     FIRST_CRM_CONTACT_ID,
     build_agents,
@@ -31,6 +33,7 @@ from simulators.world.people import (
     build_technicians,
     build_unknown_numbers,
 )
+from simulators.world.portal import PortalTraffic, build_portal_traffic
 from simulators.world.rng import component_rng
 from simulators.world.tickets import Conversations, build_conversations
 
@@ -52,6 +55,9 @@ class World:
     field: FieldWork
     ledger: Ledger
     general_ledger: GeneralLedger
+    portal: PortalTraffic
+    mailbox: Mailbox
+    office_time: pd.DataFrame  # the office staff's time-clock blocks (phone, email, admin, meeting, break)
 
     # ----------------------------------------------------------------- day indexes
     def day_index(self, day) -> int:
@@ -105,6 +111,63 @@ class World:
             default=self.customers["profile"].to_numpy(),
         )
 
+    def true_segments_at(self, day: int) -> np.ndarray:
+        """The RFM segment each customer shows at the end of day index `day`, "" where none is
+        visible yet: the same rules as `true_segments` at any date, except that an at-risk or lost
+        buying profile shows only once the customer has stopped buying (at least 90 days ago; over
+        55% of the history ago reads as lost, the boundary between the two profiles' draws).
+        Customers not arrived by `day` get ""."""
+        churn_day = self.behaviour.churn_day
+        arrival = self.customers["arrival_day"].to_numpy()
+        dormancy = self.customers["dormancy_day"].to_numpy()
+        profile = self.customers["profile"].to_numpy()
+        history_days = (self.config.end_date - self.config.start_date).days
+        gone = churn_day <= day
+        dormant_days = day - dormancy
+        fading = np.isin(profile, [catalog.AT_RISK, catalog.LOST])
+        return np.select(
+            [
+                arrival > day,
+                gone & (day - churn_day > 365),
+                gone,
+                day - arrival < catalog.NEW_CUSTOMER_DAYS,
+                fading & (dormant_days >= 0.55 * history_days),
+                fading & (dormant_days >= 90),
+                fading,
+            ],
+            ["", catalog.LOST, catalog.AT_RISK, catalog.NEW, catalog.LOST, catalog.AT_RISK, ""],
+            default=profile,
+        )
+
+    def churn_panel(self) -> pd.DataFrame:
+        """Every customer active at each month end of the history (and at `end_date`): the chance
+        it leaves within the next 180 days and whether it did.
+
+        The probability is the one `churn_truth` writes, taken at each month start: 1 - (1 - h)^6
+        with h the monthly hazard the simulation drew that customer's fate with on the 1st
+        following the month end (features of the days up to the month end), held for six months.
+        The as-of date is the month end, as the warehouse's feature marts date their snapshots.
+        """
+        arrival = self.customers["arrival_day"].to_numpy()
+        churn_day = self.behaviour.churn_day
+        frames = []
+        for month_start, hazard in sorted(self.behaviour.monthly_hazards.items()):
+            as_of = month_start - 1
+            if not self.start_index <= as_of <= self.end_index:
+                continue
+            active = np.flatnonzero((arrival <= as_of) & (churn_day > as_of))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "as_of_day": as_of,
+                        "customer": active,
+                        "churn_prob_180d": np.round(1 - (1 - hazard[active]) ** 6, 5),
+                        "churned_within_180d": churn_day[active] <= as_of + 180,
+                    }
+                )
+            )
+        return pd.concat(frames, ignore_index=True)
+
     def churn_truth(self) -> pd.DataFrame:
         """Customers active at `end_date`: chance of leaving within 180 days and whether they did."""
         arrival = self.customers["arrival_day"].to_numpy()
@@ -144,10 +207,19 @@ def build_world(config: WorldConfig, progress: Callable[[str, int, str], None] =
     progress("tickets", len(conversations.tickets) + len(conversations.invitations), "rows")
     field = build_field_work(config, customers, technicians, behaviour.interventions, behaviour.quotes)
     progress("field work", len(field.interventions) + len(field.time_entries), "rows")
-    ledger = build_ledger(config, customers, field.interventions, behaviour.quotes, field.field_quotes)
+    ledger = build_ledger(
+        config, customers, field.interventions, behaviour.quotes, field.field_quotes, behaviour.churn_day
+    )
     progress("ledger", len(ledger.documents) + len(ledger.lines), "rows")
     general_ledger = build_general_ledger(config, calendar, agents, technicians, calls)
     progress("general ledger", len(general_ledger.lines), "rows")
+    portal = build_portal_traffic(config, calendar, field.interventions, conversations.tickets)
+    progress("portal visits", len(portal.visits), "rows")
+    mailbox = build_mailbox(config, calendar, customers, conversations.tickets)
+    progress("mailbox", len(mailbox.messages), "rows")
+    office_time = build_office_time(config, calendar, agents, calls, conversations.tickets)
+    field.time_entries, office_time = number_time_entries(field.time_entries, office_time)
+    progress("office time", len(office_time), "rows")
     customers, leads = _with_crm_ids(config, customers, leads)
     return World(
         config=config,
@@ -163,6 +235,9 @@ def build_world(config: WorldConfig, progress: Callable[[str, int, str], None] =
         field=field,
         ledger=ledger,
         general_ledger=general_ledger,
+        portal=portal,
+        mailbox=mailbox,
+        office_time=office_time,
     )
 
 

@@ -68,6 +68,9 @@ class Behaviour:
     features_at_end: pd.DataFrame
     vip_low_satisfaction: pd.DataFrame
     trail: ActivityTrail
+    # The hazard every customer faced at each month start (day index -> per-customer array): the
+    # churn ground truth at every month of the history, not only at the end date.
+    monthly_hazards: dict[int, np.ndarray]
 
 
 def _softmax_draw(rng: np.random.Generator, logits: np.ndarray) -> np.ndarray:
@@ -171,6 +174,7 @@ def simulate_behaviour(
     shock = np.zeros(n)
     planted_vips = np.zeros(0, np.int64)
     planted_days = np.zeros(0, np.int64)
+    monthly_hazards: dict[int, np.ndarray] = {}
     next_open = _next_open_day(is_open)
     visit_capacity = round(VISITS_PER_TECHNICIAN_DAY * technician_count)
     backlog = (np.zeros(0, int), np.zeros(0, int), np.zeros(0, int))  # visits waiting for a free slot
@@ -346,6 +350,7 @@ def simulate_behaviour(
             features_at_end = trail.features(t)
         if day_of_month[t] == 1 and t >= CHURN_FROM_DAY:
             hazard = monthly_hazard(trail.features(t))
+            monthly_hazards[t] = hazard
             protected = np.isin(np.arange(n), planted_vips) & (t <= end_index)
             leaves = alive & ~protected & (rng.random(n) < hazard)
             churn_day = np.where(leaves, t + rng.integers(0, days_in_month[t], n), churn_day)
@@ -414,6 +419,7 @@ def simulate_behaviour(
         features_at_end=features_at_end,
         vip_low_satisfaction=pd.DataFrame({"customer": planted_vips, "day": planted_days}),
         trail=trail,
+        monthly_hazards=monthly_hazards,
     )
 
 

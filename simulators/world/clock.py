@@ -94,16 +94,22 @@ class BusinessHours:
         within = (seconds_into_day - OPEN_HOUR * 3600).clip(0, _OPEN_SECONDS)
         return self.day_start_clock[day] + np.where(self.is_open[day], within, 0)
 
-    def wall(self, clock: np.ndarray) -> np.ndarray:
-        """The earliest wall time at which the business clock reads `clock`."""
+    def wall(self, clock: np.ndarray, side: str = "left") -> np.ndarray:
+        """The earliest wall time at which the business clock reads `clock`; side="right" takes
+        the next open day's opening rather than a day's close when `clock` is both."""
         clock = np.asarray(clock, dtype="int64")
-        day = np.searchsorted(self.day_end_clock, clock, side="left").clip(0, len(self.is_open) - 1)
+        day = np.searchsorted(self.day_end_clock, clock, side=side).clip(0, len(self.is_open) - 1)
         offset = (clock - self.day_start_clock[day]).clip(0, _OPEN_SECONDS)
         midnight = (self.first_day + day.astype("timedelta64[D]")).astype("datetime64[s]")
         return midnight + (OPEN_HOUR * 3600 + offset).astype("timedelta64[s]")
 
     def add(self, wall: np.ndarray, business_seconds: np.ndarray) -> np.ndarray:
-        return self.wall(self.clock(wall) + np.asarray(business_seconds, dtype="int64"))
+        """`business_seconds` of opening hours after `wall`, never before it: with no delay, a
+        time out of hours moves to the next opening (not back to the previous close)."""
+        wall = np.asarray(wall, dtype="datetime64[s]")
+        target = self.clock(wall) + np.asarray(business_seconds, dtype="int64")
+        earliest = self.wall(target)
+        return np.where(earliest < wall, self.wall(target, side="right"), earliest)
 
     def elapsed(self, start_wall: np.ndarray, end_wall: np.ndarray) -> np.ndarray:
         return self.clock(end_wall) - self.clock(start_wall)

@@ -22,11 +22,14 @@ PRICE = {ref: price for ref, _, _, price in catalog.ARTICLES}
 DESIGNATION = {ref: design for ref, design, _, _ in catalog.ARTICLES}
 CREDIT_NOTE_RATE = 0.015
 CONTRACT_SHARE = {catalog.VIP_CHAMPIONS: 0.5, catalog.LOYAL: 0.5}
-ANOMALIES_PER_YEAR = {
-    "erp_abnormal_amount": 2.0,
+# Planted anomalies per 1,000 invoices of the exported history (about 20 of each kind at scale 1
+# over two years, 200 at scale 10): a rate, so recall and precision can be measured at any scale.
+# Keying errors of this order (a few per thousand documents) are what accounting audits report.
+ANOMALIES_PER_1000_INVOICES = {
+    "erp_abnormal_amount": 2.5,
     "erp_credit_without_invoice": 1.5,
-    "erp_duplicate": 1.5,
-    "erp_night_weekend": 1.5,
+    "erp_duplicate": 2.5,
+    "erp_night_weekend": 2.5,
 }
 DOC_TYPES = {"DE": 0, "BC": 1, "BL": 3, "FA": 6, "AV": 6}
 
@@ -127,6 +130,7 @@ def build_ledger(
     interventions: pd.DataFrame,
     quotes: pd.DataFrame,
     field_quotes: pd.DataFrame,
+    churn_day: np.ndarray | None = None,
 ) -> Ledger:
     rng = component_rng(config.seed, "ledger")
     first_day = np.datetime64(config.warmup_start, "D")
@@ -214,7 +218,7 @@ def build_ledger(
     # ---- yearly maintenance contracts, billed on the signup anniversary
     share = customers["profile"].map(CONTRACT_SHARE).fillna(0.08).to_numpy()
     holders = np.flatnonzero(rng.random(len(customers)) < share)
-    contract_docs = _contract_invoices(config, customers, holders, rng)
+    contract_docs = _contract_invoices(config, customers, holders, rng, churn_day)
     if len(contract_docs):
         fa_contracts = new_documents(
             "FA", contract_docs["customer"].to_numpy(), contract_docs["created_utc"].to_numpy()
@@ -249,7 +253,11 @@ def build_ledger(
 
 
 def _contract_invoices(
-    config: WorldConfig, customers: pd.DataFrame, holders: np.ndarray, rng: np.random.Generator
+    config: WorldConfig,
+    customers: pd.DataFrame,
+    holders: np.ndarray,
+    rng: np.random.Generator,
+    churn_day: np.ndarray | None = None,
 ) -> pd.DataFrame:
     rows = []
     signup = pd.to_datetime(customers["signup_date"]).to_numpy().astype("datetime64[D]")
@@ -266,6 +274,14 @@ def _contract_invoices(
     table = table[
         (table["date"] >= np.datetime64(config.warmup_start)) & (table["date"] <= np.datetime64(config.horizon_end))
     ]
+    # A contract ends when the customer stops buying (dormancy) or leaves: no yearly invoice after that.
+    first_day = np.datetime64(config.warmup_start, "D")
+    ends = customers["dormancy_day"].to_numpy()
+    if churn_day is not None:
+        ends = np.minimum(ends, churn_day)
+    table = table[
+        table["date"].to_numpy().astype("datetime64[D]") < first_day + ends[table["customer"]].astype("timedelta64[D]")
+    ]
     table = table.sort_values(["date", "customer"], kind="stable").reset_index(drop=True)
     created = paris_to_utc(
         table["date"].to_numpy().astype("datetime64[s]")
@@ -280,12 +296,12 @@ def _plant_anomalies(
     """Abnormal amounts, credit notes without an invoice, same-day duplicates, night-time weekend entries."""
     start = paris_to_utc(np.array([np.datetime64(config.start_date, "s")]))[0]
     end = paris_to_utc(np.array([np.datetime64(config.end_date, "s") + np.timedelta64(86400, "s")]))[0]
-    counts = {kind: max(1, round(rate * config.years)) for kind, rate in ANOMALIES_PER_YEAR.items()}
     visible = documents[
         (documents["prefix"] == "FA")
         & (documents["created_utc"] >= start)
         & (documents["created_utc"] < end - np.timedelta64(2, "D"))
     ]
+    counts = {kind: max(1, round(rate * len(visible) / 1000)) for kind, rate in ANOMALIES_PER_1000_INVOICES.items()}
     picked = rng.choice(
         visible["doc_key"].to_numpy(),
         size=counts["erp_abnormal_amount"] + counts["erp_duplicate"] + counts["erp_night_weekend"],

@@ -12,11 +12,14 @@ import os
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 
+from cs_analytics.orchestration import MARTS
+from cs_analytics.transform.bi_access import BI_ROLE
 from cs_analytics.warehouse import Warehouse
 from scripts.demo import PIPELINE, dags_test
-from simulators import app_api, crm_api, stores
+from simulators import app_api, crm_api, ga4_api, graph_api, stores
 from simulators.export import Destinations, generate
 from simulators.httpbase import serve_in_thread
 from simulators.sinks import inbox, slack_api, smtp_sink
@@ -30,7 +33,8 @@ pytestmark = pytest.mark.e2e
 END = date(2026, 1, 11)
 RUN_AFTER = datetime.combine(END + timedelta(days=1), datetime.min.time(), PARIS)
 SLACK_TOKEN = "xoxb-e2e"
-INGESTION = ("ingest_crm", "ingest_cti", "ingest_erp", "ingest_mobile_app")
+INGESTION = ("ingest_crm", "ingest_cti", "ingest_erp", "ingest_mobile_app", "ingest_portal_analytics", "ingest_mailbox")
+GRAPH_SECRET = "graph-e2e"
 
 
 def _conn_env(url: str) -> str:
@@ -40,18 +44,26 @@ def _conn_env(url: str) -> str:
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory, server_url):
     tmp = tmp_path_factory.mktemp("e2e")
-    with throwaway_database(server_url, "e2e_wh") as wh_url, throwaway_database(server_url, "e2e_erp") as erp_url:
+    with (
+        throwaway_database(server_url, "e2e_wh") as wh_url,
+        throwaway_database(server_url, "e2e_erp") as erp_url,
+        throwaway_database(server_url, "e2e_mlflow") as mlflow_url,
+    ):
         dest = Destinations(tmp / "sim", tmp / "truth", tmp / "landing", erp_url)
         generate(WorldConfig(end_date=END, seed=7, scale=1, years=1), dest, log=lambda _: None)
         crm = crm_api.make_server(
             store_path=dest.data_dir / "crm.sqlite", token="crm-e2e", rate_limit_per_10s=0, search_per_second=0
         )
         app = app_api.make_server(store_path=dest.data_dir / "mobile_app.sqlite", token="app-e2e", rate_limit_per_10s=0)
+        ga4 = ga4_api.make_server(store_path=dest.data_dir / ga4_api.STORE_NAME, key_path=tmp / "ga4-key.json")
+        graph = graph_api.make_server(store_path=dest.data_dir / graph_api.STORE_NAME, client_secret=GRAPH_SECRET)
         slack = slack_api.make_server(store_dir=tmp / "slack", token=SLACK_TOKEN)
         mail = smtp_sink.make_controller(maildir=tmp / "mail")
         with (
             serve_in_thread(crm) as crm_url,
             serve_in_thread(app) as app_url,
+            serve_in_thread(ga4) as ga4_url,
+            serve_in_thread(graph) as graph_url,
             serve_in_thread(slack) as slack_url,
             smtp_sink.serve_in_thread(mail) as (smtp_host, smtp_port),
         ):
@@ -64,6 +76,30 @@ def pipeline(tmp_path_factory, server_url):
                     "AIRFLOW_CONN_MOBILE_APP_API": json.dumps(
                         {"conn_type": "http", "host": app_url, "password": "app-e2e"}
                     ),
+                    "AIRFLOW_CONN_PORTAL_ANALYTICS_API": json.dumps(
+                        {
+                            "conn_type": "http",
+                            "host": ga4_url,
+                            "extra": {
+                                "property_id": ga4_api.PROPERTY_ID,
+                                "key_path": str(tmp / "ga4-key.json"),
+                                "token_uri": f"{ga4_url}/token",
+                            },
+                        }
+                    ),  # fmt: skip
+                    "AIRFLOW_CONN_MAILBOX_API": json.dumps(
+                        {
+                            "conn_type": "http",
+                            "host": graph_url,
+                            "login": graph_api.CLIENT_ID,
+                            "password": GRAPH_SECRET,
+                            "extra": {
+                                "tenant_id": graph_api.TENANT_ID,
+                                "mailbox": "service-client@service-client.local",
+                                "authority": graph_url,
+                            },
+                        }
+                    ),  # fmt: skip
                     "AIRFLOW_CONN_CTI_LANDING": json.dumps(
                         {"conn_type": "fs", "extra": {"path": str(dest.landing_dir)}}
                     ),
@@ -81,6 +117,9 @@ def pipeline(tmp_path_factory, server_url):
                     "SLACK_SIM_STORE": str(tmp / "slack"),
                     "SMTP_SIM_MAILDIR": str(tmp / "mail"),
                     "TASK_RETRY_DELAY_SECONDS": "1",
+                    # the model registry of this world only
+                    "MLFLOW_TRACKING_URI": mlflow_url.replace("postgresql://", "postgresql+psycopg2://", 1),
+                    "MLFLOW_ARTIFACT_ROOT": str(tmp / "mlruns"),
                 }
             )
             env.pop("SLACK_BOT_TOKEN", None)
@@ -106,7 +145,10 @@ def test_every_source_row_is_loaded_or_quarantined(pipeline):
             "select 'contacts', count(*) from raw_crm.contacts union all "
             "select 'interventions', count(*) from raw_app.interventions union all "
             "select 'f_docentete', count(*) from raw_erp.f_docentete union all "
-            "select 'calls', count(*) from raw_cti.calls"
+            "select 'calls', count(*) from raw_cti.calls union all "
+            "select 'portal_days', count(*) from raw_portal.daily_traffic union all "
+            "select 'portal_pages', count(*) from raw_portal.page_traffic union all "
+            "select 'messages', count(*) filter (where not is_removed) from raw_mailbox.messages"
         )
     )
     quarantined = dict(
@@ -115,6 +157,8 @@ def test_every_source_row_is_loaded_or_quarantined(pipeline):
     assert raw["tickets"] == counts["crm"]["tickets"] and raw["contacts"] == counts["crm"]["contacts"]
     assert raw["interventions"] == counts["app"]["interventions"]
     assert raw["f_docentete"] == counts["erp"]["F_DOCENTETE"]
+    assert raw["messages"] == counts["mailbox"]["messages"]
+    assert raw["portal_days"] + raw["portal_pages"] == counts["portal_analytics"]["traffic_rows"]
     # CDR lines: every one is in raw or in quarantine with a reason.
     assert raw["calls"] + quarantined.get("calls", 0) == counts["cti"]["rows"]
     assert all(n > 0 for n in raw.values())
@@ -149,6 +193,10 @@ def test_the_daily_run_reads_only_its_own_interval(pipeline):
     assert read == in_window and 0 < read < total / 50
     assert backfill["tickets"] + read >= total
     assert batches["calls"][0] < 200  # one day of calls, not the history
+    # GA4: the day plus the trailing revision window; the mailbox: the changes since the backfill's delta link.
+    read, window_start = batches["page_traffic"]
+    assert window_start == day_start - timedelta(days=3) and 0 < read < 120
+    assert batches["messages"][0] < 200
 
 
 def test_quality_gate_ran_and_passed(pipeline):
@@ -168,6 +216,27 @@ def test_forecast_written_for_the_next_30_days(pipeline):
     )
     first, last, n, ordered = rows[0]
     assert (first, last, n, ordered) == (END + timedelta(days=1), END + timedelta(days=30), 30, True)
+
+
+def test_ml_scores_segments_and_anomalies_written_by_the_champions(pipeline):
+    rows = pipeline["wh"].query(
+        "select (select count(*) from ml.churn_scores where as_of_date = %(d)s), "
+        "(select count(*) from ml.customer_segments where as_of_date = %(d)s), "
+        "(select count(distinct model) from ml.feature_drift where as_of_date = %(d)s), "
+        "(select count(*) from ml.model_runs where model in ('churn_lightgbm', 'segmentation_kmeans'))",
+        {"d": END},
+    )
+    scores, segments, drifted_models, trainings = rows[0]
+    assert scores > 0 and segments > 0 and drifted_models == 2 and trainings == 2
+
+
+def test_the_models_dashboard_view_shows_the_first_forecast(pipeline):
+    """ml.call_volume_forecast did not exist when the transform DAG built the marts: ml_scoring's
+    present_ml_outputs group rebuilt the view the dashboard reads, so it shows this forecast."""
+    rows = pipeline["wh"].query(
+        "select count(*) filter (where forecast_calls is not null), max(forecast_date) from marts.pres_call_volume_forecast"
+    )
+    assert rows[0] == (30, END)
 
 
 def test_alerts_delivered_through_the_outbox_and_not_resent(pipeline):
@@ -210,7 +279,9 @@ def test_rerunning_ingestion_leaves_raw_identical(pipeline):
         "select 'crm' || id || _record_hash as t from raw_crm.tickets union all "
         "select 'app' || id || _record_hash from raw_app.interventions union all "
         "select 'cti' || call_id || started_at::text from raw_cti.calls union all "
-        "select 'erp' || do_piece || cbmodification::text from raw_erp.f_docentete) s"
+        "select 'erp' || do_piece || cbmodification::text from raw_erp.f_docentete union all "
+        "select 'ga4' || report_date || page_path || _record_hash from raw_portal.page_traffic union all "
+        "select 'mail' || id || _record_hash || is_removed::text from raw_mailbox.messages) s"
     )
     before = wh.query(checksum_sql)[0][0]
     for dag_id in INGESTION:
@@ -225,3 +296,51 @@ def test_ground_truth_is_not_read_by_the_pipeline():
         for path in (root / folder).rglob("*"):
             if path.is_file() and path.suffix in {".py", ".sql", ".yml", ".yaml"}:
                 assert "GROUND_TRUTH" not in path.read_text(errors="ignore"), path
+
+
+def _bi_read(pipeline, statement: str) -> list[tuple]:
+    conninfo = psycopg.conninfo.make_conninfo(
+        pipeline["wh"].dsn, user=BI_ROLE, password=os.environ["BI_READER_PASSWORD"]
+    )
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        return conn.execute(statement).fetchall()
+
+
+def _marts_asset_events() -> int:
+    """Events of the `marts` Asset sent by transform (what triggers ml_scoring), in Airflow's DB."""
+    url = os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("postgresql+psycopg2://", "postgresql://")
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "select count(*) from asset_event e join asset a on a.id = e.asset_id "
+            "where a.name = %s and e.source_dag_id = 'transform'",
+            (MARTS.name,),
+        ).fetchone()[0]
+
+
+def test_a_critical_gate_failure_publishes_nothing_and_bi_keeps_yesterdays_marts(pipeline):
+    """Issue 9 item 9 (write-audit-publish). The next day's transform runs before that day's data
+    exist: dbt builds marts with an empty day, the mart gate blocks it (a volume collapse), and
+    BI, ML and alerts keep the last good marts — the build stays hidden, no `marts` Asset event."""
+    published = (
+        "select count(*), max(kpi_date), sum(calls_per_day), "
+        "(select md5(string_agg(ticket_id || ':' || coalesce(open_age_calendar_hours::text, '-'), ',' "
+        "order by ticket_id)) from marts.fct_tickets) from marts.mart_kpi_daily"
+    )
+    before = _bi_read(pipeline, published)
+    assert before[0][1] == END
+    events_before = _marts_asset_events()
+    assert events_before >= 1  # the passing run published (and told the Asset)
+
+    with pytest.raises(SystemExit, match="DAG transform failed.*quality_gate_marts"):
+        dags_test(
+            "transform", RUN_AFTER + timedelta(days=1), log_dir=pipeline["tmp"] / "logs_gate", env=pipeline["env"]
+        )
+
+    wh = pipeline["wh"]
+    assert wh.query("select max(kpi_date) from marts_build.mart_kpi_daily")[0][0] == END + timedelta(days=1)
+    run = wh.query("select passed, critical_failures from meta.dq_runs order by started_at desc limit 1")[0]
+    assert run[0] is False and run[1] >= 1
+    assert _bi_read(pipeline, published) == before  # yesterday's marts, to the open tickets' ages
+    assert _marts_asset_events() == events_before  # so neither ml_scoring nor alerts is triggered
+    forecasts = wh.query("select max(forecast_date) from ml.call_volume_forecast")[0][0]
+    assert forecasts == END

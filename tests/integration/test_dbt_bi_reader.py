@@ -1,5 +1,6 @@
 """The read-only `bi_reader` role: it reads the marts (tables created later included) and is
-denied everything else, and (re)creating it is idempotent."""
+denied everything else — every other schema, every write, temporary tables, every other database,
+tried with the role's read-only default switched off — and (re)creating it is idempotent."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ def bi_conninfo(dbt_world: DbtWorld) -> str:
     password = os.environ.get("BI_READER_PASSWORD")
     if not password:
         pytest.fail("BI_READER_PASSWORD is not set: run the tests with `make test` (or scripts/run.sh pytest)")
+    # The ml schema holds the scores (written by ml_scoring, not built here): BI must not read it.
+    dbt_world.warehouse.execute("create schema if not exists ml; create table if not exists ml.bi_probe (a int)")
     # twice: creating the role and re-asserting it are the same operation
     ensure_bi_reader(dbt_world.warehouse, password)
     result = ensure_bi_reader(dbt_world.warehouse, password)
@@ -36,12 +39,18 @@ def bi_conninfo(dbt_world: DbtWorld) -> str:
     )
 
 
-def _denied(conninfo: str, sql: str) -> bool:
-    with psycopg.connect(conninfo, autocommit=True) as conn:
+def _denied(conninfo: str, statement: str) -> bool:
+    """True when the privileges refuse `statement`, tried in a READ WRITE transaction: the role's
+    read-only default is a session setting anyone may switch off, so it proves nothing."""
+    with psycopg.connect(conninfo) as conn:
+        conn.execute("set transaction read write")
+        assert conn.execute("show transaction_read_only").fetchone()[0] == "off"
         try:
-            conn.execute(sql)
-        except (errors.InsufficientPrivilege, errors.ReadOnlySqlTransaction):
+            conn.execute(statement)
+        except errors.InsufficientPrivilege:
             return True
+        finally:
+            conn.rollback()
     return False
 
 
@@ -53,16 +62,51 @@ def test_bi_reader_reads_the_marts(bi_conninfo: str):
 
 @pytest.mark.parametrize(
     "relation",
-    ["raw_cti.calls", "raw_crm.tickets", "raw_erp.f_docentete", "staging.stg_cti__calls",
-     "intermediate.int_customer_identities_matched", "snapshots.snap_customers", "meta.load_batches"],
+    ["raw_cti.calls", "raw_crm.tickets", "raw_crm.contacts", "raw_erp.f_docentete", "raw_app.interventions",
+     "staging.stg_cti__calls", "intermediate.int_customer_identities_matched", "snapshots.snap_customers",
+     "reference.channels", "meta.load_batches", "meta.watermarks", "ml.bi_probe",
+     "marts_build.fct_calls", "marts_build.mart_kpi_daily"],
 )  # fmt: skip
 def test_bi_reader_is_denied_everything_else(bi_conninfo: str, relation: str):
     assert _denied(bi_conninfo, f"select 1 from {relation} limit 1")
 
 
-def test_bi_reader_cannot_write(bi_conninfo: str):
-    assert _denied(bi_conninfo, "create table marts.bi_scratch (a int)")
-    assert _denied(bi_conninfo, "delete from marts.dim_channel")
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "create schema bi_scratch",
+        "create table marts.bi_scratch (a int)",
+        "create table public.bi_scratch (a int)",
+        "create temporary table bi_scratch (a int)",
+        "create view marts.bi_scratch as select 1 as a",
+        "delete from marts.dim_channel",
+        "insert into marts.dim_channel select * from marts.dim_channel limit 1",
+        "update marts.dim_channel set channel_code = channel_code",
+        "truncate marts.dim_channel",
+        "drop table marts.dim_channel",
+        "alter table marts.dim_channel add column bi_scratch int",
+        "create table ml.bi_scratch (a int)",
+        "insert into meta.watermarks select * from meta.watermarks limit 1",
+    ],
+)
+def test_bi_reader_cannot_write_even_in_a_read_write_transaction(bi_conninfo: str, statement: str):
+    assert _denied(bi_conninfo, statement)
+
+
+def test_bi_reader_cannot_connect_to_any_other_database(dbt_world: DbtWorld, bi_conninfo: str):
+    others = ["airflow", "sage_erp", "postgres", "template1", urlsplit(dbt_world.erp_url).path.lstrip("/")]
+    present = {r[0] for r in dbt_world.query("select datname from pg_database where datallowconn")}
+    assert {"postgres", "template1"} <= present
+    refused = []
+    for name in [d for d in others if d in present]:
+        try:
+            psycopg.connect(psycopg.conninfo.make_conninfo(bi_conninfo, dbname=name)).close()
+        except psycopg.OperationalError as exc:
+            assert "permission denied for database" in str(exc)
+            refused.append(name)
+    assert refused == [d for d in others if d in present]
+    open_to_all = ensure_bi_reader(dbt_world.warehouse, os.environ["BI_READER_PASSWORD"])["databases_open_to_public"]
+    assert open_to_all == []
 
 
 def test_bi_reader_reads_a_mart_created_after_the_grant(dbt_world: DbtWorld, bi_conninfo: str):

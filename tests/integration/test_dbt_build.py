@@ -166,7 +166,7 @@ def test_calls_from_unknown_numbers_stay_visible_as_unknown(dbt_world: DbtWorld)
 
 
 def test_incremental_fact_picks_up_a_late_call_and_reruns_idempotently(dbt_world: DbtWorld):
-    before = dbt_world.query("select count(*), max(loaded_at) from marts.fct_calls")[0]
+    before = dbt_world.query("select count(*), max(loaded_at) from marts_build.fct_calls")[0]
     late_id = "2026061599999"
     dbt_world.warehouse.execute(
         """
@@ -183,15 +183,15 @@ def test_incremental_fact_picks_up_a_late_call_and_reruns_idempotently(dbt_world
     try:
         dbt_world.dbt("run", "--select", "fct_calls")
         after = dbt_world.query(
-            "select count(*), count(*) filter (where call_id = %s), count(distinct call_id) from marts.fct_calls",
+            "select count(*), count(*) filter (where call_id = %s), count(distinct call_id) from marts_build.fct_calls",
             (late_id,),
         )[0]
         assert after[0] == before[0] + 1 and after[1] == 1 and after[2] == after[0]
         dbt_world.dbt("run", "--select", "fct_calls")  # nothing new: the merge changes nothing
-        assert dbt_world.query("select count(*) from marts.fct_calls")[0][0] == before[0] + 1
+        assert dbt_world.query("select count(*) from marts_build.fct_calls")[0][0] == before[0] + 1
     finally:
         dbt_world.warehouse.execute("delete from raw_cti.calls where call_id = %s", (late_id,))
-        dbt_world.warehouse.execute("delete from marts.fct_calls where call_id = %s", (late_id,))
+        dbt_world.warehouse.execute("delete from marts_build.fct_calls where call_id = %s", (late_id,))
 
 
 def test_a_customer_change_becomes_a_new_dim_customer_version(dbt_world: DbtWorld):
@@ -211,7 +211,7 @@ def test_a_customer_change_becomes_a_new_dim_customer_version(dbt_world: DbtWorl
     try:
         dbt_world.dbt("build", "--select", "snap_customers", "dim_customer")
         versions = dbt_world.query(
-            "select version_number, is_vip, city, valid_from, valid_to, is_current from marts.dim_customer "
+            "select version_number, is_vip, city, valid_from, valid_to, is_current from marts_build.dim_customer "
             "where customer_id = %s order by version_number",
             (customer_id,),
         )
@@ -225,7 +225,7 @@ def test_a_customer_change_becomes_a_new_dim_customer_version(dbt_world: DbtWorl
         )
         assert from1.year == 1900 and to1 == from2 and to2 is None
         # every other customer still has exactly one version
-        assert dbt_world.query("select count(*) from marts.dim_customer where version_number > 1")[0][0] == 1
+        assert dbt_world.query("select count(*) from marts_build.dim_customer where version_number > 1")[0][0] == 1
     finally:
         dbt_world.warehouse.execute(
             "update raw_crm.contacts set payload = %s where id = %s", (psycopg.types.json.Jsonb(original), contact_id)

@@ -57,16 +57,20 @@ def _valid_local_time(text: str) -> bool:
 
 
 def read_cdr_file(content: bytes) -> list[dict[str, str]]:
-    """The lines of one CDR file the loader keeps, by its documented rules."""
-    raw_lines = content.split(b"\n")
-    header = raw_lines[0].decode("utf-8").strip().split(";")
+    """The lines of one CDR file the loader keeps, by its documented rules: UTF-8, or
+    Windows-1252 when the file is not UTF-8 (both are valid exports); a last line without
+    a terminator was cut and is left out."""
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = content.decode("cp1252")
+    lines = text.split("\n")
+    lines.pop()  # after the last terminator, or the cut last line
+    header = lines[0].strip().split(";")
     kept, seen = [], set()
-    for raw in raw_lines[1:]:
-        if not raw.strip():
-            continue
-        try:
-            line = raw.decode("utf-8").rstrip("\r")
-        except UnicodeDecodeError:
+    for line in lines[1:]:
+        line = line.rstrip("\r")
+        if not line.strip():
             continue
         fields = line.split(";")
         if len(fields) != len(header):
@@ -96,13 +100,12 @@ def cdr_days(dbt_world: DbtWorld) -> set[date]:
 @pytest.fixture(scope="module")
 def cdr(dbt_world: DbtWorld) -> pd.DataFrame:
     """Every call the delivered CDR files hold, each day once, defective lines left out."""
-    by_day: dict[date, set[bytes]] = defaultdict(set)
-    for path in sorted(dbt_world.landing_dir.glob("cdr_*.csv")):
+    by_day: dict[date, list[bytes]] = defaultdict(list)
+    for path in sorted(dbt_world.landing_dir.glob("cdr_*.csv")):  # cdr_D.csv before cdr_D_resend.csv
         m = CDR_FILE.match(path.name)
-        by_day[datetime.strptime(m.group(1), "%Y%m%d").date()].add(path.read_bytes())
-    # a re-delivery repeats its file byte for byte: counted once (the loader goes by content)
-    assert all(len(contents) == 1 for contents in by_day.values())
-    rows = [row for contents in by_day.values() for content in contents for row in read_cdr_file(content)]
+        by_day[datetime.strptime(m.group(1), "%Y%m%d").date()].append(path.read_bytes())
+    # a re-delivery is the day's file again (the same bytes, or a cut file complete): the last one delivered counts
+    rows = [row for contents in by_day.values() for row in read_cdr_file(contents[-1])]
     calls = pd.DataFrame(rows)
     calls["start"] = pd.to_datetime(calls["start_time"])
     calls["day"] = calls["start"].dt.date

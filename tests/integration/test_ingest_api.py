@@ -10,8 +10,9 @@ import pytest
 import requests
 
 from cs_analytics.config import IngestSettings
+from cs_analytics.ingestion import crm as crm_loader
 from cs_analytics.ingestion.batch import BatchContext, MissingRequiredColumn
-from cs_analytics.ingestion.crm import HubSpotClient, load_object
+from cs_analytics.ingestion.crm import HubSpotClient, SearchMissedChanges, load_object
 from cs_analytics.ingestion.http_client import ApiSession, RetryPolicy, SourceAuthError
 from cs_analytics.ingestion.mobile_app import MobileAppClient, load_resource
 from simulators import app_api, crm_api, stores
@@ -34,7 +35,7 @@ def contact(i: int) -> dict:
             "email": f"c{i}@example.fr",
             "phone": "+33612345678",
             "statut_client": "actif",
-            "hs_lastmodifieddate": ts,
+            "lastmodifieddate": ts,  # a contact's own modification property (HubSpot's quirk)
             "createdate": ts,
             "firstname": f"P{i}",
         },
@@ -60,9 +61,10 @@ def crm(tmp_path) -> Iterator[tuple[crm_api.CrmServer, str]]:
     path = tmp_path / "crm.sqlite"
     conn = stores.connect_crm(path)
     stores.upsert_crm_objects(conn, "contacts", [contact(i) for i in range(N)])
+    # HubSpot's contact catalogue also lists `hs_lastmodifieddate`, which no contact carries.
     conn.executemany(
         "insert into properties (object_type, name, type) values ('contacts', ?, ?)",
-        [(p, "datetime" if "date" in p else "string") for p in contact(0)["properties"]],
+        [(p, "datetime" if "date" in p else "string") for p in [*contact(0)["properties"], "hs_lastmodifieddate"]],
     )
     conn.close()
     server = crm_api.make_server(store_path=path, token=TOKEN, rate_limit_per_10s=0, search_per_second=0)
@@ -162,6 +164,60 @@ def test_crm_rerun_of_an_interval_leaves_raw_identical(warehouse, crm):
         again = load_object(warehouse, client, "contacts", ctx("contacts", run, FUTURE, BASE), SETTINGS)
         assert again.rows_inserted == again.rows_updated == 0
     assert raw_state(warehouse, "raw_crm.contacts") == before
+
+
+def test_crm_contact_lost_after_the_first_load_arrives_with_the_daily_run(warehouse, crm):
+    """Issue 9 item 8: the daily search must use contacts' own `lastmodifieddate`."""
+    server, url = crm
+    client = HubSpotClient(session(url, server), search_page_size=50)
+    first_end = datetime.now(UTC)
+    load_object(warehouse, client, "contacts", ctx("contacts", "day1", first_end), SETTINGS)
+    requests.post(
+        f"{url}/_sim/touch",
+        json={"object_type": "contacts", "ids": ["150"], "properties": {"statut_client": "perdu"}},
+        timeout=5,
+    ).raise_for_status()
+
+    daily = load_object(warehouse, client, "contacts", ctx("contacts", "day2", FUTURE, first_end), SETTINGS)
+    assert daily.rows_updated == 1
+    status = warehouse.query("select payload->'properties'->>'statut_client' from raw_crm.contacts where id = '150'")
+    assert status == [("perdu",)]
+
+
+def _new_contact(server, i: int) -> None:
+    conn = stores.connect_crm(server.store_path)
+    now = stores.iso_utc(datetime.now(UTC))
+    stores.upsert_crm_objects(
+        conn, "contacts", [contact(i) | {"created_at": now, "updated_at": now}
+                           | {"properties": contact(i)["properties"] | {"createdate": now, "lastmodifieddate": now}}]
+    )  # fmt: skip
+    conn.close()
+
+
+def test_crm_search_finding_nothing_while_the_total_grew_fails_naming_object_and_property(warehouse, crm, monkeypatch):
+    server, url = crm
+    client = HubSpotClient(session(url, server), search_page_size=50)
+    first_end = datetime.now(UTC)
+    load_object(warehouse, client, "contacts", ctx("contacts", "day1", first_end), SETTINGS)
+    # A quiet day and a day with only an archived record pass: a shrinking total proves nothing.
+    quiet = load_object(warehouse, client, "contacts", ctx("contacts", "day2", FUTURE, first_end), SETTINGS)
+    assert quiet.rows_inserted == quiet.rows_updated == 0 and quiet.detail["source_total"] == N
+    requests.post(
+        f"{url}/_sim/touch", json={"object_type": "contacts", "ids": ["101"], "archived": True}, timeout=5
+    ).raise_for_status()
+    load_object(warehouse, client, "contacts", ctx("contacts", "day3", FUTURE, first_end), SETTINGS)
+
+    # The search property the loader used before this fix: HubSpot answers nothing for contacts.
+    monkeypatch.setitem(crm_loader.MODIFIED_PROPERTIES, "contacts", "hs_lastmodifieddate")
+    _new_contact(server, N + 5)
+    batches = warehouse.query("select count(*) from meta.load_batches")[0][0]
+    with pytest.raises(SearchMissedChanges, match=r"crm\.contacts: the search on `hs_lastmodifieddate`.*199.*200"):
+        load_object(warehouse, client, "contacts", ctx("contacts", "day4", FUTURE, first_end), SETTINGS)
+    assert warehouse.query("select count(*) from meta.load_batches")[0][0] == batches  # nothing committed
+
+    monkeypatch.undo()
+    found = load_object(warehouse, client, "contacts", ctx("contacts", "day4", FUTURE, first_end), SETTINGS)
+    assert found.rows_inserted == 1 and found.detail["source_total"] == N
 
 
 def test_crm_rate_limit_is_honoured_through_retry_after(warehouse, crm):

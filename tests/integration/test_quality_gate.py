@@ -268,6 +268,24 @@ def test_broken_raw_rows_are_blocked_or_warned_as_configured_and_quarantined(gat
     assert world.query("select passed from meta.dq_runs where run_id = %s", (result.run_id,)) == [(False,)]
 
 
+def test_a_call_dated_after_the_run_as_of_instant_blocks_and_is_quarantined(gate, world: Warehouse):
+    """Issue 9 item 10: "not in the future" is judged against the run's as-of instant (its data
+    interval end), not the wall clock: a CDR row 8 days ahead of the run is rejected even though
+    that day is long past, so it can move no mart's "today"."""
+    ahead = datetime(2026, 3, 19, 9, 30, tzinfo=UTC)
+    insert_calls(world, [call_row(200, started_at=ahead, ended_at=ahead + timedelta(minutes=3))])
+
+    result = gate(["raw_cti__calls"])
+
+    assert not result.passed
+    assert failures(result) == {("raw_cti__calls", "expect_column_values_to_be_between", "started_at", "critical")}
+    (future,) = result.find("raw_cti__calls", "expect_column_values_to_be_between", "started_at")
+    assert future.unexpected_count == 1 and future.quarantined_rows == 1
+    assert world.query("select row_key from meta.dq_quarantine where run_id = %s", (result.run_id,)) == [
+        (f"{LATEST:%Y%m%d}00200",)
+    ]
+
+
 def test_dropped_column_blocks(gate, world: Warehouse):
     world.execute("alter table raw_cti.calls drop column queue")
 
@@ -323,15 +341,15 @@ def test_stale_data_blocks_and_late_data_warns(gate):
 def test_new_rows_scope_validates_what_was_loaded_since_the_last_passed_run(gate, world: Warehouse):
     assert gate(["raw_cti__calls"]).passed
     # a bad row loaded long before the last passed run was validated then: not re-read
-    insert_calls(world, [call_row(201, outcome="exploded", _loaded_at=datetime.now(UTC) - timedelta(days=2))])
+    insert_calls(world, [call_row(41, outcome="exploded", _loaded_at=datetime.now(UTC) - timedelta(days=2))])
     assert gate(["raw_cti__calls"]).passed
     # a bad row loaded now is in the batch
-    insert_calls(world, [call_row(202, outcome="exploded")])
+    insert_calls(world, [call_row(42, outcome="exploded")])
     result = gate(["raw_cti__calls"])
     assert failures(result) == {("raw_cti__calls", "expect_column_values_to_be_in_set", "outcome", "critical")}
     assert result.critical_failures[0].unexpected_count == 1  # not 2: the old row is outside the window
     assert world.query("select row_key from meta.dq_quarantine where run_id = %s", (result.run_id,)) == [
-        (f"{LATEST:%Y%m%d}00202",)
+        (f"{LATEST:%Y%m%d}00042",)
     ]
 
 

@@ -39,8 +39,7 @@ def _contact(i: int) -> dict:
             "vip": i % 10 == 0,
             "code_client_erp": None if i % 5 == 0 else f"CL{i:06d}",
             "createdate": stores.iso_utc(created),
-            "hs_lastmodifieddate": stores.iso_utc(updated),
-            "lastmodifieddate": stores.iso_utc(updated),
+            "lastmodifieddate": stores.iso_utc(updated),  # contacts' own; no hs_lastmodifieddate, as on HubSpot
         },
         "created_at": stores.iso_utc(created),
         "updated_at": stores.iso_utc(updated),
@@ -194,7 +193,8 @@ def test_list_serves_every_record_once_in_id_order_even_when_one_is_touched_mid_
     assert by_id["7"]["properties"]["firstname"] == "Prenom7"  # served before the touch
     late = by_id["230"]
     assert late["properties"]["firstname"] == "Touched"
-    assert late["updatedAt"] == late["properties"]["hs_lastmodifieddate"] == late["properties"]["lastmodifieddate"]
+    assert late["updatedAt"] == late["properties"]["lastmodifieddate"]
+    assert "hs_lastmodifieddate" not in late["properties"]
     assert late["updatedAt"] > stores.iso_utc(BASE + timedelta(days=30))
     assert set(late) == {"id", "properties", "createdAt", "updatedAt", "archived"}
 
@@ -212,7 +212,6 @@ def test_list_parameters(crm: Crm) -> None:
         "email",
         "hs_object_id",
         "createdate",
-        "hs_lastmodifieddate",
         "lastmodifieddate",
     }
 
@@ -364,6 +363,35 @@ def test_search_sees_a_touch_and_returns_chosen_properties(crm: Crm) -> None:
     assert hit["id"] == "1005" and hit["properties"]["hs_pipeline_stage"] == "4" and "subject" not in hit["properties"]
 
 
+def test_contacts_are_found_by_lastmodifieddate_and_never_by_hs_lastmodifieddate(crm: Crm) -> None:
+    """HubSpot's quirk: a contact's modification date is `lastmodifieddate`; a search on
+    `hs_lastmodifieddate` (the other objects' property) answers 200 with nothing, silently."""
+    since = _ms(BASE)
+
+    def modified_since(name: str) -> dict:
+        return {"filterGroups": [{"filters": [{"propertyName": name, "operator": "GTE", "value": since}]}]}
+
+    live = [i for i in range(1, N_CONTACTS + 1) if i % 50]
+    assert crm.search("contacts", {**modified_since("lastmodifieddate"), "limit": 1}).json()["total"] == len(live)
+    silent = crm.search("contacts", {**modified_since("hs_lastmodifieddate"), "limit": 200})
+    assert silent.status_code == 200 and silent.json()["total"] == 0 and silent.json()["results"] == []
+    asked = crm.get("/crm/v3/objects/contacts", params={"limit": 1, "properties": "hs_lastmodifieddate"}).json()
+    assert asked["results"][0]["properties"]["hs_lastmodifieddate"] is None
+    assert asked["results"][0]["properties"]["lastmodifieddate"] == asked["results"][0]["updatedAt"]
+
+    crm.sim("POST", "/_sim/touch", {"object_type": "contacts", "ids": ["7"], "properties": {"statut_client": "perdu"}})
+    touched = crm.search(
+        "contacts",
+        {
+            **modified_since("lastmodifieddate"),
+            "limit": 1,
+            "sorts": [{"propertyName": "lastmodifieddate", "direction": "DESCENDING"}],
+        },
+    )
+    assert touched.json()["results"][0]["id"] == "7"
+    assert crm.search("contacts", modified_since("hs_lastmodifieddate")).json()["total"] == 0
+
+
 @pytest.fixture(scope="module")
 def big_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("crm_big") / "crm.sqlite"
@@ -448,7 +476,7 @@ def test_owners_and_properties(crm: Crm) -> None:
     }
     derived = {p["name"]: p["type"] for p in crm.get("/crm/v3/properties/contacts").json()["results"]}
     assert {"firstname", "email", "vip", "code_client_erp", "hs_object_id"} <= set(derived)
-    assert derived["hs_lastmodifieddate"] == "datetime" and derived["email"] == "string"
+    assert derived["lastmodifieddate"] == "datetime" and derived["email"] == "string"
 
 
 # --------------------------------------------------------------------------- auth, limits, faults

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 
 from cs_analytics.ingestion.batch import MissingRequiredColumn
-from cs_analytics.ingestion.cdr_parser import EXPECTED_COLUMNS, RAW_COLUMNS, CdrFile, file_date_of
+from cs_analytics.ingestion.cdr_parser import EXPECTED_COLUMNS, RAW_COLUMNS, CdrFile, decode_cdr, file_date_of
 
 HEADER = ";".join(EXPECTED_COLUMNS)
 LOADED_AT = "2025-01-16T06:00:00+00:00"
@@ -34,7 +34,7 @@ def line(call_id: str, start: str, end: str = "", wait: str = "12", talk: str = 
 
 
 def parse(name: str, *lines: str, header: str = HEADER) -> tuple[CdrFile, list[dict]]:
-    content = "\n".join((header, *lines)).encode()
+    content = ("\n".join((header, *lines)) + "\n").encode()
     cdr = CdrFile(name, content, "cti.calls:test:run", LOADED_AT)
     rows = [dict(zip(RAW_COLUMNS, out.rstrip("\n").split("\t"), strict=True)) for out in cdr.copy_lines()]
     return cdr, rows
@@ -127,14 +127,37 @@ def test_the_autumn_hour_switches_to_winter_time_when_the_clock_goes_back():
     }
 
 
-def test_a_latin1_line_is_quarantined_and_the_rest_loads():
-    good = line("C1", "2025-01-15 09:00:00").encode()
-    bad = line("C2", "2025-01-15 09:05:00", agent_name="Hélène").encode("latin-1")
-    cdr = CdrFile("cdr_20250115.csv", b"\n".join((HEADER.encode(), good, bad)), "b", LOADED_AT)
+def test_a_windows_1252_file_loads_and_its_encoding_is_recorded():
+    lines = (HEADER, line("C1", "2025-01-15 09:00:00"), line("C2", "2025-01-15 09:05:00", agent_name="Cœur N’Diaye"))
+    cdr = CdrFile("cdr_20250115.csv", ("\n".join(lines) + "\n").encode("cp1252"), "b", LOADED_AT)
+    assert [out.split("\t")[13] for out in cdr.copy_lines()] == ["Claire Martin", "Cœur N’Diaye"]
+    assert (cdr.encoding, cdr.encoding_errors, cdr.quarantined) == ("windows-1252", 0, [])
+
+
+def test_decoding_tells_windows_1252_from_corrupt_utf8_and_from_a_cut_character():
+    assert decode_cdr("a;é\r\nb;c\r\n".encode()).lines == ["a;é", "b;c"]  # CRLF
+    assert decode_cdr("\ufeffa;é\n".encode()).encoding == "utf-8-sig"
+    mixed = decode_cdr("a;é\nb;\xff\n".encode("latin-1").replace(b"\xe9", "é".encode()))
+    assert (mixed.encoding, mixed.corrupt) == ("utf-8", {1: "encoding: not valid UTF-8 in a UTF-8 file (byte 0xff)"})
+    cp = decode_cdr(b"a;\xe9\nb;\x81\nc;\x01\n")
+    assert cp.encoding == "windows-1252" and cp.lines[0] == "a;é"
+    assert cp.corrupt == {
+        1: "encoding: byte 0x81 is not a character in Windows-1252",
+        2: "encoding: control character 0x01 in a Windows-1252 file",
+    }
+    cut = decode_cdr("a;b\nc;Hé".encode()[:-1])
+    assert (cut.encoding, cut.truncated, cut.corrupt, len(cut.lines)) == ("utf-8", True, {}, 2)
+    assert decode_cdr(b"a;b\x00c\n").corrupt == {
+        0: "encoding: control character in the line (NUL byte or lone carriage return)"
+    }
+
+
+def test_an_unterminated_last_line_is_quarantined_as_truncated():
+    content = ("\n".join((HEADER, line("C1", "2025-01-15 09:00:00"), line("C2", "2025-01-15 09:05:00")))).encode()
+    cdr = CdrFile("cdr_20250115.csv", content[:-7], "b", LOADED_AT)  # "Claire Martin" cut to "Claire"
     assert [out.split("\t")[0] for out in cdr.copy_lines()] == ["C1"]
-    assert cdr.encoding_errors == 1 and cdr.rows_read == 2
     (q,) = cdr.quarantined
-    assert q.location == "cdr_20250115.csv:3" and "byte 0xe9" in q.reason and "Hélène" in q.raw_record
+    assert q.location == "cdr_20250115.csv:3" and q.reason.startswith("truncated") and q.raw_record.endswith(";Claire")
 
 
 def test_other_column_orders_are_remapped_and_unknown_columns_kept_as_json():
@@ -156,8 +179,10 @@ def test_backslashes_and_tabs_are_escaped_for_copy():
 
 def test_a_missing_required_column_or_a_bad_name_stops_the_file():
     with pytest.raises(MissingRequiredColumn, match="required column 'outcome'"):
-        CdrFile("cdr_20250115.csv", HEADER.replace(";outcome", "").encode(), "b", LOADED_AT)
+        CdrFile("cdr_20250115.csv", HEADER.replace(";outcome", "\n").encode(), "b", LOADED_AT)
     with pytest.raises(ValueError, match="not a CDR file name"):
         CdrFile("calls.csv", HEADER.encode(), "b", LOADED_AT)
-    with pytest.raises(ValueError, match="missing or undecodable header"):
-        CdrFile("cdr_20250115.csv", b"", "b", LOADED_AT)
+    with pytest.raises(ValueError, match="empty file"):
+        CdrFile("cdr_20250115.csv", b" \n", "b", LOADED_AT)
+    with pytest.raises(ValueError, match="ends inside its header line"):
+        CdrFile("cdr_20250115.csv", HEADER[:20].encode(), "b", LOADED_AT)

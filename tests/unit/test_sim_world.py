@@ -72,6 +72,23 @@ def test_business_hours_skip_nights_weekends_and_holidays() -> None:
     assert hours.elapsed(wall("2025-05-02T17:30:00"), wall("2025-05-05T08:30:00"))[0] == 3600
 
 
+def test_a_zero_business_delay_after_hours_waits_for_the_opening_never_goes_back() -> None:
+    """The clock reads the same at one day's close and the next open day's opening: a reply with
+    no business delay to a message sent that night landed at the previous close, before the
+    message (how SIM_SCALE=10 made an e-mail ticket closed 4.5 hours before it was created)."""
+    days = np.arange(np.datetime64("2025-04-28"), np.datetime64("2025-05-10"))
+    is_open = (pd.DatetimeIndex(days).day_of_week < 5) & (days != np.datetime64("2025-05-01"))
+    hours = BusinessHours(days, is_open)
+    sent = np.array(["2025-04-29T06:10:00", "2025-04-29T19:00:00", "2025-04-30T23:30:00", "2025-05-03T11:00:00",
+                     "2025-04-29T10:00:00"], dtype="datetime64[s]")  # fmt: skip
+    replied = hours.add(sent, np.zeros(len(sent), dtype="int64"))
+    assert replied.tolist() == np.array(
+        ["2025-04-29T08:00:00", "2025-04-30T08:00:00", "2025-05-02T08:00:00", "2025-05-05T08:00:00",
+         "2025-04-29T10:00:00"], dtype="datetime64[s]"
+    ).tolist()  # fmt: skip
+    assert (hours.add(sent, np.array([1, 1, 1, 1, 1])) > sent).all()
+
+
 def test_paris_times_across_daylight_saving_changes() -> None:
     autumn_first = paris_to_utc(np.array([np.datetime64("2024-10-27T02:30:00", "s")]))
     assert autumn_first[0] == np.datetime64("2024-10-27T00:30:00")  # the summer-time occurrence

@@ -93,13 +93,17 @@ def load_api_object(
     parse: Parser,
     settings: IngestSettings | None = None,
     check_schema: Callable[[dict[str, Any]], None] | None = None,
+    detail: dict[str, Any] | None = None,
 ) -> LoadResult:
-    """check_schema sees the first record served and raises MissingRequiredColumn on a schema change."""
+    """check_schema sees the first record served and raises MissingRequiredColumn on a schema change.
+    `detail` (filled by the fetcher as it goes, e.g. the source's total) is stored with the batch."""
     settings = settings or IngestSettings.from_env()
     schema, table = raw_table.split(".")
     ensure_schema(warehouse)
     warehouse.execute(api_raw_ddl(schema, table))
     result = LoadResult(source=ctx.source, object=ctx.object, batch_id=ctx.batch_id)
+    if detail is not None:
+        result.detail = detail  # the same dict: what the fetcher adds while paging is recorded
 
     with warehouse.transaction() as conn:
         watermark = get_watermark(conn, ctx.source, ctx.object)

@@ -23,6 +23,10 @@ class QuarantineRateExceeded(RuntimeError):
     """More than the allowed share of a batch could not be loaded. Good rows are committed."""
 
 
+class SourceDataMissing(RuntimeError):
+    """The source says it holds data the load did not get (its own totals disagree): nothing is committed."""
+
+
 class MissingRequiredColumn(ValueError):
     """A source no longer delivers a column the pipeline needs."""
 
@@ -156,7 +160,16 @@ def resolve_quarantine(conn: psycopg.Connection, ctx: BatchContext, locations_sq
     return cur.rowcount
 
 
-def record_batch(conn: psycopg.Connection, ctx: BatchContext, result: LoadResult) -> None:
+def record_batch(
+    conn: psycopg.Connection, ctx: BatchContext, result: LoadResult, attempt: dict[str, Any] | None = None
+) -> None:
+    """One row per batch; a retry updates the totals and appends its own counts (`attempt`, by
+    default the result's) to `detail.attempts`, so what an earlier attempt saw is kept."""
+    attempt = attempt or {
+        "started_at": ctx.loaded_at.isoformat(),
+        **{k: getattr(result, k) for k in ("rows_read", "rows_inserted", "rows_updated", "rows_quarantined")},
+    }
+    detail = {**result.detail, "attempts": [attempt]}
     conn.execute(
         """
         insert into meta.load_batches (batch_id, source, object, dag_id, run_id, interval_start, interval_end,
@@ -167,8 +180,9 @@ def record_batch(conn: psycopg.Connection, ctx: BatchContext, result: LoadResult
             window_start = excluded.window_start, window_end = excluded.window_end,
             rows_read = excluded.rows_read, rows_inserted = excluded.rows_inserted,
             rows_updated = excluded.rows_updated, rows_unchanged = excluded.rows_unchanged,
-            rows_quarantined = excluded.rows_quarantined, started_at = excluded.started_at,
-            finished_at = now(), detail = excluded.detail
+            rows_quarantined = excluded.rows_quarantined, finished_at = now(),
+            detail = excluded.detail || jsonb_build_object('attempts',
+                coalesce(meta.load_batches.detail->'attempts', '[]'::jsonb) || (excluded.detail->'attempts'))
         """,
         (
             ctx.batch_id,
@@ -186,7 +200,7 @@ def record_batch(conn: psycopg.Connection, ctx: BatchContext, result: LoadResult
             result.rows_unchanged,
             result.rows_quarantined,
             ctx.loaded_at,
-            json.dumps(result.detail, default=str),
+            json.dumps(detail, default=str),
         ),
     )
 

@@ -5,15 +5,27 @@ database) and yields the rows of `raw_cti.calls` as PostgreSQL COPY text lines
 (`RAW_COLUMNS`), while recording the lines it cannot load with the reason and `file:line`
 (`quarantined`). The loader, `cti.py`, does the I/O.
 
-- Lines that cannot be loaded: not UTF-8, wrong field count, unparsable number or date,
-  missing call id, duplicate call id within the file. The rest of the file loads.
+- Encoding, decided per file (`decode_cdr`): UTF-8 (with or without BOM) when the file
+  decodes as UTF-8 as a whole, a cut last line aside; otherwise Windows-1252, the other
+  encoding CTI exports use, unless the file carries a BOM or at least as many of its non-ASCII lines
+  are valid UTF-8 as not (then it is UTF-8 with corrupt lines). Windows-1252 decodes
+  almost any byte, so in such a file a byte it leaves undefined or a control character is
+  corruption; a NUL byte or a lone carriage return is corruption in any file. `encoding`
+  says what was used; only corrupt lines go to quarantine.
+- A file whose last line has no line terminator was cut (or is still being written, which
+  the loader waits out): that line is quarantined as "truncated", the rest loads.
+- Lines that cannot be loaded: corrupt bytes, wrong field count, unparsable number or
+  date, missing call id, duplicate call id within the file. The rest of the file loads.
 - Times are Europe/Paris wall-clock without offset. Outside DST changes the offset is
-  unambiguous. In the autumn hour that occurs twice (02:00-03:00), rows are in
-  chronological order, so the first time the clock goes *back* inside that hour marks
-  the switch from summer time (+02) to winter time (+01). A file whose calls in that
-  hour all come after the switch cannot be told apart and is read as summer time; see
-  dbt_project/DECISIONLOG.md. A time inside the spring gap (02:00-03:00 on the last
-  Sunday of March) does not exist and is quarantined.
+  unambiguous. In the autumn hour that occurs twice (02:00-03:00), a call that starts or
+  ends in that hour while the other end is outside it, or that runs across the switch, is
+  placed by its own duration (wait + talk): of the offsets its times could have, the one
+  whose elapsed time matches. A call entirely inside the hour has the same length either
+  way; rows are in chronological order, so the first time the clock goes *back* inside
+  that hour marks the switch from summer time (+02) to winter time (+01). A file whose
+  calls inside that hour all come after the switch, none of them reaching 03:00, cannot be
+  told apart and is read as summer time; see dbt_project/DECISIONLOG.md. A time inside the
+  spring gap (02:00-03:00 on the last Sunday of March) does not exist and is quarantined.
 
 Parsing is a tight loop over bytes and strings (no per-row datetime objects): the UTC
 offset is cached per local hour and appended to the local text, and Postgres does
@@ -26,6 +38,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -82,6 +95,92 @@ _TS = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 _MINUTE_SECOND = frozenset(f":{m:02d}:{s:02d}" for m in range(60) for s in range(60))
 _ESC = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 PARIS = ZoneInfo(LOCAL_TZ)
+_BOM = b"\xef\xbb\xbf"
+# Control characters other than tab: corruption in a Windows-1252 file (and shown escaped in quarantine).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+TRUNCATED = "truncated: the file ends inside this line (no line terminator: the file was cut or is still being written)"
+
+
+@dataclass
+class DecodedCdr:
+    """A CDR file's lines as text, the encoding used, and the lines that are corrupt."""
+
+    encoding: str  # utf-8, utf-8-sig (with BOM) or windows-1252
+    lines: list[str]  # without terminators; a cut last line included
+    truncated: bool  # the last line has no terminator
+    corrupt: dict[int, str] = field(default_factory=dict)  # 0-based line index -> reason
+
+
+def _printable(raw: str) -> str:
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", raw)
+
+
+def decode_cdr(content: bytes) -> DecodedCdr:
+    """Decide the file's encoding and split it into lines (see the module docstring)."""
+    truncated = bool(content) and not content.endswith(b"\n")
+    bom = content.startswith(_BOM)
+    body = content[3:] if bom else content
+    utf8 = "utf-8-sig" if bom else "utf-8"
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return _decode_lines(body, utf8, bom, truncated)
+    corrupt: dict[int, str] = {}
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+    lines = text.split("\n")
+    if not truncated:
+        lines.pop()  # after the last terminator
+    if "\x00" in text or "\r" in text:  # NUL breaks COPY; a lone CR would end a COPY row early
+        for i, line in enumerate(lines):
+            if "\x00" in line or "\r" in line:
+                corrupt[i] = "encoding: control character in the line (NUL byte or lone carriage return)"
+    return DecodedCdr(utf8, lines, truncated, corrupt)
+
+
+def _decode_lines(body: bytes, utf8: str, bom: bool, truncated: bool) -> DecodedCdr:
+    """The slow path, line by line: a file that is not valid UTF-8 as a whole."""
+    raw = body.replace(b"\r\n", b"\n").split(b"\n")
+    if not truncated:
+        raw.pop()
+    last = len(raw) - 1
+    valid_multibyte = invalid = 0
+    utf8_lines: list[str | None] = []
+    for i, line in enumerate(raw):
+        try:
+            utf8_lines.append(line.decode("utf-8"))
+            valid_multibyte += not line.isascii()
+        except UnicodeDecodeError as exc:
+            if i == last and truncated and exc.reason == "unexpected end of data":
+                utf8_lines.append(line.decode("utf-8", "replace"))  # cut inside a character: quarantined anyway
+            else:
+                utf8_lines.append(None)
+                invalid += 1
+    corrupt: dict[int, str] = {}
+    if invalid == 0 or bom or valid_multibyte >= invalid:
+        lines = []
+        for i, text in enumerate(utf8_lines):
+            if text is None:
+                bad = next(b for b in raw[i] if b >= 0x80)
+                corrupt[i] = f"encoding: not valid UTF-8 in a UTF-8 file (byte 0x{bad:02x})"
+                text = raw[i].decode("utf-8", "backslashreplace")
+            elif "\x00" in text or "\r" in text:
+                corrupt[i] = "encoding: control character in the line (NUL byte or lone carriage return)"
+            lines.append(text)
+        return DecodedCdr(utf8, lines, truncated, corrupt)
+    lines = []
+    for i, line in enumerate(raw):
+        try:
+            text = line.decode("cp1252")
+        except UnicodeDecodeError as exc:
+            corrupt[i] = f"encoding: byte 0x{line[exc.start]:02x} is not a character in Windows-1252"
+            text = line.decode("cp1252", "backslashreplace")
+        else:
+            control = _CONTROL.search(text)
+            if control:
+                corrupt[i] = f"encoding: control character 0x{ord(control.group()):02x} in a Windows-1252 file"
+        lines.append(text)
+    return DecodedCdr("windows-1252", lines, truncated, corrupt)
 
 
 class LocalTimeError(ValueError):
@@ -124,6 +223,24 @@ class ParisClock:
     def is_ambiguous(self, local: str) -> bool:
         return self.cache.get(local[:13], "") is None
 
+    def by_duration(self, start: str, start_off: str, end: str, end_off: str, seconds: int) -> tuple[str, str]:
+        """The offsets, among those the two times can have, whose elapsed time is closest to the
+        call's duration; row order's choice (the ones given) when the duration cannot tell."""
+
+        def elapsed(s_off: str, e_off: str) -> float:
+            s_at = datetime.fromisoformat(f"{start}{s_off}:00")
+            return (datetime.fromisoformat(f"{end}{e_off}:00") - s_at).total_seconds()
+
+        starts = ("+02", "+01") if self.is_ambiguous(start) else (start_off,)
+        ends = ("+02", "+01") if self.is_ambiguous(end) else (end_off,)
+        best, best_gap = (start_off, end_off), abs(elapsed(start_off, end_off) - seconds)
+        for s_off in starts:
+            for e_off in ends:
+                length = elapsed(s_off, e_off)
+                if length >= 0 and abs(length - seconds) < best_gap:
+                    best, best_gap = (s_off, e_off), abs(length - seconds)
+        return best
+
 
 def file_date_of(name: str) -> date | None:
     m = FILE_PATTERN.match(name)
@@ -136,9 +253,10 @@ def file_date_of(name: str) -> date | None:
 
 
 class CdrFile:
-    """One CDR file: the header is checked on construction (MissingRequiredColumn), then
-    `copy_lines()` streams the valid rows as COPY text while recording the quarantined ones,
-    so COPY can start before the file is fully parsed."""
+    """One CDR file: decoded and its header checked on construction (ValueError, or
+    MissingRequiredColumn, for a file that cannot load at all), then `copy_lines()` streams
+    the valid rows as COPY text while recording the quarantined ones, so COPY can start
+    before the file is fully parsed."""
 
     def __init__(self, name: str, content: bytes, batch_id: str, loaded_at: str, sha256: str | None = None):
         self.name = name
@@ -149,20 +267,18 @@ class CdrFile:
         self.sha256 = sha256 or hashlib.sha256(content).hexdigest()
         self.quarantined: list[QuarantinedRow] = []
         self.rows_read = self.rows_loaded = self.encoding_errors = 0
-        try:
-            self._lines: list[str | None] = content.decode("utf-8").splitlines()
-            self._raw: list[bytes] | None = None
-        except UnicodeDecodeError:  # decode line by line: only the bad lines are lost to quarantine
-            self._raw = content.splitlines()
-            self._lines = []
-            for raw in self._raw:
-                try:
-                    self._lines.append(raw.decode("utf-8"))
-                except UnicodeDecodeError:
-                    self._lines.append(None)
-        if not self._lines or self._lines[0] is None:
-            raise ValueError(f"{name}: missing or undecodable header line")
-        self.header = [h.strip().lower() for h in self._lines[0].lstrip("\ufeff").split(";")]
+        if not content.strip():
+            raise ValueError(f"{name}: empty file")
+        decoded = decode_cdr(content)
+        self.encoding = decoded.encoding
+        self._lines = decoded.lines
+        self._corrupt = decoded.corrupt
+        self._truncated = decoded.truncated
+        if len(self._lines) == 1 and self._truncated:
+            raise ValueError(f"{name}: truncated: the file ends inside its header line")
+        if 0 in self._corrupt:
+            raise ValueError(f"{name}: undecodable header line ({self._corrupt[0]})")
+        self.header = [h.strip().lower() for h in self._lines[0].split(";")]
         for col in REQUIRED_COLUMNS:
             if col not in self.header:
                 raise MissingRequiredColumn(SOURCE, OBJECT, col, f"header of {name}")
@@ -184,17 +300,17 @@ class CdrFile:
         max_ambiguous_start = ""
         second_pass = False
 
+        corrupt = self._corrupt
+        cut = len(self._lines) if self._truncated else 0  # the cut last line's number
         for lineno, line in enumerate(self._lines[1:], start=2):
-            if line is None:
+            if corrupt and lineno - 1 in corrupt:
                 self.rows_read += 1
                 self.encoding_errors += 1
-                raw = self._raw[lineno - 1]  # type: ignore[index]
-                bad = next((b for b in raw if b >= 0x80), 0)
-                self._quarantine(
-                    lineno,
-                    f"encoding: line is not valid UTF-8 (byte 0x{bad:02x}; the file looks Latin-1/cp1252 encoded)",
-                    raw.decode("latin-1"),
-                )
+                self._quarantine(lineno, corrupt[lineno - 1], _printable(line))
+                continue
+            if lineno == cut:
+                self.rows_read += 1
+                self._quarantine(lineno, TRUNCATED, line)
                 continue
             if not line or line.isspace():
                 continue
@@ -230,10 +346,12 @@ class CdrFile:
                 continue
             try:
                 # Fast path: an hour already validated and cached, and a valid ':MM:SS'.
+                ambiguous = False
                 start_off = offsets.get(start[:13]) if start[13:] in _MINUTE_SECOND else None
                 if start_off is None:  # new hour, malformed time, or the ambiguous autumn hour
                     start_off = clock.offset(start, second_pass)
                     if clock.is_ambiguous(start):
+                        ambiguous = True
                         if max_ambiguous_start and start < max_ambiguous_start:
                             second_pass = True  # the clock went back: winter time from here on
                             start_off = "+01"
@@ -243,8 +361,14 @@ class CdrFile:
                     end_off = offsets.get(end[:13]) if end[13:] in _MINUTE_SECOND else None
                     if end_off is None:
                         end_off = clock.offset(end, second_pass)
-                        if clock.is_ambiguous(end) and not second_pass and end < start:
-                            end_off = "+01"  # the call ran across the switch
+                        if clock.is_ambiguous(end):
+                            ambiguous = True
+                            if not second_pass and end < start:
+                                end_off = "+01"  # the call ran across the switch
+                    if ambiguous:
+                        start_off, end_off = clock.by_duration(start, start_off, end, end_off, int(wait) + int(talk))
+                        if start_off == "+01" and clock.is_ambiguous(start):
+                            second_pass = True  # the call itself says the switch is behind us
             except LocalTimeError as exc:
                 self._quarantine(lineno, f"unparsable time: {exc}", line)
                 continue

@@ -2,10 +2,17 @@
 
 Full loads page the objects list endpoint (ordered by id, `after` cursor): each record
 exactly once, even when records change meanwhile. Incremental loads use the search
-endpoint on `hs_lastmodifieddate`, but page by *keyset* (restart from the last seen
-timestamp) instead of the `after` offset: an offset skips a record whenever another
-one moves out of the sorted result set mid-paging, and search cannot page past
-10,000 results anyway.
+endpoint on the object's last-modification property — `lastmodifieddate` on contacts,
+`hs_lastmodifieddate` on every other object (a contact search on `hs_lastmodifieddate`
+answers 200 with nothing) — but page by *keyset* (restart from the last seen timestamp)
+instead of the `after` offset: an offset skips a record whenever another one moves out of
+the sorted result set mid-paging, and search cannot page past 10,000 results anyway.
+
+A search that finds nothing is a quiet day only if HubSpot agrees: every load records the
+object's total (an unfiltered search), and an incremental load that finds nothing while
+the total grew since the last load — records were created, so something was modified —
+fails, naming the object and the property, unless the same search without the interval's
+end finds the changes (they belong to a later interval).
 """
 
 from __future__ import annotations
@@ -24,16 +31,32 @@ from cs_analytics.warehouse import Warehouse
 log = logging.getLogger(__name__)
 
 SOURCE = "crm"
-MODIFIED_PROPERTY = "hs_lastmodifieddate"
+# The property holding an object's last modification, as HubSpot names it per object type.
+MODIFIED_PROPERTIES = {"contacts": "lastmodifieddate"}
+DEFAULT_MODIFIED_PROPERTY = "hs_lastmodifieddate"
 OBJECTS = ("contacts", "tickets", "feedback_submissions", "p_survey_invitations")
-# Properties the models downstream cannot do without: their absence is a schema change to stop on.
+# Properties the models downstream cannot do without: their absence is a schema change to stop on
+# (each object's modification property is required too, see required_properties()).
 REQUIRED_PROPERTIES: dict[str, tuple[str, ...]] = {
-    "contacts": ("email", "phone", "statut_client", MODIFIED_PROPERTY),
-    "tickets": ("hs_pipeline_stage", "hs_ticket_category", "createdate", MODIFIED_PROPERTY),
-    "feedback_submissions": ("hs_survey_type", "hs_response_value", "hs_submission_timestamp", MODIFIED_PROPERTY),
-    "p_survey_invitations": ("survey_type", "sent_at", MODIFIED_PROPERTY),
+    "contacts": ("email", "phone", "statut_client"),
+    "tickets": ("hs_pipeline_stage", "hs_ticket_category", "createdate"),
+    "feedback_submissions": ("hs_survey_type", "hs_response_value", "hs_submission_timestamp"),
+    "p_survey_invitations": ("survey_type", "sent_at"),
 }
 RAW_TABLES = {**{obj: f"raw_crm.{obj.removeprefix('p_')}" for obj in OBJECTS}, "owners": "raw_crm.owners"}
+
+
+class SearchMissedChanges(RuntimeError):
+    """An incremental search found nothing although the source's total grew: the load would
+    commit nothing and look green while records were created at the source."""
+
+
+def modified_property(object_type: str) -> str:
+    return MODIFIED_PROPERTIES.get(object_type, DEFAULT_MODIFIED_PROPERTY)
+
+
+def required_properties(object_type: str) -> tuple[str, ...]:
+    return (*REQUIRED_PROPERTIES.get(object_type, ()), modified_property(object_type))
 
 
 def parse_instant(value: Any) -> datetime:
@@ -79,19 +102,32 @@ class HubSpotClient:
             if not after:
                 return
 
+    def count(self, object_type: str, filters: list[dict[str, Any]] | None = None) -> int:
+        """HubSpot's `total` for a search (archived records are never counted); one request."""
+        body: dict[str, Any] = {"limit": 1, "properties": ["hs_object_id"]}
+        if filters:
+            body["filterGroups"] = [{"filters": filters}]
+        page = self.api.request("POST", f"/crm/v3/objects/{object_type}/search", json=body)
+        return int(page.get("total", 0))
+
+    def count_modified_since(self, object_type: str, since: datetime) -> int:
+        prop = modified_property(object_type)
+        return self.count(object_type, [{"propertyName": prop, "operator": "GTE", "value": _epoch_ms(since)}])
+
     def search_modified(
         self, object_type: str, since: datetime, until: datetime | None, properties: list[str]
     ) -> Iterator[dict[str, Any]]:
+        prop = modified_property(object_type)
         cursor = since
         seen_at_cursor: set[str] = set()
         offset = 0  # only used when a whole page shares one timestamp
         while True:
-            filters = [{"propertyName": MODIFIED_PROPERTY, "operator": "GTE", "value": _epoch_ms(cursor)}]
+            filters = [{"propertyName": prop, "operator": "GTE", "value": _epoch_ms(cursor)}]
             if until is not None:
-                filters.append({"propertyName": MODIFIED_PROPERTY, "operator": "LT", "value": _epoch_ms(until)})
+                filters.append({"propertyName": prop, "operator": "LT", "value": _epoch_ms(until)})
             body = {
                 "filterGroups": [{"filters": filters}],
-                "sorts": [{"propertyName": MODIFIED_PROPERTY, "direction": "ASCENDING"}],
+                "sorts": [{"propertyName": prop, "direction": "ASCENDING"}],
                 "properties": properties,
                 "limit": self.search_page_size,
                 "after": str(offset),
@@ -104,10 +140,10 @@ class HubSpotClient:
             has_next = bool((page.get("paging") or {}).get("next"))
             if not results or not has_next:
                 return
-            last_ts = parse_instant(results[-1]["properties"].get(MODIFIED_PROPERTY) or results[-1]["updatedAt"])
+            last_ts = _modified(results[-1], object_type)
             if last_ts > cursor:
                 cursor = last_ts
-                seen_at_cursor = {r["id"] for r in results if _modified(r) == last_ts}
+                seen_at_cursor = {r["id"] for r in results if _modified(r, object_type) == last_ts}
                 offset = 0
             else:  # the page is one timestamp wide: step through it by offset
                 seen_at_cursor |= {r["id"] for r in results}
@@ -126,18 +162,18 @@ class HubSpotClient:
                 return
 
 
-def _modified(rec: dict[str, Any]) -> datetime:
-    return parse_instant((rec.get("properties") or {}).get(MODIFIED_PROPERTY) or rec.get("updatedAt"))
+def _modified(rec: dict[str, Any], object_type: str) -> datetime:
+    return parse_instant((rec.get("properties") or {}).get(modified_property(object_type)) or rec.get("updatedAt"))
 
 
-def parse_object(obj: dict[str, Any]) -> ApiRecord:
+def parse_object(obj: dict[str, Any], object_type: str) -> ApiRecord:
     if not obj.get("id"):
         raise ValueError("record has no id")
     if not isinstance(obj.get("properties"), dict):
         raise ValueError("record has no properties object")
     return ApiRecord(
         id=str(obj["id"]),
-        updated_at=_modified(obj),
+        updated_at=_modified(obj, object_type),
         created_at=parse_instant(obj["createdAt"]) if obj.get("createdAt") else None,
         archived=bool(obj.get("archived", False)),
         payload=obj,
@@ -177,22 +213,93 @@ def load_object(
         )
 
     properties = client.property_names(object_type)
-    for required in REQUIRED_PROPERTIES.get(object_type, ()):
+    for required in required_properties(object_type):
         if required not in properties:
             raise MissingRequiredColumn(SOURCE, object_type, required, "not in /crm/v3/properties")
+    detail: dict[str, Any] = {"modified_property": modified_property(object_type)}
 
     def fetch(since: datetime | None, until: datetime | None) -> Iterator[dict[str, Any]]:
         if since is None:
             for rec in client.list_objects(object_type, properties):
                 # A full load still stops at the interval end; later changes belong to later runs.
                 try:
-                    if until is None or _modified(rec) < until:
+                    if until is None or _modified(rec, object_type) < until:
                         yield rec
                 except ValueError:
                     yield rec  # unparsable: let the parser quarantine it with the reason
+            detail["source_total"] = client.count(object_type)
         else:
-            yield from client.search_modified(object_type, since, until, properties)
+            found = 0
+            for rec in client.search_modified(object_type, since, until, properties):
+                found += 1
+                yield rec
+            detail["source_total"] = client.count(object_type)
+            if not found:
+                # Raised inside the load's transaction: nothing is committed, not even the batch record.
+                _prove_quiet_day(warehouse, client, object_type, ctx, since, detail["source_total"])
 
     return load_api_object(
-        warehouse, ctx, RAW_TABLES[object_type], f"/crm/v3/objects/{object_type}", fetch, parse_object, settings
+        warehouse,
+        ctx,
+        RAW_TABLES[object_type],
+        f"/crm/v3/objects/{object_type}",
+        fetch,
+        lambda obj: parse_object(obj, object_type),
+        settings,
+        detail=detail,
+    )
+
+
+def _previous_total(warehouse: Warehouse, ctx: BatchContext) -> tuple[int, str] | None:
+    """The object's total recorded by the latest committed load before this one."""
+    rows = warehouse.query(
+        """
+        select (detail->>'source_total')::bigint, batch_id from meta.load_batches
+        where source = %s and object = %s and batch_id <> %s and detail ? 'source_total'
+        order by finished_at desc limit 1
+        """,
+        (ctx.source, ctx.object, ctx.batch_id),
+    )
+    return (rows[0][0], rows[0][1]) if rows else None
+
+
+def _prove_quiet_day(
+    warehouse: Warehouse, client: HubSpotClient, object_type: str, ctx: BatchContext, since: datetime, total: int
+) -> None:
+    """The search found nothing in the window: a quiet day, or a search that cannot see the changes?
+
+    Records created since the last load were modified since then too, so when the total grew
+    the same search without the interval's end must find them. A total that fell proves
+    nothing: an archived record leaves search results without a modification to find.
+    """
+    prop = modified_property(object_type)
+    previous = _previous_total(warehouse, ctx)
+    if previous is None:
+        log.warning(
+            "%s.%s: no record modified since %s and no earlier total to compare with", SOURCE, object_type, since
+        )
+        return
+    before, batch = previous
+    if total <= before:
+        log.info(
+            "%s.%s: no record modified since %s; total %d (was %d): a quiet day",
+            SOURCE,
+            object_type,
+            since,
+            total,
+            before,
+        )
+        return
+    later = client.count_modified_since(object_type, since)
+    if later:
+        log.info(
+            "%s.%s: nothing modified in [%s, %s); %d record(s) modified since belong to a later interval",
+            SOURCE, object_type, since, ctx.interval_end, later,
+        )  # fmt: skip
+        return
+    raise SearchMissedChanges(
+        f"{SOURCE}.{object_type}: the search on `{prop}` found no record modified since {since.isoformat()}, "
+        f"yet HubSpot's total of {object_type} grew from {before} (batch {batch}) to {total}: records were "
+        f"created that this search cannot see, so the property does not track {object_type}' changes "
+        f"(HubSpot: `lastmodifieddate` on contacts, `hs_lastmodifieddate` on other objects). Nothing was committed."
     )

@@ -96,8 +96,8 @@ class ApiSession:
                 waits += 1
                 if waits > self.retry.max_rate_limit_waits:
                     raise SourceRequestError(f"{method} {url}: still rate-limited after {waits - 1} waits")
-                delay = min(_retry_after_seconds(resp), self.retry.retry_after_cap_s)
-                log.info("429 from %s, waiting %.1fs (Retry-After)", url, delay)
+                delay = self.rate_limit_delay(resp, waits)
+                log.info("429 from %s, waiting %.1fs", url, delay)
                 self.retry.sleep(delay)
                 continue
             if resp.status_code >= 500:
@@ -107,6 +107,11 @@ class ApiSession:
             if resp.status_code >= 400:
                 raise SourceRequestError(f"{resp.status_code} on {method} {url}: {resp.text[:500]}")
             return resp.json()
+
+    def rate_limit_delay(self, resp: requests.Response, waits: int) -> float:
+        """Seconds to wait after a 429: what `Retry-After` says (capped). A source whose 429 means
+        something else (a quota exhausted for hours) overrides this and raises instead."""
+        return min(_retry_after_seconds(resp), self.retry.retry_after_cap_s)
 
     def _retry_or_raise(self, failures: int, what: str, exc: Exception | None = None) -> int:
         if failures >= self.retry.max_retries:

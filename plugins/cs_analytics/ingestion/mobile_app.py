@@ -24,8 +24,10 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "technicians": ("id", "updated_at", "first_name", "last_name"),
     "interventions": ("id", "updated_at", "technician_id", "customer_code", "type", "status", "scheduled_start"),
     "field-quotes": ("id", "updated_at", "technician_id", "amount_ht", "status"),
-    "time-entries": ("id", "updated_at", "technician_id", "clock_in"),
+    "time-entries": ("id", "updated_at", "clock_in"),
 }
+# Every record names its owner in one of these fields (the time clock serves technicians and office staff).
+OWNER_FIELDS: dict[str, tuple[str, ...]] = {"time-entries": ("technician_id", "staff_id")}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -75,6 +77,9 @@ def make_parser(resource: str):
         missing = [f for f in required if obj.get(f) in (None, "")]
         if missing:
             raise ValueError(f"missing required field(s) {', '.join(missing)}")
+        owners = OWNER_FIELDS.get(resource, ())
+        if owners and not any(obj.get(f) not in (None, "") for f in owners):
+            raise ValueError(f"missing required field: one of {', '.join(owners)}")
         return ApiRecord(
             id=str(obj["id"]),
             updated_at=parse_iso(obj["updated_at"]),

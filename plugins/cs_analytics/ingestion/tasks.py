@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,21 @@ def load_mobile_app(resource: str, context: dict[str, Any]) -> dict[str, Any]:
     return _load_api_object("mobile_app", resource, context, MobileAppClient, load_resource)
 
 
+def load_portal_analytics(report: str, context: dict[str, Any]) -> dict[str, Any]:
+    from cs_analytics.ingestion.portal_analytics import SOURCE, Ga4Client, load_report
+
+    return _load_api_object(SOURCE, report, context, Ga4Client, load_report)
+
+
+def load_mailbox(context: dict[str, Any]) -> dict[str, Any]:
+    from cs_analytics.ingestion.mailbox import OBJECT, SOURCE, GraphMailClient, load_messages
+
+    settings = IngestSettings.from_env()
+    client = GraphMailClient.from_connection(settings=settings)
+    result = load_messages(Warehouse.from_connection(), client, batch_context(SOURCE, OBJECT, context), settings)
+    return result.to_dict()
+
+
 def load_erp(table: str, context: dict[str, Any]) -> dict[str, Any]:
     from cs_analytics.ingestion.erp import load_table
 
@@ -60,10 +76,25 @@ def cti_landing_dir() -> Path:
     return Path(path)
 
 
-def load_cti(context: dict[str, Any]) -> dict[str, Any]:
-    from cs_analytics.ingestion.cti import load_landing_folder
+def cdr_file_is_ready(interval_start: datetime) -> bool:
+    """The sensor's poke: the day's CDR file is there and complete (see cti.cdr_file_ready)."""
+    from cs_analytics.ingestion.cdr_parser import PARIS
+    from cs_analytics.ingestion.cti import cdr_file_ready
 
-    result = load_landing_folder(Warehouse.from_connection(), cti_landing_dir(), batch_context("cti", "calls", context))
+    path = cti_landing_dir() / f"cdr_{interval_start.astimezone(PARIS):%Y%m%d}.csv"
+    ready = path.exists() and cdr_file_ready(path, datetime.now(UTC), IngestSettings.from_env().cti_partial_file_wait)
+    log.info("%s: %s", path, "ready" if ready else "not there yet" if not path.exists() else "still being written")
+    return ready
+
+
+def load_cti(context: dict[str, Any]) -> dict[str, Any]:
+    from cs_analytics.ingestion.cti import accept_files, load_landing_folder
+
+    warehouse = Warehouse.from_connection()
+    accept = (context.get("params") or {}).get("accept_files") or []
+    if accept:
+        accept_files(warehouse, accept, f"airflow:{context['run_id']}")
+    result = load_landing_folder(warehouse, cti_landing_dir(), batch_context("cti", "calls", context))
     return result.to_dict()
 
 

@@ -1,2 +1,2 @@
-"""The Airflow-facing side of the models: read the feature marts, call the pure models in
-`ml_tasks/`, write the results to the `ml` schema."""
+"""The Airflow-facing side of `ml_tasks/`: read the feature marts, call the pure models, write the
+`ml` schema, keep models in the registry (`registry.py`). One module per model family."""

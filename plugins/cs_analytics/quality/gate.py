@@ -24,7 +24,7 @@ from cs_analytics.config import QualitySettings
 from cs_analytics.connections import sqlalchemy_url
 from cs_analytics.quality.docs import build_docs as build_data_docs
 from cs_analytics.quality.docs import site_index_url, suite_page_urls
-from cs_analytics.quality.gx_context import GX_CONTEXT_ROOT, build_context
+from cs_analytics.quality.gx_context import CHECKPOINT, GX_CONTEXT_ROOT, build_context
 from cs_analytics.quality.history import open_run, store_results
 from cs_analytics.quality.quarantine import quarantine_failed_rows
 from cs_analytics.quality.results import SUITE_ERROR, GateResult, Outcome, outcomes_from_run
@@ -90,12 +90,19 @@ def run_gate(
     store: bool = True,
     docs_keep_runs: int | None = None,
     settings: QualitySettings | None = None,
+    schemas: dict[str, str] | None = None,
+    checkpoint_name: str = CHECKPOINT,
 ) -> GateResult:
     """Validate every suite on the warehouse, quarantine, store the history; never raises on
     data problems (the caller decides what a failed gate means). The keyword arguments
-    override `settings` (default: from the environment)."""
+    override `settings` (default: from the environment). `schemas` redirects suites to other
+    schemas (`{"marts": "marts_build"}`: the marts' hidden build); a stage of a run (part of the
+    suites, same run_id) runs its own `checkpoint_name` and leaves the other stages' results."""
     started = time.perf_counter()
     specs = load_suite_specs() if specs is None else specs
+    # What the suites read (the build instead of the published marts); the GX suites keep the
+    # published names, so the generated context stays the same whatever a run audits.
+    reads = [spec.reading(schemas or {}) for spec in specs]
     if warehouse is None and connection_string is None:
         raise ValueError("run_gate needs a warehouse or a connection string")
     wh = warehouse or Warehouse(connection_string.replace("postgresql+psycopg2://", "postgresql://"))
@@ -117,7 +124,7 @@ def run_gate(
     ensure_dq_schema(wh)
     _, validate_since = open_run(wh, run_id, as_of)
     lap("prepare")
-    outcomes = _materialise_suites(wh, specs, validate_since, as_of)
+    outcomes = _materialise_suites(wh, reads, validate_since, as_of)
     broken = {o.suite for o in outcomes}  # they stay in the checkpoint, on an empty stand-in table
     lap("materialise")
     result = GateResult(run_id=run_id, as_of=as_of, validate_since=validate_since, stage_seconds=stages)
@@ -126,10 +133,12 @@ def run_gate(
         from great_expectations.core.run_identifier import RunIdentifier
 
         context, checkpoint = build_context(
-            Path(context_root), docs_dir, specs, prune, sqlalchemy_url(connection_string or wh.dsn)
+            Path(context_root), docs_dir, specs, prune, sqlalchemy_url(connection_string or wh.dsn), checkpoint_name
         )
         lap("gx_context")
-        now = datetime.now(UTC) + CLOCK_TOLERANCE
+        # "Not in the future" means not after the run's as-of instant: a row dated after the
+        # interval the run covers is wrong for this run, however far it is from the wall clock.
+        now = as_of + CLOCK_TOLERANCE
         run = checkpoint.run(
             run_id=RunIdentifier(run_name=run_id, run_time=datetime.now(UTC)),
             expectation_parameters={"now": now.isoformat()},
@@ -143,11 +152,11 @@ def run_gate(
                 log.exception("Data Docs not built")
             lap("data_docs")
         result.suite_docs = suite_page_urls(context, run)
-        gx_outcomes = outcomes_from_run(run, {s.name: s.table for s in specs}, result.suite_docs)
+        gx_outcomes = outcomes_from_run(run, {s.name: s.table for s in reads}, result.suite_docs)
         outcomes.extend(o for o in gx_outcomes if o.suite not in broken)
     result.outcomes = outcomes
     lap("results")
-    quarantine_failed_rows(wh, run_id, {s.name: s for s in specs}, outcomes, cap)
+    quarantine_failed_rows(wh, run_id, {s.name: s for s in reads}, outcomes, cap)
     lap("quarantine")
     result.seconds = time.perf_counter() - started
     if store:

@@ -96,7 +96,14 @@ def _prepare_context_dir(context_root: Path) -> None:
     shutil.copytree(GX_TEMPLATE_DIR / "plugins", gx_dir / "plugins", dirs_exist_ok=True)
 
 
-def build_context(context_root: Path, docs_dir: Path, specs: list[SuiteSpec], prune: bool, connection_url: str):
+def build_context(
+    context_root: Path,
+    docs_dir: Path,
+    specs: list[SuiteSpec],
+    prune: bool,
+    connection_url: str,
+    checkpoint_name: str = CHECKPOINT,
+):
     """The context, synced with the suite specs, and its checkpoint. `connection_url`: the
     warehouse as a SQLAlchemy URL (it fills ${GX_WAREHOUSE_URL}, in memory only)."""
     import great_expectations as gx
@@ -163,7 +170,7 @@ def build_context(context_root: Path, docs_dir: Path, specs: list[SuiteSpec], pr
     # No UpdateDataDocsAction: it rebuilds the site once per validation result (18 times a
     # run, most of the gate's time); the gate builds this run's pages once after the run.
     checkpoint = gx.Checkpoint(
-        name=CHECKPOINT,
+        name=checkpoint_name,
         validation_definitions=validations,
         actions=[],
         result_format={
@@ -174,11 +181,11 @@ def build_context(context_root: Path, docs_dir: Path, specs: list[SuiteSpec], pr
         },
     )
     try:
-        stored_cp = context.checkpoints.get(CHECKPOINT)
+        stored_cp = context.checkpoints.get(checkpoint_name)
         same = [v.name for v in stored_cp.validation_definitions] == [v.name for v in validations] and not (
             stored_cp.actions
         )
     except Exception:
         same = False
-    checkpoint = context.checkpoints.get(CHECKPOINT) if same else context.checkpoints.add_or_update(checkpoint)
+    checkpoint = context.checkpoints.get(checkpoint_name) if same else context.checkpoints.add_or_update(checkpoint)
     return context, checkpoint

@@ -29,8 +29,8 @@ def open_run(wh: Warehouse, run_id: str, as_of: datetime) -> tuple[datetime, dat
             """
             insert into meta.dq_runs (run_id, started_at, as_of, validate_since)
             values (%s, %s, %s, %s)
-            on conflict (run_id) do update set started_at = excluded.started_at, as_of = excluded.as_of,
-                validate_since = excluded.validate_since, finished_at = null, passed = null
+            on conflict (run_id) do update set started_at = least(meta.dq_runs.started_at, excluded.started_at),
+                as_of = excluded.as_of, validate_since = excluded.validate_since, finished_at = null, passed = null
             """,
             (run_id, started_at, as_of, validate_since),
         )
@@ -39,7 +39,8 @@ def open_run(wh: Warehouse, run_id: str, as_of: datetime) -> tuple[datetime, dat
 
 def store_results(warehouse: Warehouse, result: GateResult) -> int:
     """Write this run's outcomes to meta.dq_results (re-running the same run id replaces
-    them) and close its row in meta.dq_runs."""
+    them, suite by suite: a run audits in stages) and close its row in meta.dq_runs, which sums
+    up every stage stored under the run id."""
     rows = []
     for o in result.outcomes:
         number = (
@@ -70,7 +71,8 @@ def store_results(warehouse: Warehouse, result: GateResult) -> int:
         )
     ensure_schema(warehouse)
     with warehouse.transaction() as conn:
-        conn.execute("delete from meta.dq_results where run_id = %s", (result.run_id,))
+        suites = sorted({o.suite for o in result.outcomes})
+        conn.execute("delete from meta.dq_results where run_id = %s and suite = any(%s)", (result.run_id, suites))
         with conn.cursor() as cur:
             copy_rows(
                 cur,
@@ -104,22 +106,22 @@ def store_results(warehouse: Warehouse, result: GateResult) -> int:
             """,
             (result.run_id, result.as_of, result.validate_since),
         )
+        # seconds add up across the run's stages (and its retries)
         conn.execute(
             """
-            update meta.dq_runs set finished_at = now(), passed = %s, suites = %s, expectations = %s,
-                critical_failures = %s, warnings = %s, quarantined_rows = %s, data_docs = %s, seconds = %s
-            where run_id = %s
+            update meta.dq_runs r set finished_at = now(), passed = s.critical_failures = 0, suites = s.suites,
+                expectations = s.expectations, critical_failures = s.critical_failures, warnings = s.warnings,
+                quarantined_rows = s.quarantined_rows, data_docs = coalesce(%s, r.data_docs),
+                seconds = coalesce(r.seconds, 0) + %s
+            from (
+                select count(distinct suite) as suites, count(*) as expectations,
+                    count(*) filter (where not success and severity = 'critical') as critical_failures,
+                    count(*) filter (where not success and severity = 'warning') as warnings,
+                    coalesce(sum(quarantined_rows), 0) as quarantined_rows
+                from meta.dq_results where run_id = %s
+            ) s
+            where r.run_id = %s
             """,
-            (
-                result.passed,
-                len({o.suite for o in result.outcomes}),
-                len(result.outcomes),
-                len(result.critical_failures),
-                len(result.warnings),
-                result.quarantined_rows,
-                result.data_docs,
-                result.seconds,
-                result.run_id,
-            ),
+            (result.data_docs, result.seconds, result.run_id, result.run_id),
         )
     return len(rows)

@@ -42,7 +42,8 @@ def quarantine_failed_rows(
     the source row as it stands in its table (so a JSON payload comes whole), found by key
     from GX's own query for the unexpected rows, at most `cap` rows per expectation."""
     with wh.transaction() as conn:
-        conn.execute("delete from meta.dq_quarantine where run_id = %s", (run_id,))
+        # a run audits in stages (sources, then marts): each replaces only its own suites' rows
+        conn.execute("delete from meta.dq_quarantine where run_id = %s and suite = any(%s)", (run_id, sorted(specs)))
         for o in outcomes:
             spec = specs.get(o.suite)
             if spec is None or o.success or o.severity != "critical" or not o.quarantine or o.exception:

@@ -24,7 +24,8 @@ time (`now`: the validation instant plus a small clock tolerance, UTC).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,22 @@ class SuiteSpec:
     @property
     def table_name(self) -> str:
         return self.table.split(".")[1]
+
+    def reading(self, schemas: dict[str, str]) -> SuiteSpec:
+        """The suite validating other schemas: `{"marts": "marts_build"}` audits the hidden build of
+        the marts before they are published (suites name the published schema)."""
+        if not schemas:
+            return self
+
+        def swap(text: str | None) -> str | None:
+            if not text:
+                return text
+            return re.sub(
+                r"\b(" + "|".join(map(re.escape, schemas)) + r")\.", lambda m: schemas[m.group(1)] + ".", text
+            )
+
+        table = f"{schemas.get(self.schema, self.schema)}.{self.table_name}"
+        return replace(self, table=table, sql=swap(self.sql), columns=swap(self.columns))
 
 
 def _check(cond: bool, where: str, msg: str) -> None:

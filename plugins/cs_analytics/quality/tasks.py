@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
@@ -46,20 +47,44 @@ def gate_alert(result, dag_id: str):
     )
 
 
-def run_quality_gate(context: dict[str, Any]) -> dict[str, Any]:
+def stage_suites(stage: str | None):
+    """The suites of a stage, the schemas they read and their checkpoint: `sources` (the raw
+    tables, before dbt), `marts` (the marts, audited on their hidden build before they are
+    published); None: every suite."""
+    from cs_analytics.quality.gx_context import CHECKPOINT
+    from cs_analytics.quality.specs import load_suite_specs
+    from cs_analytics.transform.publish import PUBLISHED_SCHEMA, build_schema
+
+    specs = load_suite_specs()
+    if stage is None:
+        return specs, {}, CHECKPOINT
+    if stage == "sources":
+        return [s for s in specs if s.schema != PUBLISHED_SCHEMA], {}, f"{CHECKPOINT}__{stage}"
+    if stage == "marts":
+        marts = [s for s in specs if s.schema == PUBLISHED_SCHEMA]
+        return marts, {PUBLISHED_SCHEMA: build_schema()}, f"{CHECKPOINT}__{stage}"
+    raise ValueError(f"unknown quality-gate stage {stage!r} (sources, marts)")
+
+
+def run_quality_gate(context: dict[str, Any], as_of: str | None = None, stage: str | None = None) -> dict[str, Any]:
+    """Validate a stage's suites (see stage_suites) as of the run's instant (`as_of`, ISO-8601,
+    from the DAG's as_of task; default: the run's reference instant)."""
     from cs_analytics.alerts.delivery import deliver
     from cs_analytics.quality.gate import run_gate
-    from cs_analytics.quality.specs import load_suite_specs
 
     run_id = context["run_id"]
     dag_id = context["dag"].dag_id
     wh = Warehouse.from_connection()
     try:
+        specs, schemas, checkpoint = stage_suites(stage)
         result = run_gate(
-            load_suite_specs(),
+            specs,
             run_id=run_id,
             warehouse=wh,
-            as_of=reference_instant(context),
+            as_of=datetime.fromisoformat(as_of) if as_of else reference_instant(context),
+            schemas=schemas,
+            checkpoint_name=checkpoint,
+            prune=stage is None,  # a stage sees part of the suites: it must not delete the others
         )
     except Exception as exc:
         # The gate itself broke (warehouse down, a suite file invalid...): nothing was checked,

@@ -1,1 +1,1 @@
-"""Transformation: how Airflow runs the dbt project, and the BI tools' read-only access."""
+"""Transformation: how Airflow runs the dbt project, the BI tools' read-only access, write-audit-publish of the marts."""

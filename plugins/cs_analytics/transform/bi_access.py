@@ -1,9 +1,17 @@
 """The read-only role BI tools (Metabase, Superset, Power BI) connect with.
 
 `bi_reader` reads the `marts` schema, tables created there later included, and nothing
-else: no raw_*, staging, intermediate, snapshots, reference, ml or meta. Everything here is
-idempotent (create when missing, then re-assert password, grants and revokes), so the
-transform DAG runs it after every quality gate.
+else: no raw_*, staging, intermediate, snapshots, reference, ml or meta, no temporary
+tables, no other database of the cluster. Everything here is idempotent (create when
+missing, then re-assert password, grants and revokes), so the transform DAG runs it after
+every quality gate.
+
+The role's `default_transaction_read_only` is a convenience, not a barrier: a session may
+switch it off (`BEGIN READ WRITE`). The barriers are privileges, and PostgreSQL gives some
+to PUBLIC — every role — by default: CONNECT and TEMP on every database. They are revoked
+from PUBLIC here on every database the warehouse's owner owns except the warehouse (and TEMP
+on the warehouse too); the databases a superuser owns (`postgres`, `template1`) are closed
+by the local stack's `pg-up` and the compose init script. Owners keep their own rights.
 
 Why Python and not a dbt macro: the password must not reach a log. dbt writes every query
 a macro runs to its debug log, while psycopg composes the literal client-side and logs
@@ -48,7 +56,11 @@ def ensure_bi_reader(
         conn.execute(sql.SQL("alter role {} set statement_timeout = '120s'").format(r))
         database = conn.execute("select current_database()").fetchone()[0]
         owner = conn.execute("select current_user").fetchone()[0]
-        conn.execute(sql.SQL("grant connect on database {} to {}").format(sql.Identifier(database), r))
+        db = sql.Identifier(database)
+        conn.execute(sql.SQL("grant connect on database {} to {}").format(db, r))
+        # PUBLIC's default TEMP would let any session write temporary tables; the owner keeps its own.
+        conn.execute(sql.SQL("revoke temporary on database {} from public").format(db))
+        closed = _close_other_databases(conn, database)
         conn.execute(sql.SQL("create schema if not exists {}").format(s))
         conn.execute(sql.SQL("grant usage on schema {} to {}").format(s, r))
         conn.execute(sql.SQL("grant select on all tables in schema {} to {}").format(s, r))
@@ -73,5 +85,49 @@ def ensure_bi_reader(
         readable = conn.execute(
             "select count(*) from information_schema.tables where table_schema = %s", (schema,)
         ).fetchone()[0]
+        reachable = [
+            row[0]
+            for row in conn.execute(
+                "select datname from pg_database where datallowconn and datname <> current_database() "
+                "and has_database_privilege('public', datname, 'CONNECT') order by 1"
+            ).fetchall()
+        ]
+    if reachable:
+        log.warning(
+            "%s can still connect to %s: every role may (PUBLIC's default CONNECT) and %s does not own them. "
+            "As a superuser: REVOKE CONNECT, TEMPORARY ON DATABASE <name> FROM PUBLIC (scripts/stack.py pg-up "
+            "does it on the local cluster).",
+            role,
+            ", ".join(reachable),
+            owner,
+        )
     log.info("%s: reads the %d relations of %s.%s and no other schema", role, readable, database, schema)
-    return {"role": role, "database": database, "schema": schema, "relations": readable, "revoked_on": others}
+    return {
+        "role": role,
+        "database": database,
+        "schema": schema,
+        "relations": readable,
+        "revoked_on": others,
+        "databases_closed": closed,
+        "databases_open_to_public": reachable,
+    }
+
+
+def _close_other_databases(conn, warehouse: str) -> list[str]:
+    """Revoke PUBLIC's CONNECT and TEMP on the other databases this user may revoke them on."""
+    names = [
+        row[0]
+        for row in conn.execute(
+            """
+            select datname from pg_database
+            where datallowconn and datname <> %s
+              and (datdba = (select oid from pg_roles where rolname = current_user)
+                   or (select rolsuper from pg_roles where rolname = current_user))
+            order by 1
+            """,
+            (warehouse,),
+        ).fetchall()
+    ]
+    for name in names:
+        conn.execute(sql.SQL("revoke connect, temporary on database {} from public").format(sql.Identifier(name)))
+    return names

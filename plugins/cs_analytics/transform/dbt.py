@@ -20,8 +20,10 @@ def dbt_executable() -> str:
     return str(venv_dbt) if venv_dbt.exists() else (shutil.which("dbt") or "dbt")
 
 
-def cosmos_configs() -> dict:
-    """Keyword arguments for cosmos.DbtTaskGroup."""
+def cosmos_configs(dbt_vars: dict[str, str] | None = None, select: list[str] | None = None) -> dict:
+    """Keyword arguments for cosmos.DbtTaskGroup. `dbt_vars` go to every dbt command (Cosmos
+    renders them as Jinja templates at run time, e.g. the run's as-of instant from XCom);
+    `select` narrows the group to some models (dbt selectors)."""
     from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
     from cosmos.constants import InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
     from cosmos.profiles import PostgresUserPasswordProfileMapping
@@ -55,8 +57,9 @@ def cosmos_configs() -> dict:
         ),
         "render_config": RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
+            select=select or [],
             test_behavior=TestBehavior.AFTER_EACH,  # a failing test stops what depends on the model
             emit_datasets=False,  # the DAG publishes one `marts` Asset, after the quality gate
         ),
-        "operator_args": {"install_deps": False},
+        "operator_args": {"install_deps": False, **({"vars": dbt_vars} if dbt_vars else {})},
     }

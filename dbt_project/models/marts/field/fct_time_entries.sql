@@ -1,7 +1,8 @@
 -- One row per clock-in of a technician (work, travel, admin, break) with its duration.
+-- (The office staff's entries of the same time clock are in fct_office_time_entries.)
 with entries as (
     select * from {{ ref('stg_app__time_entries') }}
-    where not is_archived
+    where not is_archived and employee_role = 'technician'
 )
 
 select

@@ -48,11 +48,18 @@ select
     line_summary.source_quote_number,
     case when documents.document_kind = 'credit_note' then documents.reference end as credited_invoice_number,
     -- the same customer billed the same amount twice the same day: a possible double entry
-    count(*) over (
-        partition by documents.erp_customer_code, documents.document_date, documents.document_kind, documents.total_ht
-    ) > 1 as is_possible_duplicate,
+    count(*) over same_bill > 1 as is_possible_duplicate,
+    -- for the second and later of such documents, the first one (the likely original)
+    case
+        when row_number() over same_bill_in_order > 1 then first_value(documents.document_number) over same_bill_in_order
+    end as duplicate_of_invoice_number,
     documents.modified_at,
     documents.loaded_at
 from documents
 left join line_summary on documents.document_number = line_summary.document_number
 left join identities on documents.erp_customer_code = identities.source_record_id
+window
+    same_bill as (
+        partition by documents.erp_customer_code, documents.document_date, documents.document_kind, documents.total_ht
+    ),
+    same_bill_in_order as (same_bill order by documents.created_at, documents.document_number)

@@ -9,6 +9,15 @@ invoices as (
     where customer_id is not null
 ),
 
+-- when each customer signed up (the same on every version of the type-2 dimension)
+customers as (
+    select
+        customer_id,
+        min(customer_since) as customer_since
+    from {{ ref('dim_customer') }}
+    group by customer_id
+),
+
 -- the item families each customer bought, and the first day it bought each
 families as (
     select
@@ -64,10 +73,17 @@ select
     (purchases.as_of_date - purchases.first_purchase_date)::integer as tenure_days,
     -- Nombre de catégories de produits achetées (Sage item families)
     coalesce(category_counts.category_count, 0)::integer as category_count,
+    -- Ancienneté: days since the customer signed up (or its first purchase, if earlier or unknown);
+    -- tells a new customer from an old one whose first invoice the history happens to start with
+    (
+        purchases.as_of_date
+        - least(coalesce(customers.customer_since, purchases.first_purchase_date), purchases.first_purchase_date)
+    )::integer as customer_tenure_days,
     purchases.first_purchase_date,
     purchases.last_purchase_date
 from purchases
 cross join data_days
+left join customers on purchases.customer_id = customers.customer_id
 left join category_counts
     on purchases.customer_id = category_counts.customer_id and purchases.as_of_date = category_counts.as_of_date
 where purchases.frequency > 0

@@ -8,9 +8,16 @@ renamed as (
         id as time_entry_id,
         nullif(payload ->> 'technician_id', '') as technician_id,
         nullif(payload ->> 'intervention_id', '') as intervention_id,
+        nullif(payload ->> 'staff_id', '') as staff_id,
 
         -- strings
         nullif(lower(payload ->> 'kind'), '') as entry_kind,
+        {{ normalize_email("payload ->> 'staff_email'") }} as staff_email,
+        -- the time clock serves the technicians and, since the office joined it, the office staff
+        case
+            when nullif(payload ->> 'technician_id', '') is not null then 'technician'
+            when nullif(payload ->> 'staff_id', '') is not null then 'office'
+        end as employee_role,
 
         -- booleans
         archived as is_archived,
