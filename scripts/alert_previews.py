@@ -166,7 +166,7 @@ def crm_task_html(task: dict[str, Any], contacts: list[str], tickets: list[str],
 
 
 # ----------------------------------------------------------------------------- rendering
-def screenshot(page: str, png: Path, width: int = 780) -> Path:
+def screenshot(page: str, png: Path, width: int = 780, height: int = 2400) -> Path:
     """HTML -> PNG with headless Chromium, cropped to the content."""
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"{CHROMIUM} not found: run scripts/install_browser.sh (or set CHROMIUM_BIN)")
@@ -176,7 +176,7 @@ def screenshot(page: str, png: Path, width: int = 780) -> Path:
         source.write_text(page, encoding="utf-8")
         subprocess.run(
             [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--force-device-scale-factor=1",
-             f"--user-data-dir={tmp}/profile", f"--window-size={width},2400", f"--screenshot={png}", source.as_uri()],
+             f"--user-data-dir={tmp}/profile", f"--window-size={width},{height}", f"--screenshot={png}", source.as_uri()],
             check=True, capture_output=True, timeout=120,
         )  # fmt: skip
     _crop(png)

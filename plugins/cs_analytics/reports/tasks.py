@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from cs_analytics.config import AUDIENCE_SETTINGS, Audience, email_list, slack_channel
@@ -110,7 +111,10 @@ def send_report(name: str, context: dict[str, Any], channels: dict | None = None
     else:
         recipients = audiences(spec)  # before any work: a bad recipient list fails at once
         freshness = check(wh, spec, period)
-        content = build(wh, spec, period, reference_instant(context), freshness)
+        # the alerts listed run up to the send: a run retried (or backfilled) after its due time
+        # lists what was raised meanwhile, rather than stop at the schedule's instant
+        until = max(reference_instant(context), datetime.now(UTC))
+        content = build(wh, spec, period, until, freshness)
         msgs = messages(content, spec, recipients, _dashboard(spec))
         with wh.transaction() as conn:
             written = enqueue(conn, msgs, dag_id=context["dag"].dag_id if context.get("dag") else None,
