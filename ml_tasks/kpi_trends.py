@@ -111,11 +111,20 @@ def _status(spec: KpiSpec, row: Mapping[str, Any], value: float | None, target: 
         flag = row.get(spec.on_target.lstrip("!"))
         if flag is None or (isinstance(flag, float) and flag != flag):
             return None
-        return "ok" if bool(flag) != negate else "ko"
+        if bool(flag) == negate:
+            return "ko"
+        # the mart's flag holds back while the figure settles (an alert flag waits for settled
+        # tickets): off target but not flagged yet is "provisional", never shown as on target
+        if target is not None and spec.target_op is not None and not _meets(spec.target_op, value, target):
+            return "wait"
+        return "ok"
     if target is None or spec.target_op is None:
         return None
-    ok = {">": value > target, ">=": value >= target, "<": value < target, "<=": value <= target}[spec.target_op]
-    return "ok" if ok else "ko"
+    return "ok" if _meets(spec.target_op, value, target) else "ko"
+
+
+def _meets(op: str, value: float, target: float) -> bool:
+    return {">": value > target, ">=": value >= target, "<": value < target, "<=": value <= target}[op]
 
 
 def compare(

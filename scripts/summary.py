@@ -205,6 +205,14 @@ def alerts(wh: Warehouse) -> dict[str, Any]:
                 "select count(*) from meta.outbox where kind = 'customer_email' and status = 'sent'"
             )[0][0],
         }
+        out["reports"] = [
+            {"report": k.split(":")[1], "period": k.split(":")[2], "by_channel": dict(zip(ch, n, strict=True))}
+            for k, ch, n in wh.query(
+                "select group_key, array_agg(channel order by channel), array_agg(n order by channel) from ("
+                "select group_key, channel, count(*) as n from meta.outbox where kind = 'report' and status = 'sent' "
+                "group by 1, 2) s group by 1 order by 1"
+            )
+        ]
     out["sinks"] = sink_counts()
     return out
 
@@ -386,6 +394,9 @@ def print_summary(s: dict[str, Any]) -> None:
             print(f"  CRM list {lst['list']}: {lst['result']}")
     for al in a.get("alerts", []):
         print(f"    {al['severity']:<10} {al['title'][:80]}  [{al['channels']}]")
+    for r in a.get("reports", []):
+        channels = ", ".join(f"{c}={n}" for c, n in r["by_channel"].items())
+        print(f"  report {r['report']:<10} {r['period']:<12} {channels}")
     if a["sinks"]:
         print("  loopback sinks received: " + ", ".join(f"{k}={v}" for k, v in a["sinks"].items()))
     print("\nWall time per stage")

@@ -57,7 +57,7 @@ class Panel:
     highlight_last: bool = True
 
 
-def _draw(ax, p: Panel) -> None:
+def _draw(ax, p: Panel, max_labels: int = 8) -> None:
     xs = list(range(len(p.labels)))
     ys = [float("nan") if v is None else float(v) * p.scale for v in p.values]
     colours = [_CURRENT if (p.highlight_last and i == len(xs) - 1) else _PAST for i in xs]
@@ -72,7 +72,7 @@ def _draw(ax, p: Panel) -> None:
         ax.annotate(fr_number(ys[-1], p.decimals) + p.suffix, (xs[-1], ys[-1]), textcoords="offset points",
                     xytext=(0, 3), ha="center", fontsize=8, color=_INK, fontweight="bold")  # fmt: skip
     ax.set_xticks(xs)
-    step = max(1, len(xs) // 8)
+    step = max(1, -(-len(xs) // max_labels))
     ax.set_xticklabels([lab if i % step == 0 or i == len(xs) - 1 else "" for i, lab in enumerate(p.labels)],
                        fontsize=8)  # fmt: skip
     ax.set_title(p.title)
@@ -81,7 +81,7 @@ def _draw(ax, p: Panel) -> None:
     _fr_axis(ax, p.decimals if p.scale == 1 else 0, "", 1.0)
     handles = ax.get_legend_handles_labels()[1]
     if len(handles) > 1:
-        ax.legend(frameon=False, fontsize=7, loc="lower left")
+        ax.legend(frameon=False, fontsize=7, loc="best")
 
 
 def bars_png(panel: Panel, width: float = 7.2, height: float = 2.8) -> bytes:
@@ -97,7 +97,7 @@ def panels_png(panels: Sequence[Panel], columns: int = 2) -> bytes:
     rows = (len(panels) + columns - 1) // columns
     fig, axes = plt.subplots(rows, columns, figsize=(7.2, 2.5 * rows), squeeze=False)
     for ax, panel in zip(axes.flat, panels, strict=False):
-        _draw(ax, panel)
+        _draw(ax, panel, max_labels=6 if columns > 1 else 8)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
     return _png(plt, fig)

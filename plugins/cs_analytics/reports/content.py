@@ -117,7 +117,7 @@ class ReportContent:
     def kpi_table(self) -> Table:
         rows, classes = [], []
         for line in self.lines:
-            status = {"ok": "✅", "ko": "⚠️"}.get(line.status or "", "")
+            status = {"ok": "✅", "ko": "⚠️", "wait": "⏳"}.get(line.status or "", "")
             rows.append([line.spec.label, fmt(line.spec.unit, line.value), target_text(line), status,
                          change_text(line, line.previous), change_text(line, line.last_year)])  # fmt: skip
             classes.append(["", "bad" if line.status == "ko" else "", "muted", "",

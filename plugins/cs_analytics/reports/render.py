@@ -120,7 +120,7 @@ def slack(content: ReportContent, audiences: tuple[str, ...], dashboard: str | N
     blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": content.headline[:3000]}})
     fields = []
     for line in content.lines[:max_kpis]:
-        status = {"ok": " ✅", "ko": " ⚠️"}.get(line.status or "", "")
+        status = {"ok": " ✅", "ko": " ⚠️", "wait": " ⏳ (provisoire)"}.get(line.status or "", "")
         target = f" (cible {target_text(line)})" if target_text(line) else ""
         fields.append({"type": "mrkdwn", "text": (
             f"*{line.spec.label}*\n{fmt(line.spec.unit, line.value)}{status}{target}\n"
