@@ -364,7 +364,10 @@ def recommendations(lines: Sequence[KpiLine], drivers: VolumeDrivers | None = No
             trend = f", contre {_value_text(unit, change_.reference)} auparavant"
         worsening = 0 if line.previous.verdict == "worse" or line.last_year.verdict == "worse" else 1
         out.append(
-            (worsening, f"{line.spec.label} à {_value_text(unit, line.value)}{target}{trend} : {ACTIONS[line.spec.column]}.")
+            (
+                worsening,
+                f"{line.spec.label} à {_value_text(unit, line.value)}{target}{trend} : {ACTIONS[line.spec.column]}.",
+            )
         )
     if drivers is not None and drivers.reference_calls and abs(drivers.change) / drivers.reference_calls >= 0.05:
         main = max(drivers.drivers, key=lambda d: abs(d.calls))

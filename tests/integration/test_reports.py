@@ -104,7 +104,9 @@ def test_each_report_goes_out_once_per_period_with_its_charts(env, sinks):  # no
         assert "Chiffres clés" in html and "CHIFFRES CLÉS" in text
         # the mart's own figure for the period is the one printed (first KPI of the table)
         first = spec.kpis[0]
-        value = wh.query(f"select {first.column} from {spec.mart} where {spec.period_column} = %s", (period.start,))[0][0]
+        value = wh.query(f"select {first.column} from {spec.mart} where {spec.period_column} = %s", (period.start,))[0][
+            0
+        ]
         assert value is not None and first.label in text
         # one Slack summary per channel, headline and KPI fields, the chart in its thread
         posts = [m for m in sinks.slack()[before_slack:] if m["method"] == "chat.postMessage"]
@@ -116,8 +118,10 @@ def test_each_report_goes_out_once_per_period_with_its_charts(env, sinks):  # no
         assert again["built"] is False
         assert len(sinks.mails()) == before_mail + len(new_mails)
     sections = {
-        name: wh.query("select payload->>'text' from meta.outbox where group_key like %s and channel = 'email' "
-                       "limit 1", (f"report:{name}:%",))[0][0]  # fmt: skip
+        name: wh.query(
+            "select payload->>'text' from meta.outbox where group_key like %s and channel = 'email' limit 1",
+            (f"report:{name}:%",),
+        )[0][0]  # fmt: skip
         for name in REPORTS
     }
     assert "ALERTES DU JOUR" in sections["daily"] and "TOP DES MOTIFS" in sections["daily"]
@@ -166,4 +170,3 @@ def test_a_missing_recipient_list_is_an_error_naming_the_variable(env, sinks, mo
     with pytest.raises(ValueError, match="CODIR_EMAIL_TO"):
         run("quarterly", env)
     assert not env.query("select 1 from meta.outbox")
-

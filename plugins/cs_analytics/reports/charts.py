@@ -73,7 +73,7 @@ def _draw(ax, p: Panel, max_labels: int = 8) -> None:
                     xytext=(0, 3), ha="center", fontsize=8, color=_INK, fontweight="bold")  # fmt: skip
     ax.set_xticks(xs)
     step = max(1, -(-len(xs) // max_labels))
-    ax.set_xticklabels([lab if i % step == 0 or i == len(xs) - 1 else "" for i, lab in enumerate(p.labels)],
+    ax.set_xticklabels([lab if (len(xs) - 1 - i) % step == 0 else "" for i, lab in enumerate(p.labels)],
                        fontsize=8)  # fmt: skip
     ax.set_title(p.title)
     ax.grid(axis="y", color="#eeeeee")
@@ -98,7 +98,7 @@ def panels_png(panels: Sequence[Panel], columns: int = 2) -> bytes:
     fig, axes = plt.subplots(rows, columns, figsize=(7.2, 2.5 * rows), squeeze=False)
     for ax, panel in zip(axes.flat, panels, strict=False):
         _draw(ax, panel, max_labels=6 if columns > 1 else 8)
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
     return _png(plt, fig)
 

@@ -256,7 +256,11 @@ class _Builder:
              "envoyée" if r.delivered else ("en échec" if r.failed else "en attente")]
             for r in df.head(15).itertuples()
         ]  # fmt: skip
-        note = f"… et {len(df) - 15} autre(s) dans le journal des envois (marts.alert_delivery_log)." if len(df) > 15 else None
+        note = (
+            f"… et {len(df) - 15} autre(s) dans le journal des envois (marts.alert_delivery_log)."
+            if len(df) > 15
+            else None
+        )
         return Section("alerts", title, intro=intro, note=note,
                        table=Table(["Gravité", "Alerte", "Canaux", "Statut"], rows, ["l", "l", "l", "l"]))  # fmt: skip
 
@@ -320,7 +324,11 @@ class _Builder:
                     row.append("–")
                     continue
                 text = f"{r.visits} RDV · {charts.fr_number(float(r.booked_hours), 1)} h"
-                if routes and getattr(r, "route_km", None) == getattr(r, "route_km", None) and getattr(r, "route_km", None) is not None:
+                if (
+                    routes
+                    and getattr(r, "route_km", None) == getattr(r, "route_km", None)
+                    and getattr(r, "route_km", None) is not None
+                ):
                     text += f" · {charts.fr_number(float(r.route_km))} km"
                 row.append(text)
             row.append(f"{int(g['visits'].sum())}")

@@ -8,7 +8,7 @@ columns) are looked up first: absent or empty, the report says so instead of fai
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -220,4 +220,3 @@ def published_at(wh) -> datetime | None:
     if not wh.query("select to_regclass('meta.dq_runs') is not null")[0][0]:
         return None
     return wh.query("select max(finished_at) from meta.dq_runs where passed")[0][0]
-

@@ -80,8 +80,11 @@ def context(content: ReportContent, audiences: tuple[str, ...], dashboard: str |
         "kpi_table": table_html(content.kpi_table()),
         "kpi_text": table_text(content.kpi_table()),
         "sections": [
-            {**s.as_dict(), "table_html": table_html(s.table) if s.table else None,
-             "table_text": table_text(s.table) if s.table else None}
+            {
+                **s.as_dict(),
+                "table_html": table_html(s.table) if s.table else None,
+                "table_text": table_text(s.table) if s.table else None,
+            }
             for s in content.sections
         ],  # fmt: skip
         "published": FILTERS["time"](published) if published else "—",
@@ -113,7 +116,9 @@ def slack(content: ReportContent, audiences: tuple[str, ...], dashboard: str | N
     banner when the data are incomplete; the first chart in the thread."""
     spec, period = content.spec, content.period
     title = f"📊 {spec.title} — {period.label}"
-    blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": title[:150], "emoji": True}}]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": title[:150], "emoji": True}}
+    ]
     if not content.freshness.complete:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": (
             "⚠️ *Données incomplètes* : " + "; ".join(content.freshness.problems))[:3000]}})  # fmt: skip
