@@ -213,6 +213,7 @@ def render_from_sinks(out: Path, maildir: Path, slack_store: Path, crm_url: str 
         msg = inbox.read_mail(entry, maildir)
         key = str(msg.get("X-CS-Analytics-Key") or "")
         kind = ("customer_email" if "customer_email" in key
+                else f"report_{key.split(':')[1]}" if key.startswith("report:")
                 else "pipeline_email" if key.startswith(("pipeline_failure", "marts_deadline", "quality_gate"))
                 else "alert_email")  # fmt: skip
         # the most telling of each kind: one with a chart, then the most severe
@@ -220,11 +221,17 @@ def render_from_sinks(out: Path, maildir: Path, slack_store: Path, crm_url: str 
         if kind not in kinds or rank < kinds[kind][0]:
             kinds[kind] = (rank, entry)
     for kind, (_, entry) in sorted(kinds.items()):
-        written.append(screenshot(email_html(inbox.read_mail(entry, maildir)), out / f"{kind}.png"))
+        height = 9000 if kind.startswith("report_") else 2400  # a report is a long page
+        written.append(screenshot(email_html(inbox.read_mail(entry, maildir)), out / f"{kind}.png", height=height))
 
     messages = inbox.slack_messages(slack_store)
     posts = [m for m in messages if m["method"] == "chat.postMessage" and m.get("blocks")]
-    for kind, wanted in (("slack_alert", lambda m: m["channel_name"] != "data-engineering"),
+
+    def is_report(m: dict) -> bool:
+        return m["text"].startswith(("📊", "⚠️ Données incomplètes"))
+
+    for kind, wanted in (("slack_alert", lambda m: m["channel_name"] != "data-engineering" and not is_report(m)),
+                         ("slack_report", is_report),
                          ("slack_pipeline", lambda m: m["channel_name"] == "data-engineering")):  # fmt: skip
         threads = {m.get("thread_ts") for m in messages if m["method"] == "files.completeUploadExternal"}
         candidates = sorted(
