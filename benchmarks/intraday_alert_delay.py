@@ -16,7 +16,7 @@ In production the run starts at the next quarter hour (CronTriggerTimetable `*/1
 so the delay a user sees is the wait for that tick (0 to 15 minutes, 7.5 on average) plus
 the measured processing.
 
-    scripts/run.sh python benchmarks/intraday_alert_delay.py [--rounds 3]
+    scripts/run.sh python benchmarks/intraday_alert_delay.py [--rounds 3] [--modes airflow,in-process]
 
 Prints a table and writes benchmarks/results/intraday_alert_delay.json.
 """
@@ -129,11 +129,15 @@ def run_in_process(logical: datetime) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--modes", default="airflow,in-process",
+                        help="comma-separated: airflow (whole DAG under `airflow dags test`), in-process")  # fmt: skip
     args = parser.parse_args()
+    wanted = {"airflow": "airflow dags test", "in-process": "in-process"}
+    modes = [wanted[m.strip()] for m in args.modes.split(",")]
     logs = ROOT / "build" / "benchmarks"
     logs.mkdir(parents=True, exist_ok=True)
     rows = []
-    for m, mode in enumerate(("airflow dags test", "in-process")):
+    for m, mode in enumerate(modes):
         for i in range(args.rounds):
             answer_id, event, name = record_answer(m * args.rounds + i)
             logical = datetime.now(UTC)  # the run due right after the answer
@@ -146,7 +150,7 @@ def main() -> int:
             print(f"  {mode:<18} round {i + 1}: run {seconds:6.1f}s, event -> Slack "
                   f"{'NOT DELIVERED' if delay is None else f'{delay:6.1f}s'}", flush=True)  # fmt: skip
     summary = {}
-    for mode in ("airflow dags test", "in-process"):
+    for mode in modes:
         delays = [r["event_to_slack_seconds"] for r in rows if r["mode"] == mode and r["event_to_slack_seconds"]]
         if delays:
             median = statistics.median(delays)
