@@ -49,9 +49,10 @@ def pick_vip(conn, n: int) -> tuple[str, str, str]:
     """The n-th VIP contact of the CRM with a ticket (a new one each round: the rule's cooldown is
     per customer): (contact id, ticket id, display name)."""
     rows = conn.execute(
-        "select c.id, c.properties, a.from_id from objects c join associations a on a.to_type = 'contacts' "
+        "select c.id, c.properties, max(a.from_id) from objects c join associations a on a.to_type = 'contacts' "
         "and a.to_id = c.id and a.from_type = 'tickets' where c.object_type = 'contacts' "
-        "and json_extract(c.properties, '$.vip') = 'true' and c.archived = 0 order by cast(c.id as integer) limit 50"
+        "and json_extract(c.properties, '$.vip') = 'true' and c.archived = 0 "
+        "group by c.id order by cast(c.id as integer) limit 50"
     ).fetchall()
     distinct = list({r[0]: r for r in rows}.values())
     if len(distinct) <= n:
