@@ -230,7 +230,7 @@ def test_calls_per_day_equal_the_cdr_lines_of_every_day(dbt_world: DbtWorld, cdr
     assert all(d in mart for d in expected.index)
     # the defects are really in this world: quarantined lines and a re-delivered file
     defects = pd.read_csv(dbt_world.truth_dir / "cti_defects.csv", dtype=str)
-    assert {"latin1_encoding", "redelivery", "malformed_missing_field"} <= set(defects["kind"])
+    assert {"windows1252_file", "redelivery", "malformed_missing_field"} <= set(defects["kind"])
     # ml_daily_calls is the same series
     ml = dict(dbt_world.query("select ds, y from marts.ml_daily_calls"))
     assert all(ml[d] == expected.get(d, 0) for d in mart)

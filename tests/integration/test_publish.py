@@ -45,6 +45,7 @@ def test_every_mart_is_published_from_its_hidden_build(dbt_world: DbtWorld, bi):
     relations = built_marts(_manifest(dbt_world))
     assert {r.built.split(".")[0] for r in relations} == {"marts_build"}
     assert {r.published.split(".")[0] for r in relations} == {"marts"} and len(relations) >= 20
+    publish_marts(dbt_world.warehouse, _manifest(dbt_world))  # other tests of this shared world rebuild some marts
     for rel in relations:
         assert dbt_world.query(f"select count(*) from {rel.built}") == dbt_world.query(
             f"select count(*) from {rel.published}"
@@ -90,4 +91,5 @@ def test_a_publish_failing_half_way_leaves_every_published_mart_as_it_was(dbt_wo
                                    "and table_schema = 'marts'")  # fmt: skip
     finally:
         wh.execute("drop table marts_build.zz_half")
-        dbt_world.dbt("run", "--select", "dim_date")
+        # a table's rebuild drops the views over it (dbt drops the old table with cascade)
+        dbt_world.dbt("run", "--select", "dim_date", "int_kpi_days_settled")

@@ -1,6 +1,5 @@
 -- One row per CDR file delivered to the landing folder: those the loader loaded (meta.cti_files)
--- and those whose content it had already loaded under another name (re-deliveries; also a
--- header-only file of a day without calls, which has the bytes of every other empty day's).
+-- and those whose content their day already held (re-deliveries of the same bytes).
 with loaded as (
     select * from {{ source('cti_manifest', 'cti_files') }}
 ),
