@@ -106,7 +106,7 @@ bi: install install-bi warehouse-up
 	@$(RUN) python3 scripts/stack.py bi-up
 	@$(RUN) python -m cs_analytics.bi.provision
 
-# Debian's chromium + chromium-driver for the browser tests (tests/browser/), when missing.
+# Debian's chromium + chromium-driver (and an emoji font) for the browser tests and the PNG previews, when missing.
 browser:
 	@scripts/install_browser.sh
 
@@ -114,3 +114,8 @@ lock-bi:
 	@rm -rf .lock-venv-bi && $(PYTHON) -m venv .lock-venv-bi && .lock-venv-bi/bin/pip install -q --upgrade pip \
 	 && .lock-venv-bi/bin/pip install -q -r requirements-bi.txt && .lock-venv-bi/bin/pip check \
 	 && .lock-venv-bi/bin/pip freeze | grep -v '^-e' > constraints-bi.txt && rm -rf .lock-venv-bi
+
+# What the loopback Slack, SMTP and CRM received (after `make demo`), as PNGs in build/alerts/.
+.PHONY: alert-previews
+alert-previews: install browser
+	@$(RUN) python scripts/alert_previews.py

@@ -1,15 +1,21 @@
 """
 ### alerts
 
-Evaluates the business alert rules (spec 3.2) on the marts and the fresh ML scores,
-for the day the run covers, and notifies by email and Slack:
+Evaluates the business alert rules (`plugins/cs_analytics/alerts/rules.yml`) on the day's
+marts and ML outputs, once the models have scored them (Asset `ml_scores`), then delivers:
 
-- important: call overload (more than 70 calls in the day);
-- info: unusual call peak (+30% over the same weekday's 4-week average), overload
-  forecast in the next 7 days.
-
-Each alert has a stable key (rule + day): a retry or re-run sends only what was not
-sent yet (`meta.alert_deliveries`). Runs when Asset `ml_scores` is updated.
+- KPIs of spec 1.4 (calls over 70, first reply over 4 h, first-contact resolution under 70 %,
+  NPS, satisfaction and survey response rate of the last complete week, lost customers and
+  field-quote revenue of the last complete month), the operations lists (customers to call
+  back about a pending quote, technicians with no clock-in), churn above 70 (alert, CRM task,
+  personalised e-mail to the customer) and above 50 (HubSpot retention list), forecast
+  peaks, anomalies, model drift, data-quality warnings; and, as a catch-up, the real-time
+  rules `alerts_intraday` runs every 15 minutes.
+- `evaluate`: writes every decided message to the outbox (`meta.outbox`) with its cooldown
+  state, in one transaction per rule; a re-run decides the same keys and adds nothing.
+- `deliver`: sends what the outbox holds (Slack, e-mail, HubSpot tasks and lists) with
+  retries; what cannot go out now stays pending for the next delivery. The delivery log is
+  `marts.alert_delivery_log`.
 """
 
 from airflow.sdk import dag, task
@@ -24,17 +30,23 @@ from cs_analytics.orchestration import DEFAULT_ARGS, ML_SCORES, START_DATE
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    tags=["alerting"],
+    tags=["alerting", "crm"],
     doc_md=__doc__,
 )
 def alerts():
     @task
-    def evaluate_and_notify(**context) -> dict:
-        from cs_analytics.alerts.tasks import evaluate_and_deliver
+    def evaluate(**context) -> dict:
+        from cs_analytics.alerts.tasks import evaluate_rules
 
-        return evaluate_and_deliver(context)
+        return evaluate_rules("daily", context)
 
-    evaluate_and_notify()
+    @task(trigger_rule="all_done")  # what was written before a rule error is delivered all the same
+    def deliver(**context) -> dict:
+        from cs_analytics.alerts.tasks import deliver_outbox
+
+        return deliver_outbox(context)
+
+    evaluate() >> deliver()
 
 
 alerts()

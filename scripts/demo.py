@@ -4,7 +4,8 @@ write and print the run summary (build/demo/summary.json).
 
 Stages: generate the simulated world (skipped when the stores already match the
 settings) -> Airflow metadata DB -> dbt manifest -> every DAG with `airflow dags test`
-for the last full day (ingestion, transformation + quality gate, ML, alerts) -> summary.
+for the last full day (ingestion, transformation + quality gate, ML, alerts), then the
+intraday alerts at the next opening hour, then the latest run of each scheduled report -> summary.
 Each stage prints a line with what it did and how long it took; each DAG prints a
 line per finished task. Full logs: build/demo/logs/.
 """
@@ -138,9 +139,34 @@ def dags_test(dag_id: str, logical_date: datetime, log_dir: Path = LOGS, env: di
         )
 
 
+def first_business_quarter_hour(after: datetime) -> datetime:
+    """The first run of alerts_intraday at or after `after`: 08:00 Paris on the next weekday."""
+    day = after.astimezone(PARIS).date()
+    while day.isoweekday() > 5:
+        day += timedelta(days=1)
+    return datetime.combine(day, datetime.min.time(), PARIS).replace(hour=8)
+
+
+def latest_report_runs(after: datetime) -> list[tuple[str, datetime]]:
+    """The last run of each report DAG due by the morning after the history (its period complete):
+    daily 08:00 that morning, weekly the Monday 09:00 on or before it, monthly the 1st 09:00,
+    quarterly the quarter's first day 10:00 (reports/catalog.py, Europe/Paris)."""
+    day = after.astimezone(PARIS).date()
+    at = lambda d, h: datetime.combine(d, datetime.min.time(), PARIS).replace(hour=h)  # noqa: E731
+    return [
+        ("report_daily", at(day, 8)),
+        ("report_weekly", at(day - timedelta(days=day.weekday()), 9)),
+        ("report_monthly", at(day.replace(day=1), 9)),
+        ("report_quarterly", at(day.replace(month=3 * ((day.month - 1) // 3) + 1, day=1), 10)),
+    ]
+
+
 def main() -> int:
     # A failure in the demo is shown at once rather than after minutes of retry delays.
     os.environ.setdefault("TASK_RETRY_DELAY_SECONDS", "3")
+    # the reports' wait for fresh marts: the demo's marts are built just before, never late
+    os.environ.setdefault("REPORT_MARTS_WAIT_SECONDS", "30")
+    os.environ.setdefault("REPORT_MARTS_POKE_SECONDS", "5")
     OUT.mkdir(parents=True, exist_ok=True)
     LOGS.mkdir(parents=True, exist_ok=True)
     stages = Stages()
@@ -156,6 +182,10 @@ def main() -> int:
         stages.run("dbt manifest", dbt_parse)
         for dag_id in PIPELINE:
             stages.run(f"dag {dag_id}", dags_test, dag_id, run_after)
+        # the real-time alerts' first quarter hour of business after the history ends
+        stages.run("dag alerts_intraday", dags_test, "alerts_intraday", first_business_quarter_hour(run_after))
+        for dag_id, due in latest_report_runs(run_after):
+            stages.run(f"dag {dag_id}", dags_test, dag_id, due)
     except (SystemExit, subprocess.CalledProcessError) as exc:
         ok, error = False, str(exc)
         say(str(exc))

@@ -198,17 +198,46 @@ def forecast_and_routes(wh: Warehouse) -> dict[str, Any]:
 
 
 def alerts(wh: Warehouse) -> dict[str, Any]:
-    out: dict[str, Any] = {"delivered": [], "failed": 0}
-    if _exists(wh, "meta.alert_deliveries"):
+    """What the outbox delivered, per channel and severity, and what is left (pending, failed)."""
+    out: dict[str, Any] = {"delivered": [], "by_channel": {}, "undelivered": {}, "crm": {}}
+    if _exists(wh, "meta.outbox"):
         rows = wh.query(
-            "select channel, severity, count(*) from meta.alert_deliveries where status = 'sent' "
-            "group by 1, 2 order by 1, 2"
+            "select channel, coalesce(severity, '-'), kind, count(*) from meta.outbox where status = 'sent' "
+            "group by 1, 2, 3 order by 1, 2, 3"
         )
-        out["delivered"] = [{"channel": c, "severity": s, "count": n} for c, s, n in rows]
-        out["failed"] = wh.query("select count(*) from meta.alert_deliveries where status = 'failed'")[0][0]
+        out["delivered"] = [{"channel": c, "severity": s, "kind": k, "count": n} for c, s, k, n in rows]
+        for c, _, _, n in rows:
+            out["by_channel"][c] = out["by_channel"].get(c, 0) + n
+        out["undelivered"] = dict(
+            wh.query("select status, count(*) from meta.outbox where status <> 'sent' group by 1 order by 1")
+        )
         out["alerts"] = [
-            {"key": k, "severity": s, "title": t}
-            for k, s, t in wh.query("select distinct alert_key, severity, title from meta.alert_deliveries order by 1")
+            {"key": k, "severity": s, "title": t, "channels": ch}
+            for k, s, t, ch in wh.query(
+                "select group_key, max(severity), max(title), string_agg(distinct channel, ',') from meta.outbox "
+                "where kind = 'alert' group by 1 order by 1"
+            )
+        ]
+        out["crm"] = {
+            "tasks": wh.query("select count(*) from meta.outbox where channel = 'crm_task' and status = 'sent'")[0][0],
+            "lists": [
+                {"list": r, "result": e}
+                for r, e in wh.query(
+                    "select recipient, external_id from meta.outbox where channel = 'crm_list' and status = 'sent' "
+                    "order by message_id"
+                )
+            ],
+            "customer_emails": wh.query(
+                "select count(*) from meta.outbox where kind = 'customer_email' and status = 'sent'"
+            )[0][0],
+        }
+        out["reports"] = [
+            {"report": k.split(":")[1], "period": k.split(":")[2], "by_channel": dict(zip(ch, n, strict=True))}
+            for k, ch, n in wh.query(
+                "select group_key, array_agg(channel order by channel), array_agg(n order by channel) from ("
+                "select group_key, channel, count(*) as n from meta.outbox where kind = 'report' and status = 'sent' "
+                "group by 1, 2) s group by 1 order by 1"
+            )
         ]
     out["sinks"] = sink_counts()
     return out
@@ -400,11 +429,22 @@ def print_summary(s: dict[str, Any]) -> None:
             + f"; windows missed {planner.get('windows_missed')}"
         )
     a = s["alerts"]
-    print("\nAlerts delivered (channel, severity)")
+    print("\nMessages delivered (channel, severity, kind)")
     for d in a["delivered"]:
-        print(f"  {d['channel']:<8} {d['severity']:<10} {d['count']:>4}")
+        print(f"  {d['channel']:<9} {d['severity']:<10} {d['kind']:<15} {d['count']:>4}")
+    print("  per channel: " + (", ".join(f"{c}={n}" for c, n in a["by_channel"].items()) or "none"))
+    if a.get("undelivered"):
+        print("  not delivered: " + ", ".join(f"{k}={v}" for k, v in a["undelivered"].items()))
+    crm = a.get("crm") or {}
+    if crm:
+        print(f"  CRM tasks created: {crm['tasks']}; customer e-mails: {crm['customer_emails']}")
+        for lst in crm["lists"]:
+            print(f"  CRM list {lst['list']}: {lst['result']}")
     for al in a.get("alerts", []):
-        print(f"    {al['severity']:<10} {al['title']}")
+        print(f"    {al['severity']:<10} {al['title'][:80]}  [{al['channels']}]")
+    for r in a.get("reports", []):
+        channels = ", ".join(f"{c}={n}" for c, n in r["by_channel"].items())
+        print(f"  report {r['report']:<10} {r['period']:<12} {channels}")
     if a["sinks"]:
         print("  loopback sinks received: " + ", ".join(f"{k}={v}" for k, v in a["sinks"].items()))
     print("\nWall time per stage")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from simulators import stores
+from simulators import crm_engagements, stores
 from simulators.httpbase import (
     ApiError,
     LimitState,
@@ -128,7 +128,7 @@ def _id_cursor(after: str | None) -> int:
 class CrmServer(SimServer):
     name = "crm"
     # HubSpot Professional private apps: 190 requests per 10 s, search 5 per second.
-    fault_defaults = {"rate_limit_per_10s": 190, "search_per_second": 5}
+    fault_defaults = {"rate_limit_per_10s": 190, "search_per_second": 5, "missing_scopes": ""}
     limiter_settings = {"default": ("rate_limit_per_10s", 10.0), "search": ("search_per_second", 1.0)}
 
     def __init__(self, host: str, port: int, *, store_path: Path, token: str, **faults: Any):
@@ -143,6 +143,7 @@ class CrmServer(SimServer):
             Route("GET", r"/crm/v3/owners/?", self.owners),
             Route("GET", r"/crm/v3/properties/(?P<object_type>[^/]+)", self.properties),
             Route("POST", r"/_sim/touch", self.touch),
+            *crm_engagements.routes(self),  # tasks and lists (the write side)
         ]
 
     # ---- HubSpot's error shapes
@@ -403,6 +404,20 @@ def _property_types(conn: sqlite3.Connection, object_type: str) -> dict[str, str
     return {name: ptype for name, ptype in rows if ptype}
 
 
+def _contains_token(column: str, operator: str, value: Any) -> tuple[str, list[Any]]:
+    """HubSpot's token match: a whole word of the property (a `*` in the value is a wildcard)."""
+    token = str(value or "").strip().lower()
+    if not token or not re.fullmatch(r"[\w*@.-]+", token):
+        raise _hubspot_error(400, f"CONTAINS_TOKEN needs one token, got {value!r}")
+    pattern = token.replace("*", "%")
+    # the text between separators (space and the usual punctuation) is a token
+    padded = (
+        f"(' ' || replace(replace(replace(lower(coalesce({column}, '')), char(10), ' '), ',', ' '), ':', ' ') || ' ')"
+    )
+    sql = f"{padded} like ?"
+    return (sql if operator == "CONTAINS_TOKEN" else f"not ({sql})"), [f"% {pattern} %"]
+
+
 class _SearchQuery:
     """Translates HubSpot search filters and sorts into SQL over the JSON properties."""
 
@@ -458,6 +473,8 @@ class _SearchQuery:
             return f"coalesce({column}, '') != ''", []
         if operator == "NOT_HAS_PROPERTY":
             return f"coalesce({column}, '') = ''", []
+        if operator in ("CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"):
+            return _contains_token(column, operator, f.get("value"))
         raw_values = [f.get("value"), f.get("highValue")] if operator == "BETWEEN" else [f.get("value")]
         kind = self._kind(name, operator, raw_values)
         values = [self._value(kind, name, v) for v in raw_values]

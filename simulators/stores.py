@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-CRM_OBJECT_TYPES = ("contacts", "tickets", "feedback_submissions", "p_survey_invitations")
+CRM_OBJECT_TYPES = ("contacts", "tickets", "feedback_submissions", "p_survey_invitations", "tasks")
 APP_RESOURCES = ("technicians", "interventions", "field-quotes", "time-entries")
 
 _CRM_SCHEMA = """

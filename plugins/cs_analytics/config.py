@@ -9,8 +9,9 @@ the environment.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 
 WAREHOUSE_CONN_ID = "warehouse"
@@ -79,23 +80,150 @@ class IngestSettings:
         )
 
 
+_EMAIL = re.compile(r"[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+")
+_SLACK_CHANNEL = re.compile(r"#?[a-z0-9][a-z0-9._-]{0,79}|[CGD][A-Z0-9]{8,}")
+
+
+def email_list(name: str, default: str) -> tuple[str, ...]:
+    """Comma-separated addresses from `name`; an empty or malformed list is an error naming it."""
+    raw = os.environ.get(name)
+    raw = default if raw is None else raw
+    addresses = tuple(a.strip() for a in raw.split(","))
+    if not any(addresses):
+        raise ValueError(f"environment variable {name} is empty: it needs at least one e-mail address")
+    bad = [a for a in addresses if not _EMAIL.fullmatch(a)]
+    if bad:
+        raise ValueError(f"environment variable {name}: {', '.join(repr(b) for b in bad)} is not an e-mail address")
+    return addresses
+
+
+def slack_channel(name: str, default: str) -> str:
+    value = (os.environ.get(name) or default).strip()
+    if not _SLACK_CHANNEL.fullmatch(value):
+        raise ValueError(
+            f"environment variable {name}={value!r} is not a Slack channel (#name in lower case, or a channel id)"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who hears an alert: e-mail addresses and a Slack channel, from the environment."""
+
+    name: str
+    emails: tuple[str, ...]
+    slack_channel: str
+
+
+# audience -> (e-mail variable, default, Slack variable, default). The rules file names audiences.
+AUDIENCE_SETTINGS = {
+    "service_client": (
+        "ALERT_EMAIL_TO",
+        "claire@service-client.local",
+        "SLACK_ALERT_CHANNEL",
+        "#service-client-alertes",
+    ),
+    "field": ("FIELD_EMAIL_TO", "gaetan@service-client.local", "SLACK_FIELD_CHANNEL", "#terrain"),
+    "direction": ("DIRECTION_EMAIL_TO", "direction@service-client.local", "SLACK_DIRECTION_CHANNEL", "#direction"),
+    # the management committee: the quarterly strategic report (spec 3.1, "CODIR")
+    "codir": ("CODIR_EMAIL_TO", "codir@service-client.local", "SLACK_CODIR_CHANNEL", "#codir"),
+    "data_engineering": (
+        "DATA_ENGINEERING_EMAIL_TO",
+        "data-eng@service-client.local",
+        "SLACK_DATA_CHANNEL",
+        "#data-engineering",
+    ),
+}
+
+
 @dataclass(frozen=True)
 class NotifySettings:
     alert_email_to: tuple[str, ...]
     data_engineering_email_to: tuple[str, ...]
     slack_alert_channel: str
     slack_data_channel: str
+    audiences: dict[str, Audience] | None = None
 
     @classmethod
     def from_env(cls) -> NotifySettings:
-        def addresses(name: str, default: str) -> tuple[str, ...]:
-            return tuple(a.strip() for a in os.environ.get(name, default).split(",") if a.strip())
-
+        audiences = {
+            name: Audience(name, email_list(email_var, email_default), slack_channel(slack_var, slack_default))
+            for name, (email_var, email_default, slack_var, slack_default) in AUDIENCE_SETTINGS.items()
+        }
         return cls(
-            alert_email_to=addresses("ALERT_EMAIL_TO", "claire@service-client.local"),
-            data_engineering_email_to=addresses("DATA_ENGINEERING_EMAIL_TO", "data-eng@service-client.local"),
-            slack_alert_channel=os.environ.get("SLACK_ALERT_CHANNEL", "#service-client-alertes"),
-            slack_data_channel=os.environ.get("SLACK_DATA_CHANNEL", "#data-engineering"),
+            alert_email_to=audiences["service_client"].emails,
+            data_engineering_email_to=audiences["data_engineering"].emails,
+            slack_alert_channel=audiences["service_client"].slack_channel,
+            slack_data_channel=audiences["data_engineering"].slack_channel,
+            audiences=audiences,
+        )
+
+    def audience(self, name: str) -> Audience:
+        audiences = self.audiences or {
+            "service_client": Audience("service_client", self.alert_email_to, self.slack_alert_channel),
+            "data_engineering": Audience("data_engineering", self.data_engineering_email_to, self.slack_data_channel),
+        }
+        if name not in audiences:
+            raise ValueError(f"unknown audience {name!r}; known: {', '.join(sorted(audiences))}")
+        return audiences[name]
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """Where alerts point people to, and who they come from."""
+
+    rules_file: Path = PROJECT_ROOT / "plugins" / "cs_analytics" / "alerts" / "rules.yml"
+    dashboard_base_url: str = "http://localhost:8088"
+    airflow_base_url: str = "http://localhost:8080"
+    email_from: str | None = None  # None: the SMTP connection's from_email
+    customer_unsubscribe_url: str = "https://www.service-client.example/desabonnement"
+
+    @classmethod
+    def from_env(cls) -> AlertSettings:
+        return cls(
+            rules_file=Path(_env_text("ALERT_RULES_FILE", str(cls.rules_file))),
+            dashboard_base_url=_env_text("DASHBOARD_BASE_URL", cls.dashboard_base_url).rstrip("/"),
+            airflow_base_url=_env_text("AIRFLOW__API__BASE_URL", cls.airflow_base_url).rstrip("/"),
+            email_from=os.environ.get("ALERT_EMAIL_FROM") or None,
+            customer_unsubscribe_url=_env_text("CUSTOMER_UNSUBSCRIBE_URL", cls.customer_unsubscribe_url),
+        )
+
+
+@dataclass(frozen=True)
+class OutboxSettings:
+    """How the outbox retries: exponential backoff from `retry_base_s` up to `retry_cap_s`, at
+    most `max_attempts` tries; a run waits for messages coming due within `wait_budget_s`."""
+
+    retry_base_s: float = 30.0
+    retry_cap_s: float = 3600.0
+    max_attempts: int = 10
+    wait_budget_s: float = 20.0
+    lease_s: float = 600.0
+    batch_size: int = 50
+
+    @classmethod
+    def from_env(cls) -> OutboxSettings:
+        return cls(
+            retry_base_s=_env_float("OUTBOX_RETRY_BASE_SECONDS", cls.retry_base_s),
+            retry_cap_s=_env_float("OUTBOX_RETRY_CAP_SECONDS", cls.retry_cap_s),
+            max_attempts=int(_env_float("OUTBOX_MAX_ATTEMPTS", cls.max_attempts)),
+            wait_budget_s=_env_float("OUTBOX_WAIT_BUDGET_SECONDS", cls.wait_budget_s),
+        )
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """How long a report waits for its period's marts (sensor in reschedule mode, looking every
+    `poke_s`) before it goes out with a "données incomplètes" banner."""
+
+    wait_s: float = 3600.0
+    poke_s: float = 300.0
+
+    @classmethod
+    def from_env(cls) -> ReportSettings:
+        return cls(
+            wait_s=_env_float("REPORT_MARTS_WAIT_SECONDS", cls.wait_s),
+            poke_s=_env_float("REPORT_MARTS_POKE_SECONDS", cls.poke_s),
         )
 
 
@@ -130,6 +258,16 @@ class QualitySettings:
             docs_keep_runs=int(_env_float("DQ_DOCS_KEEP_RUNS", cls.docs_keep_runs)),
             data_docs_dir=Path(_env_text("DQ_DATA_DOCS_DIR", str(cls.data_docs_dir))).resolve(),
         )
+
+
+def business_hours() -> tuple[time, time]:
+    """The customer service's opening hours (Mon-Fri, Paris): dbt's vars business_open_time and
+    business_close_time, the one place they are set."""
+    import yaml
+
+    project = yaml.safe_load((PROJECT_ROOT / "dbt_project" / "dbt_project.yml").read_text())
+    v = project["vars"]
+    return time.fromisoformat(v["business_open_time"]), time.fromisoformat(v["business_close_time"])
 
 
 def task_retry_delay() -> timedelta:

@@ -10,7 +10,9 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset
 from airflow.timetables.interval import CronDataIntervalTimetable
+from airflow.timetables.trigger import CronTriggerTimetable
 
+from cs_analytics.alerts.notifiers import PipelineFailureNotifier
 from cs_analytics.config import LOCAL_TZ, task_retry_delay
 
 OWNER = "data-engineering"
@@ -44,12 +46,25 @@ DEFAULT_ARGS = {
     "retry_delay": task_retry_delay(),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=20),
+    # A task that fails for good tells data engineering (Slack + e-mail: task, error, log link).
+    "on_failure_callback": PipelineFailureNotifier(),
 }
 
 
 def daily_interval(cron: str = "0 0 * * *") -> CronDataIntervalTimetable:
     """A run covers the Paris calendar day that just ended ([D 00:00, D+1 00:00) Europe/Paris)."""
     return CronDataIntervalTimetable(cron, timezone=LOCAL_TZ)
+
+
+def business_hours_every_15_minutes() -> CronTriggerTimetable:
+    """Every quarter of an hour while the customer service is open (Mon-Fri 08:00-17:45 Paris,
+    dbt vars business_open_time / business_close_time); each run is an instant, not a period."""
+    return CronTriggerTimetable("*/15 8-17 * * 1-5", timezone=LOCAL_TZ)
+
+
+def daily_at(hour: int, minute: int = 0) -> CronTriggerTimetable:
+    """Once a day at a Paris wall-clock time (the run is that instant)."""
+    return CronTriggerTimetable(f"{minute} {hour} * * *", timezone=LOCAL_TZ)
 
 
 # Data-aware scheduling: each raw dataset is an Asset; transformation waits for all of them.

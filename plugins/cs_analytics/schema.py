@@ -265,7 +265,7 @@ create table if not exists ml.churn_scores (
     customer_id      text not null,
     score            integer not null check (score between 0 and 100),
     probability      double precision not null,
-    band             text not null,
+    band             text not null,          -- élevé (> 70) | moyen (> 50) | faible
     reasons          text[] not null,
     reason_features  text[] not null,
     model_version    integer not null,
@@ -325,23 +325,104 @@ create table if not exists ml.feature_drift (
 );
 
 -- ============================================================================ alerts
--- One row per (alert, channel, recipient): a retried or re-run task sends only what has
--- not been sent yet.
-create table if not exists meta.alert_deliveries (
-    alert_key     text not null,
-    channel       text not null check (channel in ('email', 'slack')),
-    recipient     text not null,
-    severity      text not null,
-    audience      text not null,
-    rule          text,
-    title         text not null,
-    status        text not null check (status in ('sent', 'failed')),
-    error         text,
-    dag_id        text,
-    run_id        text,
-    delivered_at  timestamptz not null default now(),
-    primary key (alert_key, channel, recipient)
+-- The outbox (alerts/outbox.py): every message the platform sends (an alert to Slack or by
+-- e-mail, a CRM task, a CRM list change, a report, a customer e-mail) is written here first
+-- under a stable key, in the transaction that decides to send it, then delivered from here
+-- with retries. An outage delays a message and never loses it; a re-run finds the key and
+-- adds nothing. One row per (message, channel, recipient).
+create table if not exists meta.outbox (
+    message_id        bigserial primary key,
+    message_key       text not null unique,
+    group_key         text not null,          -- the alert or report the message belongs to
+    kind              text not null,          -- alert | report | customer_email | crm_task | crm_list | pipeline
+    channel           text not null check (channel in ('email', 'slack', 'crm_task', 'crm_list')),
+    recipient         text not null,          -- address, Slack channel, CRM owner id or list name
+    rule              text,
+    severity          text check (severity in ('critical', 'important', 'info')),
+    audience          text,
+    entity            text,
+    title             text not null,
+    payload           jsonb not null,         -- the rendered message (alerts/messages.py)
+    status            text not null default 'pending'
+                      check (status in ('pending', 'sending', 'sent', 'failed', 'suppressed')),
+    attempts          integer not null default 0,
+    max_attempts      integer not null,
+    next_attempt_at   timestamptz not null default now(),
+    lease_until       timestamptz,            -- a sender holds a 'sending' row until then
+    last_error        text,
+    external_id       text,                   -- Slack ts, e-mail Message-ID, HubSpot task id
+    created_at        timestamptz not null default now(),
+    first_attempt_at  timestamptz,
+    sent_at           timestamptz,
+    dag_id            text,
+    run_id            text
 );
+create index if not exists outbox_due on meta.outbox (next_attempt_at) where status in ('pending', 'sending');
+create index if not exists outbox_group on meta.outbox (group_key);
+
+-- Pictures a message carries: inline images of an e-mail (cid), files posted with a Slack message.
+create table if not exists meta.outbox_images (
+    message_id  bigint not null references meta.outbox (message_id) on delete cascade,
+    cid         text not null,
+    filename    text not null,
+    mime_type   text not null,
+    alt         text not null,
+    content     bytea not null,
+    primary key (message_id, cid)
+);
+
+-- Every delivery attempt, with its outcome: the delivery log's detail.
+create table if not exists meta.outbox_attempts (
+    message_id   bigint not null references meta.outbox (message_id) on delete cascade,
+    attempt      integer not null,
+    started_at   timestamptz not null,
+    finished_at  timestamptz not null,
+    outcome      text not null check (outcome in ('sent', 'retry', 'failed', 'suppressed')),
+    error        text,
+    primary key (message_id, attempt)
+);
+
+-- The last alert raised per (rule, entity): cooldown and escalation (alerts/policy.py). Written
+-- in the same transaction as the outbox rows it decided.
+create table if not exists meta.alert_state (
+    rule             text not null,
+    entity           text not null,
+    alert_key        text not null,
+    severity         text not null,
+    level            integer not null,       -- 0 = as configured, 1 = escalated
+    value            double precision,       -- the measured value when raised (worsening is judged on it)
+    first_raised_at  timestamptz not null,
+    last_raised_at   timestamptz not null,
+    cooldown_until   timestamptz not null,
+    times_raised     integer not null default 1,
+    primary key (rule, entity)
+);
+
+-- The delivery log BI reads (bi_reader reads the marts schema only; the view runs with its
+-- owner's rights, so meta itself stays closed): what, to whom, when, status, attempts, error.
+create schema if not exists marts;
+create or replace view marts.alert_delivery_log as
+select
+    o.message_id,
+    o.group_key as alert_key,
+    o.kind,
+    o.rule,
+    o.severity,
+    o.audience,
+    o.channel,
+    o.recipient,
+    o.title,
+    o.status,
+    o.attempts,
+    o.last_error,
+    o.external_id,
+    o.created_at,
+    o.first_attempt_at,
+    o.sent_at,
+    extract(epoch from o.sent_at - o.created_at)::double precision as seconds_to_deliver,
+    o.dag_id,
+    o.run_id
+from meta.outbox as o;
 
 -- ============================================================================ bookkeeping
 -- Which version of this DDL the warehouse has (ensure_schema's fast path).

@@ -21,6 +21,7 @@ FIRST_TICKET_ID = 9_000_001
 CLOSED_BEFORE_CREATED_RATE = 0.001
 FIRST_FEEDBACK_ID = 14_000_001
 FIRST_INVITATION_ID = 21_000_001
+EMAIL_OPTOUT_SHARE = 0.05
 _COMMON = (("hs_object_id", "Record ID", "number", "number"), ("createdate", "Create date", "datetime", "date"),
            ("hs_lastmodifieddate", "Last modified date", "datetime", "date"))  # fmt: skip
 
@@ -48,6 +49,7 @@ PROPERTIES = {
         ("date_perte", "Date de perte", "datetime", "date"),
         ("hubspot_owner_id", "Contact owner", "enumeration", "select"),
         ("lastmodifieddate", "Last modified date", "datetime", "date"),
+        ("hs_email_optout", "Unsubscribed from all email", "bool", "booleancheckbox"),
     ),
     "tickets": _COMMON
     + (
@@ -171,6 +173,8 @@ def crm_contacts(world: World) -> tuple[list[dict], pd.Series]:
             "statut_client": np.where(lost, "perdu", "actif"),
             "date_perte": np.where(lost, np.char.add(loss_day.astype(str), "T00:00:00.000Z"), None),
             "hubspot_owner_id": owners,
+            # a few customers unsubscribed from all e-mail (own stream: the other draws stay as they were)
+            "hs_email_optout": component_rng(world.config.seed, "crm_email_optout").random(n) < EMAIL_OPTOUT_SHARE,
         },
         modified_property("contacts"),
     )

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 PARIS = ZoneInfo("Europe/Paris")
-GENERATOR_VERSION = "1.5.0"
+GENERATOR_VERSION = "1.6.0"  # 1.6.0: weather (ml) and contacts with hs_email_optout (alerts)
 
 # Activity before the first exported day fills the trailing windows the churn hazard reads, so
 # the first exported months behave like every later month.

@@ -18,7 +18,8 @@ except ImportError:  # pragma: no cover - older Airflow
 DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
 EXPECTED = {
     "ingest_crm", "ingest_cti", "ingest_erp", "ingest_mobile_app", "ingest_portal_analytics", "ingest_mailbox",
-    "ingest_weather", "transform", "ml_training", "ml_scoring", "alerts",
+    "ingest_weather", "transform", "ml_training", "ml_scoring", "alerts", "alerts_intraday", "marts_deadline",
+    "report_daily", "report_weekly", "report_monthly", "report_quarterly",
 }  # fmt: skip
 NETWORK_TASK_PREFIXES = (
     "load",
@@ -29,6 +30,8 @@ NETWORK_TASK_PREFIXES = (
     "call_volume_forecast",
     "plan_technician_routes",
     "evaluate_and_notify",
+    "evaluate",
+    "deliver",
 )
 
 
@@ -70,3 +73,39 @@ def test_dag_file_does_not_import_heavy_libraries(dag_file):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = next(line for line in out.stdout.splitlines() if line.startswith("HEAVY=")).removeprefix("HEAVY=")
     assert loaded == "", f"{dag_file} imports heavy modules at parse time: {loaded}"
+
+
+def test_every_task_tells_data_engineering_when_it_fails(dagbag):
+    from cs_analytics.alerts.notifiers import PipelineFailureNotifier
+
+    for dag_id in sorted(EXPECTED):
+        for task in dagbag.dags[dag_id].tasks:
+            callbacks = task.on_failure_callback
+            callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+            assert any(isinstance(c, PipelineFailureNotifier) for c in callbacks), f"{dag_id}.{task.task_id}"
+
+
+def test_intraday_alerts_run_every_quarter_hour_in_business_hours(dagbag):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from airflow.timetables.trigger import CronTriggerTimetable
+
+    timetable = dagbag.dags["alerts_intraday"].timetable
+    assert isinstance(timetable, CronTriggerTimetable)
+    paris = ZoneInfo("Europe/Paris")
+    assert timetable._expression == "*/15 8-17 * * 1-5" and str(timetable._timezone) == "Europe/Paris"
+    # Monday 17:45 Paris is the last run of the day; the next one is Tuesday 08:00 Paris
+    nxt = timetable._get_next(datetime(2026, 3, 9, 17, 46, tzinfo=paris))
+    assert nxt.astimezone(paris).replace(tzinfo=None) == datetime(2026, 3, 10, 8, 0)
+
+
+def test_marts_deadline_alert_fires_at_07_30_paris(dagbag):
+    from datetime import timedelta
+
+    dag = dagbag.dags["marts_deadline"]
+    (deadline,) = dag.deadline if isinstance(dag.deadline, list) else [dag.deadline]
+    assert type(deadline.reference).__name__ == "DagRunLogicalDateDeadline"
+    assert deadline.interval == timedelta(hours=7, minutes=30)
+    assert deadline.callback.path == "cs_analytics.alerts.notifiers.marts_deadline_missed"
+    assert dag.timetable._expression == "0 0 * * *" and str(dag.timetable._timezone) == "Europe/Paris"

@@ -18,7 +18,14 @@ def present(wh: Warehouse) -> set[str]:
 
 
 def test_concurrent_first_runs_create_every_object_once(warehouse: Warehouse):
-    assert {"meta.quarantine", "meta.dq_results", "meta.alert_deliveries", "ml.call_volume_forecast"} <= set(RELATIONS)
+    assert {
+        "meta.quarantine",
+        "meta.dq_results",
+        "meta.outbox",
+        "marts.alert_delivery_log",
+        "ml.churn_scores",
+        "ml.call_volume_forecast",
+    } <= set(RELATIONS)
     with ThreadPoolExecutor(max_workers=3) as pool:
         list(pool.map(lambda _: ensure_schema(warehouse), range(3)))
     assert present(warehouse) == set(RELATIONS)

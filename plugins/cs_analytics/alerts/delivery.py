@@ -1,138 +1,98 @@
-"""Deliver alerts by email (Airflow SMTP connection) and Slack (Airflow Slack connection).
+"""Routing alerts to their audiences' channels, and sending ready-made alerts now.
 
-Every delivery is recorded in `meta.alert_deliveries`, keyed on (alert key, channel,
-recipient): a retried or re-run task sends only what has not been sent yet. A failed
-send is recorded with its error and makes the task fail after the others were tried.
+`route_alert(alert, audiences, channels, notify)` gives one outbox message per channel and
+recipient (the rules engine uses it too).
+
+Sending ready-made alerts now, through the outbox: for code that raises an alert itself (the
+quality gate, the pipeline-failure notifier, the marts deadline) rather than a rule's query.
+
+`deliver(alerts, warehouse)` routes each alert to its audience's channels - those of the event
+rule named by `alert.rule` in rules.yml when there is one (severity, audience and channels are
+configured there), else the alert's own audience on Slack and e-mail - writes the messages to the
+outbox and delivers them. A message that cannot be delivered now stays in the outbox for the
+next delivery run; this call then raises, after every other message was tried.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Mapping, Sequence
 
-from cs_analytics.alerts.messages import Alert, email_html, email_subject, slack_blocks, slack_text
-from cs_analytics.config import SLACK_CONN_ID, SMTP_CONN_ID, NotifySettings
-from cs_analytics.schema import ensure_schema
+from cs_analytics.alerts.messages import Alert, OutboxMessage, alert_email, alert_slack
+from cs_analytics.alerts.outbox import DeliveryReport, send_now
+from cs_analytics.config import NotifySettings, OutboxSettings
 
 log = logging.getLogger(__name__)
 
 
-class EmailSender(Protocol):
-    def send(self, to: str, subject: str, html: str, files: list[str] | None = None) -> None: ...
+def route_alert(alert: Alert, audiences: tuple[str, ...], channels: tuple[str, ...], notify: NotifySettings,
+                kind: str = "alert") -> list[OutboxMessage]:  # fmt: skip
+    """One message per channel and recipient of each audience (an address or Slack channel shared
+    by two audiences gets it once)."""
+    messages: dict[str, OutboxMessage] = {}
+    email = alert_email(alert) if "email" in channels else None
+    slack = alert_slack(alert) if "slack" in channels else None
+    for name in audiences:
+        audience = notify.audience(name)
+        recipients = []
+        if email is not None:
+            recipients += [(a, email) for a in audience.emails]
+        if slack is not None:
+            recipients.append((audience.slack_channel, slack))
+        for recipient, content in recipients:
+            m = OutboxMessage.create(
+                alert.key, kind, recipient, content, rule=alert.rule or None, severity=alert.severity,
+                audience=name, entity=alert.entity, title=alert.title,
+            )  # fmt: skip
+            messages.setdefault(m.key, m)
+    return list(messages.values())
 
 
-class SlackPoster(Protocol):
-    def post(self, channel: str, text: str, blocks: list[dict] | None = None) -> None: ...
+def alert_messages(alerts: Sequence[Alert], notify: NotifySettings, kind: str = "alert"):
+    from cs_analytics.alerts.rules import RuleFileError, load_rules
 
-
-class SmtpEmailSender:
-    def __init__(self, conn_id: str = SMTP_CONN_ID):
-        self.conn_id = conn_id
-
-    def send(self, to: str, subject: str, html: str, files: list[str] | None = None) -> None:
-        from airflow.providers.smtp.hooks.smtp import SmtpHook
-
-        with SmtpHook(smtp_conn_id=self.conn_id) as hook:
-            hook.send_email_smtp(to=to, subject=subject, html_content=html, files=files or [])
-
-
-class SlackWebApiPoster:
-    """slack_sdk WebClient through the Airflow Slack hook (base_url from the connection extra)."""
-
-    def __init__(self, conn_id: str = SLACK_CONN_ID):
-        from airflow.providers.slack.hooks.slack import SlackHook
-
-        self.hook = SlackHook(slack_conn_id=conn_id)
-
-    def post(self, channel: str, text: str, blocks: list[dict] | None = None) -> None:
-        self.hook.client.chat_postMessage(channel=channel, text=text, blocks=blocks)
-
-
-@dataclass
-class DeliveryReport:
-    sent: Counter = field(default_factory=Counter)  # (channel, severity) -> count
-    skipped: int = 0  # already delivered by an earlier attempt
-    failures: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return {
-            "sent": [{"channel": c, "severity": s, "count": n} for (c, s), n in sorted(self.sent.items())],
-            "skipped_already_sent": self.skipped,
-            "failures": self.failures,
-        }
-
-
-def routes(alert: Alert, settings: NotifySettings) -> list[tuple[str, str]]:
-    """(channel, recipient) pairs for an alert's audience."""
-    if alert.audience == "data_engineering":
-        emails, channel = settings.data_engineering_email_to, settings.slack_data_channel
-    else:
-        emails, channel = settings.alert_email_to, settings.slack_alert_channel
-    return [*(("email", e) for e in emails), ("slack", channel)]
+    try:
+        ruleset = load_rules()
+    except RuleFileError:
+        log.exception("rules file refused: alerts raised by code keep their own routing")
+        ruleset = None
+    messages = []
+    for alert in alerts:
+        rule = ruleset.by_name(alert.rule) if ruleset and alert.rule else None
+        if rule is not None and rule.schedule == "event":
+            alert = alert.with_(severity=rule.severity)
+            audiences, channels = rule.audience, rule.channels
+        else:
+            audiences, channels = (alert.audience,), ("slack", "email")
+        messages += route_alert(alert, audiences, channels, notify, kind)
+    return messages
 
 
 def deliver(
-    alerts: list[Alert],
+    alerts: Sequence[Alert],
     warehouse,
-    email: EmailSender | None = None,
-    slack: SlackPoster | None = None,
+    channels: Mapping | None = None,
     settings: NotifySettings | None = None,
     dag_id: str | None = None,
     run_id: str | None = None,
+    outbox_settings: OutboxSettings | None = None,
+    kind: str = "alert",
 ) -> DeliveryReport:
-    settings = settings or NotifySettings.from_env()
-    email = email or SmtpEmailSender()
-    slack = slack or SlackWebApiPoster()
-    report = DeliveryReport()
-    ensure_schema(warehouse)
-    done = {
-        (k, c, r)
-        for k, c, r in warehouse.query(
-            "select alert_key, channel, recipient from meta.alert_deliveries where status = 'sent' "
-            "and alert_key = any(%s)",
-            ([a.key for a in alerts],),
+    from cs_analytics.alerts.channels import default_channels
+
+    notify = settings or NotifySettings.from_env()
+    messages = alert_messages(alerts, notify, kind)
+    report = send_now(
+        warehouse,
+        messages,
+        channels if channels is not None else default_channels(warehouse),
+        dag_id=dag_id,
+        run_id=run_id,
+        settings=outbox_settings,
+    )
+    problems = report.failed + report.retrying
+    if problems:
+        raise RuntimeError(
+            f"{len(problems)} message(s) not delivered yet (kept in meta.outbox): " + "; ".join(problems)
         )
-    }
-    for alert in alerts:
-        for channel, recipient in routes(alert, settings):
-            if (alert.key, channel, recipient) in done:
-                report.skipped += 1
-                continue
-            error = None
-            try:
-                if channel == "email":
-                    email.send(recipient, email_subject(alert), email_html(alert))
-                else:
-                    slack.post(recipient, slack_text(alert), slack_blocks(alert))
-                report.sent[(channel, alert.severity)] += 1
-            except Exception as exc:  # one failing sink must not stop the other deliveries
-                error = f"{type(exc).__name__}: {exc}".replace("\n", " ")
-                report.failures.append(f"{alert.key} -> {channel}:{recipient}: {error}")
-                log.error("delivery failed: %s -> %s:%s: %s", alert.key, channel, recipient, error)
-            warehouse.execute(
-                """
-                insert into meta.alert_deliveries (alert_key, channel, recipient, severity, audience, rule, title,
-                    status, error, dag_id, run_id)
-                values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-                on conflict (alert_key, channel, recipient) do update set status = excluded.status,
-                    error = excluded.error, dag_id = excluded.dag_id, run_id = excluded.run_id, delivered_at = now()
-                """,
-                (
-                    alert.key,
-                    channel,
-                    recipient,
-                    alert.severity,
-                    alert.audience,
-                    alert.rule,
-                    alert.title,
-                    "failed" if error else "sent",
-                    error,
-                    dag_id,
-                    run_id,
-                ),
-            )
-    if report.failures:
-        raise RuntimeError(f"{len(report.failures)} delivery(ies) failed: " + "; ".join(report.failures))
     return report

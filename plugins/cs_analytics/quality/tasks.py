@@ -18,6 +18,8 @@ class QualityGateFailed(AirflowFailException):
     """A critical expectation failed. An AirflowFailException: retrying cannot fix data, so the
     task fails at once and everything downstream (the marts Asset, ML, alerts) stays put."""
 
+    alerted = True  # the gate sends its own alert; the generic failure notifier stays quiet
+
 
 def gate_alert(result, dag_id: str):
     from cs_analytics.alerts.messages import Alert

@@ -276,6 +276,11 @@ joined as (
 measured as (
     select
         joined.*,
+        -- the same weekday of the four weeks before, days whose CDR file was loaded
+        avg(case when joined.is_calls_loaded then joined.calls end) over (
+            partition by extract(isodow from joined.kpi_date) order by joined.kpi_date
+            rows between 4 preceding and 1 preceding
+        ) as calls_same_weekday_avg_4w,
         {{ kpi_abandonment_rate() }} as abandonment_rate,
         {{ kpi_service_level() }} as service_level,
         {{ kpi_avg_handle_seconds() }} as avg_handle_seconds,
@@ -302,6 +307,12 @@ select
     calls::bigint as calls_per_day,
     {{ var('kpi')['calls_per_day_alert_above'] }}::integer as calls_per_day_alert_threshold,
     is_calls_loaded and calls > {{ var('kpi')['calls_per_day_alert_above'] }} as is_call_overload,
+    -- Pic d'appels inhabituel (spec 3.2: +30 % vs la moyenne), business days against the same weekday
+    round(calls_same_weekday_avg_4w::numeric, 1) as calls_same_weekday_avg_4w,
+    {{ var('kpi')['unusual_call_peak_ratio'] }}::numeric as unusual_call_peak_ratio,
+    is_calls_loaded and is_business_day
+    and {{ kpi_is_above('calls', 'calls_same_weekday_avg_4w * ' ~ var('kpi')['unusual_call_peak_ratio']) }}
+        as is_unusual_call_peak,
     inbound_calls::bigint as inbound_calls,
     outbound_calls::bigint as outbound_calls,
     answered_calls::bigint as answered_calls,

@@ -29,6 +29,8 @@ renamed as (
 
         -- booleans
         coalesce(lower(props ->> 'vip') = 'true', false) as is_vip,
+        -- HubSpot's "Unsubscribed from all email": no marketing or automated e-mail may reach them
+        coalesce(lower(props ->> 'hs_email_optout') = 'true', false) as is_email_opted_out,
         archived as is_archived,
 
         -- timestamps
