@@ -29,7 +29,6 @@ NETWORK_TASK_PREFIXES = (
     "quality_gate",
     "call_volume_forecast",
     "plan_technician_routes",
-    "evaluate_and_notify",
     "evaluate",
     "deliver",
 )
