@@ -24,6 +24,7 @@ from cs_analytics.ingestion.batch import (
     advance_watermark,
     enforce_quarantine_rate,
     get_watermark,
+    is_in_the_future,
     record_batch,
     resolve_quarantine,
     write_quarantine,
@@ -128,6 +129,12 @@ def load_api_object(
                     rec = parse(obj)
                 except (ValueError, KeyError, TypeError) as exc:
                     reject(obj, f"invalid record: {exc}")
+                    continue
+                if is_in_the_future(rec.updated_at, ctx.loaded_at):
+                    reject(
+                        obj,
+                        f"modified in the future: {rec.updated_at.isoformat()} (loaded at {ctx.loaded_at:%Y-%m-%d %H:%M} UTC)",
+                    )
                     continue
                 try:
                     # Strict JSON: a NaN or Infinity the source let through would abort the whole COPY.

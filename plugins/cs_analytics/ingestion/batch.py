@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -17,6 +17,15 @@ import psycopg
 from cs_analytics.warehouse import copy_rows
 
 log = logging.getLogger(__name__)
+
+
+# A source record modified later than this past the load's own clock is wrong (its clock or the record):
+# quarantined, rather than deferred to an interval that will not come for years.
+FUTURE_TOLERANCE = timedelta(days=1)
+
+
+def is_in_the_future(ts: datetime, loaded_at: datetime) -> bool:
+    return ts > loaded_at + FUTURE_TOLERANCE
 
 
 class QuarantineRateExceeded(RuntimeError):

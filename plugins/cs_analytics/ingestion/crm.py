@@ -24,7 +24,7 @@ from typing import Any
 
 from cs_analytics.config import CRM_CONN_ID, IngestSettings
 from cs_analytics.ingestion.api_load import ApiRecord, load_api_object
-from cs_analytics.ingestion.batch import BatchContext, LoadResult, MissingRequiredColumn
+from cs_analytics.ingestion.batch import BatchContext, LoadResult, MissingRequiredColumn, is_in_the_future
 from cs_analytics.ingestion.http_client import ApiSession, session_from_connection
 from cs_analytics.warehouse import Warehouse
 
@@ -171,6 +171,11 @@ def parse_object(obj: dict[str, Any], object_type: str) -> ApiRecord:
         raise ValueError("record has no id")
     if not isinstance(obj.get("properties"), dict):
         raise ValueError("record has no properties object")
+    for name, value in obj["properties"].items():
+        if isinstance(value, dict | list):  # HubSpot serves every property as text: this is not HubSpot's data
+            raise ValueError(
+                f"{name}: expected a text value, got {'an object' if isinstance(value, dict) else 'a list'}"
+            )
     return ApiRecord(
         id=str(obj["id"]),
         updated_at=_modified(obj, object_type),
@@ -223,7 +228,9 @@ def load_object(
             for rec in client.list_objects(object_type, properties):
                 # A full load still stops at the interval end; later changes belong to later runs.
                 try:
-                    if until is None or _modified(rec, object_type) < until:
+                    modified = _modified(rec, object_type)
+                    # A record modified in the future is yielded for the loader to quarantine.
+                    if until is None or modified < until or is_in_the_future(modified, ctx.loaded_at):
                         yield rec
                 except ValueError:
                     yield rec  # unparsable: let the parser quarantine it with the reason

@@ -25,6 +25,7 @@ from psycopg import sql
 
 from cs_analytics.config import ERP_CONN_ID, LOCAL_TZ, IngestSettings
 from cs_analytics.ingestion.batch import (
+    FUTURE_TOLERANCE,
     BatchContext,
     LoadResult,
     MissingRequiredColumn,
@@ -226,14 +227,20 @@ def load_table(
         window = sql.SQL(" and ").join(conds) if conds else sql.SQL("true")
 
         # Rows that cannot be keyed or tracked are quarantined, not loaded.
+        # A null cbModification fails every window's comparison: such rows are picked out on their own.
+        # So are rows modified in the future (a wrong clock): outside every window, they would never load.
+        future = sql.SQL("{} > ({}::timestamptz at time zone {})").format(
+            sql.Identifier(MODIFIED), sql.Literal(ctx.loaded_at + FUTURE_TOLERANCE), sql.Literal(LOCAL_TZ)
+        )
         bad_rows = econn.execute(
-            sql.SQL("select row_to_json(s)::text from {} s where ({}) and not ({} and {} is not null)").format(
-                src, window, key_ok, sql.Identifier(MODIFIED)
-            )
+            sql.SQL(
+                "select row_to_json(s)::text, case when {future} then 'cbModification in the future' "
+                "else 'null key or cbModification' end from {src} s "
+                "where (({window}) and not ({key_ok})) or {mod} is null or {future}"
+            ).format(src=src, window=window, key_ok=key_ok, mod=sql.Identifier(MODIFIED), future=future)
         ).fetchall()
         quarantined = [
-            QuarantinedRow(f"{SOURCE_SCHEMA}.{table}#row{i}", "null key or cbModification", r[0])
-            for i, r in enumerate(bad_rows)
+            QuarantinedRow(f"{SOURCE_SCHEMA}.{table}#row{i}", reason, r) for i, (r, reason) in enumerate(bad_rows)
         ]
 
         table_empty = conn.execute(
