@@ -72,7 +72,24 @@ def cases() -> list[Case]:
     return [Case(source=source, **entry) for source, entries in manifest.items() for entry in entries]
 
 
-def run_case(case: Case, warehouse: Warehouse, source_db_url: str, tmp: Path) -> Outcome:
+def reset(warehouse: Warehouse, source_db_url: str) -> None:
+    """Empty both databases: raw schemas and the Sage tables dropped, meta tables truncated."""
+    with warehouse.connect(autocommit=True) as conn:
+        conn.execute("drop schema if exists raw_cti, raw_crm, raw_app, raw_erp cascade")
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "select format('%I.%I', schemaname, tablename) from pg_tables "
+                "where schemaname = 'meta' and tablename <> 'schema_version'"
+            )
+        ]
+        if tables:
+            conn.execute(f"truncate {', '.join(tables)}")
+    with psycopg.connect(source_db_url, autocommit=True) as conn:
+        conn.execute("drop schema if exists dbo cascade")
+
+
+def run_case(case: Case, warehouse: Warehouse, source_db_url: str | None, tmp: Path) -> Outcome:
     runner = {"cti": _run_cti, "crm": _run_crm, "mobile_app": _run_app, "erp": _run_erp}[case.source]
     outcome = runner(case, warehouse, source_db_url, tmp)
     if warehouse.query("select to_regclass('meta.load_batches') is not null")[0][0]:
