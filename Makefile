@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 RUN := scripts/run.sh
 
 .PHONY: help install demo test ui stop up airflow-db dbt-parse warehouse-up warehouse-down simulators-up simulators-down \
-        generate pipeline summary lint lock clean status benchmarks docs
+        generate pipeline summary lint lock clean status benchmarks docs test-reliability
 
 help:
 	@echo "make demo   - install, start the warehouse and simulators, run the whole pipeline through Airflow, print a summary"
@@ -59,6 +59,11 @@ test: up install-bi browser
 
 ui: up
 	@$(RUN) python3 scripts/stack.py ui-up
+
+# Long reliability runs (pipeline re-runs, injected faults) and the results table kept in the README.
+test-reliability: up
+	@$(RUN) python -m pytest -m reliability tests/reliability $(PYTEST_ARGS)
+	@$(RUN) python scripts/reliability_report.py
 
 stop:
 	@$(RUN) python3 scripts/stack.py down
