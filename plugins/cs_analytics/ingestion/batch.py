@@ -214,6 +214,32 @@ def record_batch(
     )
 
 
+def reconcile(
+    warehouse, ctx: BatchContext, scope: str, source_count: int, loaded: int, quarantined: int, at_least: bool = False
+) -> None:
+    """Store what the source counts against what the load got, and raise SourceDataMissing when they
+    disagree (the caller's transaction then rolls back). `at_least`: records may join the source's
+    count while it is read, never leave it, so getting more is fine and getting fewer is not."""
+    got = loaded + quarantined
+    matches = got >= source_count if at_least else got == source_count
+    warehouse.execute(
+        """
+        insert into meta.source_reconciliation (batch_id, source, object, scope, source_count, loaded, quarantined,
+            rule, matches) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+        on conflict (batch_id, scope) do update set source_count = excluded.source_count, loaded = excluded.loaded,
+            quarantined = excluded.quarantined, rule = excluded.rule, matches = excluded.matches, checked_at = now()
+        """,
+        (ctx.batch_id, ctx.source, ctx.object, scope, source_count, loaded, quarantined,
+         "at_least" if at_least else "equal", matches),
+    )  # fmt: skip
+    if not matches:
+        raise SourceDataMissing(
+            f"{ctx.source}.{ctx.object} ({scope}): the source counts {source_count} but the load got {got} "
+            f"({loaded} loaded + {quarantined} quarantined). Nothing of it was committed; "
+            f"see meta.source_reconciliation where batch_id = '{ctx.batch_id}'."
+        )
+
+
 def enforce_quarantine_rate(result: LoadResult, max_rate: float) -> None:
     """Called after commit: the good rows are in; the task still fails loudly."""
     if result.rows_read and result.quarantine_rate > max_rate:

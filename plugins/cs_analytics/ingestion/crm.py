@@ -24,7 +24,7 @@ from typing import Any
 
 from cs_analytics.config import CRM_CONN_ID, IngestSettings
 from cs_analytics.ingestion.api_load import ApiRecord, load_api_object
-from cs_analytics.ingestion.batch import BatchContext, LoadResult, MissingRequiredColumn, is_in_the_future
+from cs_analytics.ingestion.batch import BatchContext, LoadResult, MissingRequiredColumn, is_in_the_future, reconcile
 from cs_analytics.ingestion.http_client import ApiSession, session_from_connection
 from cs_analytics.warehouse import Warehouse
 
@@ -221,9 +221,24 @@ def load_object(
     for required in required_properties(object_type):
         if required not in properties:
             raise MissingRequiredColumn(SOURCE, object_type, required, "not in /crm/v3/properties")
-    detail: dict[str, Any] = {"modified_property": modified_property(object_type)}
+    prop = modified_property(object_type)
+    detail: dict[str, Any] = {"modified_property": prop}
 
     def fetch(since: datetime | None, until: datetime | None) -> Iterator[dict[str, Any]]:
+        yielded = 0
+        for rec in _fetch(since, until):
+            yielded += 1
+            yield rec
+        # HubSpot's own count of the window: the load must have got at least that many (records
+        # modified while we paged may join the window, none can leave it before its end).
+        window = [] if since is None else [{"propertyName": prop, "operator": "GTE", "value": _epoch_ms(since)}]
+        if until is not None:
+            window.append({"propertyName": prop, "operator": "LT", "value": _epoch_ms(until)})
+        detail["source_window_count"] = client.count(object_type, window or None)
+        # Records yielded are loaded or quarantined by the loader (its rows_read).
+        reconcile(warehouse, ctx, "window", detail["source_window_count"], yielded, 0, at_least=True)
+
+    def _fetch(since: datetime | None, until: datetime | None) -> Iterator[dict[str, Any]]:
         if since is None:
             for rec in client.list_objects(object_type, properties):
                 # A full load still stops at the interval end; later changes belong to later runs.

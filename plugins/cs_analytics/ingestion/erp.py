@@ -33,6 +33,7 @@ from cs_analytics.ingestion.batch import (
     advance_watermark,
     enforce_quarantine_rate,
     get_watermark,
+    reconcile,
     record_batch,
     write_quarantine,
 )
@@ -275,6 +276,13 @@ def load_table(
                 inserted, updated = _upsert(cur, spec, [c.raw_name for c in columns])
                 result.rows_inserted, result.rows_updated = inserted, updated
                 result.rows_unchanged = result.rows_read - inserted - updated
+        # Counted in the same snapshot as the read: every row the load answers for is loaded or quarantined.
+        source_count = econn.execute(
+            sql.SQL("select count(*) from {} where ({}) or {} is null or {}").format(
+                src, window, sql.Identifier(MODIFIED), future
+            )
+        ).fetchone()[0]
+        reconcile(warehouse, ctx, "window", source_count, result.rows_read, len(quarantined))
         result.rows_read += len(quarantined)
         result.rows_quarantined = write_quarantine(conn, ctx, quarantined)
         advance_watermark(conn, SOURCE, table, max_mod, ctx.batch_id)
