@@ -8,8 +8,9 @@ import pytest
 from cs_analytics.ingestion.batch import SourceDataMissing
 from cs_analytics.ingestion.crm import HubSpotClient, load_object
 from cs_analytics.ingestion.cti import load_landing_folder
-from tests.integration.test_ingest_api import BASE, FUTURE, N, SETTINGS, crm, ctx, session  # noqa: F401
-from tests.reliability.corpus import CORPUS, SETTINGS as CTI_SETTINGS
+from tests.integration.test_ingest_api import BASE, FUTURE, SETTINGS, N, crm, ctx, session  # noqa: F401
+from tests.reliability.corpus import CORPUS
+from tests.reliability.corpus import SETTINGS as CTI_SETTINGS
 
 pytestmark = pytest.mark.integration
 
@@ -23,8 +24,8 @@ def reconciliation(warehouse) -> list[tuple]:
 
 def test_a_crm_search_that_misses_records_fails_against_hubspots_count_and_commits_nothing(
     warehouse,
-    crm,
-    monkeypatch,  # noqa: F811
+    crm,  # noqa: F811
+    monkeypatch,
 ):
     server, url = crm
     client = HubSpotClient(session(url, server))
