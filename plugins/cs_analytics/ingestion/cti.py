@@ -231,12 +231,10 @@ class _DayLoader:
                     rows_after,
                     f" (accepted by {d.accepted_by})" if d.accepted_by else "",
                 )
-            # Entries of an earlier delivery of this day are superseded by this file.
+            # Entries of earlier deliveries of this day are superseded by this file, those of an earlier
+            # delivery under the same name (a cut file completed) too: what is still bad is quarantined again below.
             resolve_quarantine(
-                conn,
-                ctx,
-                "select location from meta.quarantine where location like %s and location not like %s",
-                (f"cdr_{day:%Y%m%d}%", f"{name}:%"),
+                conn, ctx, "select location from meta.quarantine where location like %s", (f"cdr_{day:%Y%m%d}%",)
             )
             if parsed is not None:
                 write_quarantine(conn, ctx, parsed.quarantined)
@@ -340,6 +338,18 @@ def load_landing_folder(
     result = CtiLoadResult(source=SOURCE, object=OBJECT, batch_id=ctx.batch_id)
     if not landing.is_dir():
         raise FileNotFoundError(f"CTI landing folder {landing} does not exist (connection 'cti_landing')")
+    # One load of the landing folder at a time: an overlapping run (a manual re-run beside the
+    # scheduled one) waits, then finds the files processed. Released when the connection closes.
+    with warehouse.connect(autocommit=True) as guard:
+        if not guard.execute("select pg_try_advisory_lock(hashtext('cs_analytics.ingest_cti'))").fetchone()[0]:
+            log.warning("cti: another run is loading the landing folder; waiting for it to finish")
+            guard.execute("select pg_advisory_lock(hashtext('cs_analytics.ingest_cti'))")
+        return _load_folder(warehouse, landing, ctx, settings, result)
+
+
+def _load_folder(
+    warehouse: Warehouse, landing: Path, ctx: BatchContext, settings: IngestSettings, result: CtiLoadResult
+) -> CtiLoadResult:
     with warehouse.connect(autocommit=True) as conn:
         by_day = _scan(conn, landing, ctx, settings, result)
         current = {
