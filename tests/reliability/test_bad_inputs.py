@@ -10,6 +10,7 @@ import pytest
 from cs_analytics.warehouse import Warehouse
 from tests.conftest import throwaway_database
 from tests.reliability.corpus import CORPUS, Case, cases, reset, run_case
+from tests.reliability.results import record_input
 
 CASES = cases()
 
@@ -36,6 +37,7 @@ def test_bad_input_is_loaded_quarantined_or_refused_as_the_manifest_says(case: C
     warehouse, source_db = databases
     reset(warehouse, source_db)
     out = run_case(case, warehouse, source_db, tmp_path)
+    record_input(case, out)
 
     assert out.verdict == case.expect, out
     if case.expect == "refused" and case.source != "cti":

@@ -333,8 +333,6 @@ def load_landing_folder(
     2 to 4 workers ~230k). Files of one day load in order, on one connection per worker.
     """
     settings = settings or IngestSettings.from_env()
-    ensure_schema(warehouse)
-    warehouse.execute(RAW_DDL)
     result = CtiLoadResult(source=SOURCE, object=OBJECT, batch_id=ctx.batch_id)
     if not landing.is_dir():
         raise FileNotFoundError(f"CTI landing folder {landing} does not exist (connection 'cti_landing')")
@@ -344,6 +342,8 @@ def load_landing_folder(
         if not guard.execute("select pg_try_advisory_lock(hashtext('cs_analytics.ingest_cti'))").fetchone()[0]:
             log.warning("cti: another run is loading the landing folder; waiting for it to finish")
             guard.execute("select pg_advisory_lock(hashtext('cs_analytics.ingest_cti'))")
+        ensure_schema(warehouse)
+        warehouse.execute(RAW_DDL)  # inside the guard: two concurrent CREATE TABLE IF NOT EXISTS can collide
         return _load_folder(warehouse, landing, ctx, settings, result)
 
 
