@@ -242,8 +242,8 @@ def _run_api(warehouse, server, source, obj, table, endpoint, ids, n_companions,
         out.companions_loaded = warehouse.query(f"select count(*) from {table} where not (id = any(%s))", (ids,))[0][0]
     rows = (
         warehouse.query(
-            "select reason from meta.quarantine where source = %s and location = any(%s)",
-            (source, [f"{endpoint}#{i}" for i in ids]),
+            "select reason from meta.quarantine where source = %s and (location = any(%s) or location like any(%s))",
+            (source, [f"{endpoint}#{i}" for i in ids], [f"{endpoint}#{i}@%" for i in ids]),
         )
         if warehouse.query("select to_regclass('meta.quarantine') is not null")[0][0]
         else []
