@@ -17,6 +17,13 @@ RUN_SPECIFIC = frozenset(
         "attempts", "sent_at", "delivered_at", "queued_at", "last_error", "last_attempt_at",
     }
 )  # fmt: skip
+# Run logs: one row per load and interval, whose counts describe what that attempt read and changed
+# (a re-run changes nothing, so its rows_inserted is 0, and it reads from its own watermark). They are
+# compared on what identifies each row and on its verdict: same loads, same intervals, same outcome.
+RUN_LOG_COLUMNS = {
+    "meta.load_batches": ["source", "object", "dag_id", "interval_start", "interval_end"],
+    "meta.source_reconciliation": ["source", "object", "scope", "rule", "matches"],
+}
 # Schemas Airflow, dbt's build area and Postgres keep for themselves.
 SKIP_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast", "marts_build")
 
@@ -35,7 +42,7 @@ def business_columns(wh: Warehouse) -> dict[str, list[str]]:
     tables: dict[str, list[str]] = {}
     for table, column in rows:
         tables.setdefault(table, [])
-        if column not in RUN_SPECIFIC:
+        if column not in RUN_SPECIFIC and column in RUN_LOG_COLUMNS.get(table, [column]):
             tables[table].append(column)
     return tables
 
