@@ -10,13 +10,14 @@ STAMP := $(VENV)/.installed
 RUN := scripts/run.sh
 
 .PHONY: help install demo test ui stop up airflow-db dbt-parse warehouse-up warehouse-down simulators-up simulators-down \
-        generate pipeline summary lint lock clean status benchmarks docs
+        generate pipeline summary lint lock clean status benchmarks docs test-reliability
 
 help:
 	@echo "make demo   - install, start the warehouse and simulators, run the whole pipeline through Airflow, print a summary"
 	@echo "make test   - install and run the test suite (starts the local warehouse and simulators it needs)"
 	@echo "make ui     - Airflow UI on http://localhost:$${AIRFLOW_UI_PORT:-8080} with the project's DAGs"
 	@echo "make bi     - Superset dashboards on http://localhost:$${BI_PORT:-8088} (run make demo first for data)"
+	@echo "make test-reliability - the reliability suite (bad inputs, faults, three re-runs of the pipeline) and its table"
 	@echo "make stop   - stop everything the project started (Superset, Airflow UI, simulators, sinks, warehouse)"
 	@echo "make status - what is running"
 
@@ -59,6 +60,12 @@ test: up install-bi browser
 
 ui: up
 	@$(RUN) python3 scripts/stack.py ui-up
+
+# Long reliability runs (pipeline re-runs, injected faults) and the results table kept in the README.
+test-reliability: up
+	@rm -rf build/reliability
+	@$(RUN) python -m pytest -o addopts="-ra --strict-markers" tests/reliability $(PYTEST_ARGS)
+	@$(RUN) python scripts/reliability_report.py
 
 stop:
 	@$(RUN) python3 scripts/stack.py down

@@ -51,6 +51,22 @@ create table if not exists meta.load_batches (
     detail            jsonb not null default '{}'
 );
 
+-- What each load's source said it had (API total, count query, file lines) against what was
+-- loaded plus quarantined; written apart from the load's transaction, so a refused load keeps it.
+create table if not exists meta.source_reconciliation (
+    batch_id      text not null,
+    source        text not null,
+    object        text not null,
+    scope         text not null,          -- what was counted: the window, a file name
+    source_count  bigint not null,
+    loaded        bigint not null,
+    quarantined   bigint not null,
+    rule          text not null,          -- 'equal', or 'at_least' where the source may change while read
+    matches       boolean not null,
+    checked_at    timestamptz not null default now(),
+    primary key (batch_id, scope)
+);
+
 -- Rows that could not be loaded, with the reason and where they came from. Keyed on the
 -- location, so re-running a load never duplicates an entry.
 create table if not exists meta.quarantine (

@@ -24,6 +24,7 @@ from cs_analytics.ingestion.batch import (
     advance_watermark,
     enforce_quarantine_rate,
     get_watermark,
+    is_in_the_future,
     record_batch,
     resolve_quarantine,
     write_quarantine,
@@ -129,6 +130,12 @@ def load_api_object(
                 except (ValueError, KeyError, TypeError) as exc:
                     reject(obj, f"invalid record: {exc}")
                     continue
+                if is_in_the_future(rec.updated_at, ctx.loaded_at):
+                    reject(
+                        obj,
+                        f"modified in the future: {rec.updated_at.isoformat()} (loaded at {ctx.loaded_at:%Y-%m-%d %H:%M} UTC)",
+                    )
+                    continue
                 try:
                     # Strict JSON: a NaN or Infinity the source let through would abort the whole COPY.
                     payload = canonical_json(rec.payload)
@@ -176,6 +183,29 @@ def load_api_object(
                 """
             )
             inserted, updated, distinct_ids = cur.fetchone()
+            # One id served in versions of the same modification time but different content: the
+            # source contradicts itself. One version is kept (as above); the others are quarantined,
+            # keyed by their content, so none vanishes unseen.
+            cur.execute(
+                """
+                with chosen as (
+                    select distinct on (id) id, source_updated_at, _record_hash from _api_in
+                    order by id, source_updated_at desc, _record_hash
+                )
+                select distinct on (a.id, a._record_hash) a.id, a._record_hash, a.source_updated_at, a.payload::text
+                from _api_in a join chosen c using (id)
+                where a.source_updated_at = c.source_updated_at and a._record_hash <> c._record_hash
+                """
+            )
+            for rid, rhash, ts, payload in cur.fetchall():
+                quarantined.append(
+                    QuarantinedRow(
+                        f"{endpoint}#{rid}@{rhash[:12]}",
+                        f"conflicting versions of {rid}: same modification time ({ts.isoformat()}) as the version "
+                        f"loaded, different content",
+                        payload[:20000],
+                    )
+                )
         result.rows_inserted, result.rows_updated = inserted, updated
         result.rows_unchanged = distinct_ids - inserted - updated
         result.rows_quarantined = write_quarantine(conn, ctx, quarantined)

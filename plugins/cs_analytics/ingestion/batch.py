@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -17,6 +17,15 @@ import psycopg
 from cs_analytics.warehouse import copy_rows
 
 log = logging.getLogger(__name__)
+
+
+# A source record modified later than this past the load's own clock is wrong (its clock or the record):
+# quarantined, rather than deferred to an interval that will not come for years.
+FUTURE_TOLERANCE = timedelta(days=1)
+
+
+def is_in_the_future(ts: datetime, loaded_at: datetime) -> bool:
+    return ts > loaded_at + FUTURE_TOLERANCE
 
 
 class QuarantineRateExceeded(RuntimeError):
@@ -203,6 +212,32 @@ def record_batch(
             json.dumps(detail, default=str),
         ),
     )
+
+
+def reconcile(
+    warehouse, ctx: BatchContext, scope: str, source_count: int, loaded: int, quarantined: int, at_least: bool = False
+) -> None:
+    """Store what the source counts against what the load got, and raise SourceDataMissing when they
+    disagree (the caller's transaction then rolls back). `at_least`: records may join the source's
+    count while it is read, never leave it, so getting more is fine and getting fewer is not."""
+    got = loaded + quarantined
+    matches = got >= source_count if at_least else got == source_count
+    warehouse.execute(
+        """
+        insert into meta.source_reconciliation (batch_id, source, object, scope, source_count, loaded, quarantined,
+            rule, matches) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+        on conflict (batch_id, scope) do update set source_count = excluded.source_count, loaded = excluded.loaded,
+            quarantined = excluded.quarantined, rule = excluded.rule, matches = excluded.matches, checked_at = now()
+        """,
+        (ctx.batch_id, ctx.source, ctx.object, scope, source_count, loaded, quarantined,
+         "at_least" if at_least else "equal", matches),
+    )  # fmt: skip
+    if not matches:
+        raise SourceDataMissing(
+            f"{ctx.source}.{ctx.object} ({scope}): the source counts {source_count} but the load got {got} "
+            f"({loaded} loaded + {quarantined} quarantined). Nothing of it was committed; "
+            f"see meta.source_reconciliation where batch_id = '{ctx.batch_id}'."
+        )
 
 
 def enforce_quarantine_rate(result: LoadResult, max_rate: float) -> None:

@@ -15,7 +15,8 @@ database) and yields the rows of `raw_cti.calls` as PostgreSQL COPY text lines
 - A file whose last line has no line terminator was cut (or is still being written, which
   the loader waits out): that line is quarantined as "truncated", the rest loads.
 - Lines that cannot be loaded: corrupt bytes, wrong field count, unparsable number or
-  date, missing call id, duplicate call id within the file. The rest of the file loads.
+  date, missing call id, duplicate call id within the file, a start more than a day
+  away from the file's date (a clock gone wrong), an end before the start. The rest of the file loads.
 - Times are Europe/Paris wall-clock without offset. Outside DST changes the offset is
   unambiguous. In the autumn hour that occurs twice (02:00-03:00), a call that starts or
   ends in that hour while the other end is outside it, or that runs across the switch, is
@@ -39,7 +40,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from cs_analytics.config import LOCAL_TZ
@@ -283,6 +284,8 @@ class CdrFile:
             if col not in self.header:
                 raise MissingRequiredColumn(SOURCE, OBJECT, col, f"header of {name}")
         self._lineage = f"{name.translate(_ESC)}\t{fdate.isoformat()}"
+        # A day's file holds that day's calls; one crossing midnight may start the day before.
+        self._days = frozenset((fdate + timedelta(days=d)).isoformat() for d in (-1, 0, 1))
         self._tail = f"{self.sha256}\t{batch_id}\t{loaded_at}"
 
     def _quarantine(self, lineno: int, reason: str, raw: str) -> None:
@@ -371,6 +374,12 @@ class CdrFile:
                             second_pass = True  # the call itself says the switch is behind us
             except LocalTimeError as exc:
                 self._quarantine(lineno, f"unparsable time: {exc}", line)
+                continue
+            if start[:10] not in self._days:
+                self._quarantine(lineno, f"start_time {start!r} is not within a day of the file's date", line)
+                continue
+            if end and end_off == start_off and end < start:  # same offset: local text compares as time
+                self._quarantine(lineno, f"the call ends before it starts ({end!r} < {start!r})", line)
                 continue
             seen_ids.add(call_id)
             extra = (

@@ -24,7 +24,7 @@ from typing import Any
 
 from cs_analytics.config import CRM_CONN_ID, IngestSettings
 from cs_analytics.ingestion.api_load import ApiRecord, load_api_object
-from cs_analytics.ingestion.batch import BatchContext, LoadResult, MissingRequiredColumn
+from cs_analytics.ingestion.batch import BatchContext, LoadResult, MissingRequiredColumn, is_in_the_future, reconcile
 from cs_analytics.ingestion.http_client import ApiSession, session_from_connection
 from cs_analytics.warehouse import Warehouse
 
@@ -171,6 +171,11 @@ def parse_object(obj: dict[str, Any], object_type: str) -> ApiRecord:
         raise ValueError("record has no id")
     if not isinstance(obj.get("properties"), dict):
         raise ValueError("record has no properties object")
+    for name, value in obj["properties"].items():
+        if isinstance(value, dict | list):  # HubSpot serves every property as text: this is not HubSpot's data
+            raise ValueError(
+                f"{name}: expected a text value, got {'an object' if isinstance(value, dict) else 'a list'}"
+            )
     return ApiRecord(
         id=str(obj["id"]),
         updated_at=_modified(obj, object_type),
@@ -216,14 +221,31 @@ def load_object(
     for required in required_properties(object_type):
         if required not in properties:
             raise MissingRequiredColumn(SOURCE, object_type, required, "not in /crm/v3/properties")
-    detail: dict[str, Any] = {"modified_property": modified_property(object_type)}
+    prop = modified_property(object_type)
+    detail: dict[str, Any] = {"modified_property": prop}
 
     def fetch(since: datetime | None, until: datetime | None) -> Iterator[dict[str, Any]]:
+        yielded = 0
+        for rec in _fetch(since, until):
+            yielded += 1
+            yield rec
+        # HubSpot's own count of the window: the load must have got at least that many (records
+        # modified while we paged may join the window, none can leave it before its end).
+        window = [] if since is None else [{"propertyName": prop, "operator": "GTE", "value": _epoch_ms(since)}]
+        if until is not None:
+            window.append({"propertyName": prop, "operator": "LT", "value": _epoch_ms(until)})
+        detail["source_window_count"] = client.count(object_type, window or None)
+        # Records yielded are loaded or quarantined by the loader (its rows_read).
+        reconcile(warehouse, ctx, "window", detail["source_window_count"], yielded, 0, at_least=True)
+
+    def _fetch(since: datetime | None, until: datetime | None) -> Iterator[dict[str, Any]]:
         if since is None:
             for rec in client.list_objects(object_type, properties):
                 # A full load still stops at the interval end; later changes belong to later runs.
                 try:
-                    if until is None or _modified(rec, object_type) < until:
+                    modified = _modified(rec, object_type)
+                    # A record modified in the future is yielded for the loader to quarantine.
+                    if until is None or modified < until or is_in_the_future(modified, ctx.loaded_at):
                         yield rec
                 except ValueError:
                     yield rec  # unparsable: let the parser quarantine it with the reason

@@ -48,6 +48,7 @@ from cs_analytics.ingestion.batch import (
     advance_watermark,
     enforce_quarantine_rate,
     get_watermark,
+    reconcile,
     record_batch,
     resolve_quarantine,
     write_quarantine,
@@ -155,8 +156,10 @@ def _replacement_check(rows_before: int, rows_after: int, max_drop: float) -> st
 class _DayLoader:
     """Loads the deliveries of the days it is given, in order, on one connection."""
 
-    def __init__(self, conn: psycopg.Connection, ctx: BatchContext, settings: IngestSettings, current: dict):
-        self.conn, self.ctx, self.settings = conn, ctx, settings
+    def __init__(
+        self, conn: psycopg.Connection, ctx: BatchContext, settings: IngestSettings, current: dict, warehouse=None
+    ):
+        self.conn, self.ctx, self.settings, self.warehouse = conn, ctx, settings, warehouse
         self.current = current  # file_date -> (sha256, file_name) of what the day holds
         self.loaded_at = ctx.loaded_at.isoformat()
 
@@ -211,6 +214,10 @@ class _DayLoader:
                     if buf:
                         cp.write("".join(buf))
             rows_after = parsed.rows_loaded if parsed else 0
+            if parsed is not None and self.warehouse is not None:
+                # The file's own line count, apart from the parser: every data line loaded or quarantined.
+                lines = sum(1 for line in content.split(b"\n")[1:] if line.strip())
+                reconcile(self.warehouse, ctx, name, lines, rows_after, len(parsed.quarantined))
             if replaces and d.accepted_by is None:
                 reason = _replacement_check(rows_before, rows_after, self.settings.cti_replacement_max_drop)
                 if reason:
@@ -224,12 +231,10 @@ class _DayLoader:
                     rows_after,
                     f" (accepted by {d.accepted_by})" if d.accepted_by else "",
                 )
-            # Entries of an earlier delivery of this day are superseded by this file.
+            # Entries of earlier deliveries of this day are superseded by this file, those of an earlier
+            # delivery under the same name (a cut file completed) too: what is still bad is quarantined again below.
             resolve_quarantine(
-                conn,
-                ctx,
-                "select location from meta.quarantine where location like %s and location not like %s",
-                (f"cdr_{day:%Y%m%d}%", f"{name}:%"),
+                conn, ctx, "select location from meta.quarantine where location like %s", (f"cdr_{day:%Y%m%d}%",)
             )
             if parsed is not None:
                 write_quarantine(conn, ctx, parsed.quarantined)
@@ -328,11 +333,23 @@ def load_landing_folder(
     2 to 4 workers ~230k). Files of one day load in order, on one connection per worker.
     """
     settings = settings or IngestSettings.from_env()
-    ensure_schema(warehouse)
-    warehouse.execute(RAW_DDL)
     result = CtiLoadResult(source=SOURCE, object=OBJECT, batch_id=ctx.batch_id)
     if not landing.is_dir():
         raise FileNotFoundError(f"CTI landing folder {landing} does not exist (connection 'cti_landing')")
+    # One load of the landing folder at a time: an overlapping run (a manual re-run beside the
+    # scheduled one) waits, then finds the files processed. Released when the connection closes.
+    with warehouse.connect(autocommit=True) as guard:
+        if not guard.execute("select pg_try_advisory_lock(hashtext('cs_analytics.ingest_cti'))").fetchone()[0]:
+            log.warning("cti: another run is loading the landing folder; waiting for it to finish")
+            guard.execute("select pg_advisory_lock(hashtext('cs_analytics.ingest_cti'))")
+        ensure_schema(warehouse)
+        warehouse.execute(RAW_DDL)  # inside the guard: two concurrent CREATE TABLE IF NOT EXISTS can collide
+        return _load_folder(warehouse, landing, ctx, settings, result)
+
+
+def _load_folder(
+    warehouse: Warehouse, landing: Path, ctx: BatchContext, settings: IngestSettings, result: CtiLoadResult
+) -> CtiLoadResult:
     with warehouse.connect(autocommit=True) as conn:
         by_day = _scan(conn, landing, ctx, settings, result)
         current = {
@@ -350,7 +367,7 @@ def load_landing_folder(
         # One connection per worker for all its days: a new backend per file (fork,
         # authentication, cold caches) cost ~15 ms of CPU, a sixth of the whole load at 1M rows.
         with warehouse.connect(autocommit=True) as conn:
-            loader = _DayLoader(conn, ctx, settings, current)
+            loader = _DayLoader(conn, ctx, settings, current, warehouse)
             while True:
                 with next_day:
                     deliveries = next(days, None)

@@ -25,6 +25,7 @@ from psycopg import sql
 
 from cs_analytics.config import ERP_CONN_ID, LOCAL_TZ, IngestSettings
 from cs_analytics.ingestion.batch import (
+    FUTURE_TOLERANCE,
     BatchContext,
     LoadResult,
     MissingRequiredColumn,
@@ -32,6 +33,7 @@ from cs_analytics.ingestion.batch import (
     advance_watermark,
     enforce_quarantine_rate,
     get_watermark,
+    reconcile,
     record_batch,
     write_quarantine,
 )
@@ -226,19 +228,36 @@ def load_table(
         window = sql.SQL(" and ").join(conds) if conds else sql.SQL("true")
 
         # Rows that cannot be keyed or tracked are quarantined, not loaded.
+        # A null cbModification fails every window's comparison: such rows are picked out on their own.
+        # So are rows modified in the future (a wrong clock): outside every window, they would never load.
+        future = sql.SQL("{} > ({}::timestamptz at time zone {})").format(
+            sql.Identifier(MODIFIED), sql.Literal(ctx.loaded_at + FUTURE_TOLERANCE), sql.Literal(LOCAL_TZ)
+        )
         bad_rows = econn.execute(
-            sql.SQL("select row_to_json(s)::text from {} s where ({}) and not ({} and {} is not null)").format(
-                src, window, key_ok, sql.Identifier(MODIFIED)
-            )
+            sql.SQL(
+                "select row_to_json(s)::text, case when {future} then 'cbModification in the future' "
+                "else 'null key or cbModification' end from {src} s "
+                "where (({window}) and not ({key_ok})) or {mod} is null or {future}"
+            ).format(src=src, window=window, key_ok=key_ok, mod=sql.Identifier(MODIFIED), future=future)
         ).fetchall()
         quarantined = [
-            QuarantinedRow(f"{SOURCE_SCHEMA}.{table}#row{i}", "null key or cbModification", r[0])
-            for i, r in enumerate(bad_rows)
+            QuarantinedRow(f"{SOURCE_SCHEMA}.{table}#row{i}", reason, r) for i, (r, reason) in enumerate(bad_rows)
         ]
 
         table_empty = conn.execute(
             sql.SQL("select not exists (select 1 from {})").format(sql.SQL(spec.raw_table))
         ).fetchone()[0]
+        key_cols = sql.SQL(", ").join(sql.Identifier(k) for k in spec.key)
+        if (
+            table_empty
+            and econn.execute(
+                sql.SQL("select exists (select 1 from {} where ({}) and {} group by {} having count(*) > 1)").format(
+                    src, window, key_ok, key_cols
+                )
+            ).fetchone()[0]
+        ):
+            table_empty = False  # a key twice at the source: through the upsert, which keeps one and reports the rest
+        superseded: list[QuarantinedRow] = []
         target = sql.SQL(spec.raw_table) if table_empty else sql.SQL("_erp_in")
         with conn.cursor() as cur:
             if not table_empty:
@@ -265,10 +284,19 @@ def load_table(
                 result.rows_read, max_mod = cur.execute(
                     sql.SQL("select count(*), max({}) from _erp_in").format(sql.Identifier(MODIFIED.lower()))
                 ).fetchone()
+                superseded = _duplicate_keys(cur, spec, table)
                 inserted, updated = _upsert(cur, spec, [c.raw_name for c in columns])
                 result.rows_inserted, result.rows_updated = inserted, updated
-                result.rows_unchanged = result.rows_read - inserted - updated
-        result.rows_read += len(quarantined)
+                result.rows_unchanged = result.rows_read - len(superseded) - inserted - updated
+        # Counted in the same snapshot as the read: every row the load answers for is loaded or quarantined.
+        source_count = econn.execute(
+            sql.SQL("select count(*) from {} where ({}) or {} is null or {}").format(
+                src, window, sql.Identifier(MODIFIED), future
+            )
+        ).fetchone()[0]
+        reconcile(warehouse, ctx, "window", source_count, result.rows_read, len(quarantined))
+        quarantined += superseded  # read (counted above), not loaded
+        result.rows_read += len(quarantined) - len(superseded)
         result.rows_quarantined = write_quarantine(conn, ctx, quarantined)
         advance_watermark(conn, SOURCE, table, max_mod, ctx.batch_id)
         result.watermark = max(filter(None, (watermark, max_mod)), default=None)
@@ -277,6 +305,30 @@ def load_table(
     log.info("%s", result.summary())
     enforce_quarantine_rate(result, settings.quarantine_max_rate)
     return result
+
+
+def _duplicate_keys(cur, spec: ErpTable, table: str) -> list[QuarantinedRow]:
+    """Rows read whose key comes again with a later cbModification (or, on a tie, later in the read):
+    the upsert keeps the latest of each key; these are quarantined, keyed by key and modification."""
+    key = [k.lower() for k in spec.key]
+    order = sql.SQL("{} desc, ctid desc").format(sql.Identifier(MODIFIED.lower()))
+    cur.execute(
+        sql.SQL(
+            "select row_to_json(t)::text, concat_ws('|', {keys}) || '@' || {mod}::text from ("
+            "select *, row_number() over (partition by {keys} order by {order}) as _rank from _erp_in) t "
+            "where _rank > 1"
+        ).format(
+            keys=sql.SQL(", ").join(sql.Identifier(k) for k in key), mod=sql.Identifier(MODIFIED.lower()), order=order
+        )  # fmt: skip
+    )
+    return [
+        QuarantinedRow(
+            f"{SOURCE_SCHEMA}.{table}#{where}",
+            f"duplicate key {where.split('@')[0]}: a later row with the same key was loaded instead",
+            raw,
+        )
+        for raw, where in cur.fetchall()
+    ]
 
 
 def _upsert(cur, spec: ErpTable, business_cols: list[str]) -> tuple[int, int]:
@@ -292,7 +344,7 @@ def _upsert(cur, spec: ErpTable, business_cols: list[str]) -> tuple[int, int]:
             """
         with ins as (
             insert into {raw} as t ({cols})
-            select distinct on ({key}) {cols} from _erp_in order by {key}, {modified} desc
+            select distinct on ({key}) {cols} from _erp_in order by {key}, {modified} desc, ctid desc
             on conflict ({key}) do update set {sets}
             where t.{modified} <= excluded.{modified} and {changed}
             returning (xmax = 0) as inserted

@@ -13,7 +13,7 @@ from typing import Any
 
 from cs_analytics.config import MOBILE_APP_CONN_ID, IngestSettings
 from cs_analytics.ingestion.api_load import ApiRecord, load_api_object
-from cs_analytics.ingestion.batch import BatchContext, LoadResult, MissingRequiredColumn
+from cs_analytics.ingestion.batch import FUTURE_TOLERANCE, BatchContext, LoadResult, MissingRequiredColumn
 from cs_analytics.ingestion.http_client import ApiSession, session_from_connection
 from cs_analytics.warehouse import Warehouse
 
@@ -51,7 +51,11 @@ class MobileAppClient:
     ) -> MobileAppClient:
         return cls(session_from_connection(conn_id, settings or IngestSettings.from_env()))
 
-    def updated(self, resource: str, since: datetime | None, until: datetime | None) -> Iterator[dict[str, Any]]:
+    def updated(
+        self, resource: str, since: datetime | None, until: datetime | None, future_after: datetime | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Records updated in [since, until); with `future_after`, also those updated after it (wrong
+        clocks, for the loader to quarantine), read past `until` to the end of the list."""
         params: dict[str, Any] = {
             "limit": self.page_size,
             "updated_since": (since or EPOCH).astimezone(UTC).isoformat(),
@@ -60,8 +64,14 @@ class MobileAppClient:
             page = self.api.request("GET", f"/api/v1/{resource}", params=params)
             for rec in page.get("data", []):
                 try:
-                    if until is not None and parse_iso(rec.get("updated_at")) >= until:
-                        return  # ordered by updated_at: the rest belongs to later intervals
+                    updated_at = parse_iso(rec.get("updated_at"))
+                    if until is not None and updated_at >= until:
+                        if future_after is not None and updated_at > future_after:
+                            yield rec
+                            continue
+                        if future_after is None:
+                            return  # ordered by updated_at: the rest belongs to later intervals
+                        continue
                 except ValueError:
                     pass  # unparsable: the parser quarantines it with the reason
                 yield rec
@@ -77,6 +87,12 @@ def make_parser(resource: str):
         missing = [f for f in required if obj.get(f) in (None, "")]
         if missing:
             raise ValueError(f"missing required field(s) {', '.join(missing)}")
+        nested = [f for f in required if isinstance(obj[f], dict | list)]
+        if nested:  # downstream reads these as text: an object would pass as its JSON text
+            kinds = ", ".join(
+                f"{f}: expected a scalar, got {'an object' if isinstance(obj[f], dict) else 'a list'}" for f in nested
+            )
+            raise ValueError(kinds)
         owners = OWNER_FIELDS.get(resource, ())
         if owners and not any(obj.get(f) not in (None, "") for f in owners):
             raise ValueError(f"missing required field: one of {', '.join(owners)}")
@@ -109,7 +125,7 @@ def load_resource(
         ctx,
         RAW_TABLES[resource],
         f"/api/v1/{resource}",
-        lambda since, until: client.updated(resource, since, until),
+        lambda since, until: client.updated(resource, since, until, ctx.loaded_at + FUTURE_TOLERANCE),
         make_parser(resource),
         settings,
         check_schema,

@@ -1,0 +1,1 @@
+insert into dbo."F_COMPTET" ("CT_Num", "CT_Intitule", "CT_Telephone", "CT_EMail", "CT_Sommeil", "cbModification") values ('CL900003', 'Dupont SARL', '0478000000', 'a@b.fr', 0, '2025-06-01 10:00:00'), ('CL900003', 'Durand SA', '0478111111', 'd@b.fr', 0, '2025-06-01 11:00:00');

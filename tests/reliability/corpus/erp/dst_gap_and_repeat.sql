@@ -1,0 +1,1 @@
+insert into dbo."F_COMPTET" ("CT_Num", "CT_Intitule", "CT_Telephone", "CT_EMail", "CT_Sommeil", "cbModification") values ('CL900006', 'Gap', '0', 'a@b.fr', 0, '2025-03-30 02:30:00'), ('CL900007', 'Repeat', '0', 'a@b.fr', 0, '2025-10-26 02:30:00');

@@ -1,0 +1,1 @@
+alter table dbo."F_COMPTET" drop column "CT_EMail";
