@@ -29,10 +29,9 @@ publishes them only if they pass (write-audit-publish).
 """
 
 from airflow.sdk import dag, task
-from cosmos import DbtTaskGroup
 
 from cs_analytics.orchestration import DEFAULT_ARGS, MARTS, RAW_ASSETS, START_DATE
-from cs_analytics.transform.dbt import cosmos_configs
+from cs_analytics.transform.dbt import dbt_task_group
 
 
 @dag(
@@ -79,7 +78,7 @@ def transform():
         return ensure_bi_reader(Warehouse.from_connection())
 
     instant = as_of()
-    dbt = DbtTaskGroup(group_id="dbt", **cosmos_configs({"as_of": "{{ ti.xcom_pull(task_ids='as_of') }}"}))
+    dbt = dbt_task_group("dbt", {"as_of": "{{ ti.xcom_pull(task_ids='as_of') }}"})
     quality_gate_sources(instant) >> dbt >> quality_gate_marts(instant) >> publish_marts() >> grant_bi_reader()
 
 

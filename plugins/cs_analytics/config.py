@@ -140,6 +140,18 @@ def dbt_target_schema() -> str:
     return _env_text("DBT_TARGET_SCHEMA", "analytics")
 
 
+DBT_EXECUTION_MODES = ("watcher", "local")
+
+
+def dbt_execution_mode() -> str:
+    """How Airflow runs dbt: `watcher` (one dbt build, per-model tasks follow it) or `local`
+    (one dbt invocation per model and per test); see transform/dbt.py."""
+    mode = _env_text("DBT_EXECUTION_MODE", "watcher").lower()
+    if mode not in DBT_EXECUTION_MODES:
+        raise ValueError(f"DBT_EXECUTION_MODE={mode!r}: expected one of {', '.join(DBT_EXECUTION_MODES)}")
+    return mode
+
+
 BI_READER_PASSWORD_ENV = "BI_READER_PASSWORD"
 
 
