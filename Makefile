@@ -73,6 +73,12 @@ lint: install
 benchmarks: up install-bi browser
 	@$(RUN) python benchmarks/run_all.py
 
+# `make bench` = every benchmark (about an hour); `make bench QUICK=1` = the quick ones (a few minutes).
+# Both write benchmarks/results/*.json and the summary table the README shows.
+.PHONY: bench
+bench: up $(if $(QUICK),,install-bi browser)
+	@$(RUN) nice python benchmarks/run_all.py $(if $(QUICK),--quick)
+
 # Refresh constraints.txt (the full pinned tree) from a clean venv built from requirements.txt.
 lock:
 	@rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install -q --upgrade pip \

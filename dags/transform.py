@@ -13,8 +13,11 @@ publishes them only if they pass (write-audit-publish).
 - `quality_gate_sources`: the Great Expectations suites of the raw tables, before dbt: a
   critical failure stops the run before anything is built.
 - `dbt`: one run task and one test task per model (astronomer-cosmos, rendered from the dbt
-  manifest); a failing test stops every model downstream of it. The marts are built into
-  `marts_build`, a schema no reader is granted; the incremental facts keep their state there.
+  manifest). By default (DBT_EXECUTION_MODE=watcher) `dbt_producer_watcher` runs ONE `dbt build`
+  with dbt's threads and the per-model tasks then show each model's and its tests' outcome;
+  `local` runs one dbt invocation per task instead (slower). Either way a failing test stops
+  every model downstream of it. The marts are built into `marts_build`, a schema no reader is
+  granted; the incremental facts keep their state there.
 - `quality_gate_marts`: the mart suites, on that hidden build.
 - A critical failure fails its gate task at once (no retry: data do not fix themselves),
   copies the failing rows to `meta.dq_quarantine` and alerts data engineering (Slack + email)
