@@ -120,3 +120,17 @@ lock-bi:
 	@rm -rf .lock-venv-bi && $(PYTHON) -m venv .lock-venv-bi && .lock-venv-bi/bin/pip install -q --upgrade pip \
 	 && .lock-venv-bi/bin/pip install -q -r requirements-bi.txt && .lock-venv-bi/bin/pip check \
 	 && .lock-venv-bi/bin/pip freeze | grep -v '^-e' > constraints-bi.txt && rm -rf .lock-venv-bi
+
+# --- dlt, for benchmarks/loaders_vs_dlt.py only, in its own virtualenv (its pins never touch .venv) ---
+.PHONY: install-dlt bench-dlt
+DLT_VENV := .venv-dlt
+DLT_STAMP := $(DLT_VENV)/.installed
+
+$(DLT_STAMP): requirements-dlt.txt constraints-dlt.txt
+	@scripts/install.sh "$(PYTHON)" "$(DLT_VENV)" requirements-dlt.txt constraints-dlt.txt
+	@touch $(DLT_STAMP)
+
+install-dlt: $(DLT_STAMP)
+
+bench-dlt: up install-dlt
+	@$(RUN) nice python benchmarks/loaders_vs_dlt.py $(if $(QUICK),--runs 1 --cdr-rows 100000 --cdr-files 50)
