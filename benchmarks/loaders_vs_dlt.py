@@ -23,6 +23,7 @@ Prints a table and writes benchmarks/results/loaders_vs_dlt.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -128,7 +129,8 @@ def main() -> int:
 
     store = Path(os.environ["SIM_DATA_DIR"]) / "crm.sqlite"
     server = crm_api.make_server(store_path=store, token=CRM_TOKEN, rate_limit_per_10s=0, search_per_second=0)
-    with serve_in_thread(server) as crm_url:
+    # the simulator writes a line per request to stderr: thousands here
+    with serve_in_thread(server) as crm_url, open(os.devnull, "w") as quiet, contextlib.redirect_stderr(quiet):
         for obj in [o for o in args.crm_objects.split(",") if o]:
             a = [crm_url, CRM_TOKEN, obj]
             results[f"crm {obj}"] = compare(server_url, args.runs, ["crm", *a], ["crm", *a], f"crm {obj}")
