@@ -4,8 +4,9 @@
 Side by side, in one run, round after round (so every option sees the same incremental state):
 - `plain dbt build`: `dbt build --threads 4` (the profile's threads), the reference;
 - the `transform` DAG under `airflow dags test`, with each Cosmos execution mode
-  (DBT_EXECUTION_MODE, see plugins/cs_analytics/transform/dbt.py):
-  `local` = one dbt invocation (in-process dbt runner) per model and per test;
+  (DBT_EXECUTION_MODE, see plugins/cs_analytics/transform/dbt.py) and way of starting dbt
+  (DBT_INVOCATION_MODE: `subprocess` or the in-process `dbt_runner`):
+  `local` = one dbt invocation per model and per test;
   `watcher` = one `dbt build` in a producer task, the per-model tasks read its results.
 For a DAG run: the whole run's wall time (as_of, both quality gates, publish included) and the
 span of its dbt task group (first dbt task started -> last one ended), which is what compares
@@ -14,7 +15,7 @@ with the plain build. Medians over --runs rounds; ratios are to the same round's
 Needs the warehouse loaded (the raw tables): run it after `make demo`, or with --prepare, which
 generates the world if needed and runs the six ingestion DAGs first.
 
-    nice scripts/run.sh python benchmarks/transform_overhead.py [--runs 3] [--modes watcher,local] [--prepare]
+    nice scripts/run.sh python benchmarks/transform_overhead.py [--runs 3] [--modes watcher:subprocess,local:dbt_runner] [--prepare]
 
 Prints a table and writes benchmarks/results/transform_overhead.json.
 """
@@ -56,9 +57,13 @@ def plain_dbt_build(as_of: str, log: Path) -> dict:
     return {"ok": rc == 0, "wall_s": time.monotonic() - start}
 
 
-def dag_run(mode: str, run_after: datetime, log: Path) -> dict:
-    """`airflow dags test transform` with DBT_EXECUTION_MODE=mode; times the run and its dbt group."""
-    env = {**os.environ, "DBT_EXECUTION_MODE": mode}
+def dag_run(option: str, run_after: datetime, log: Path) -> dict:
+    """`airflow dags test transform` with option = DBT_EXECUTION_MODE[:DBT_INVOCATION_MODE]; times the
+    run and its dbt group."""
+    execution, _, invocation = option.partition(":")
+    env = {**os.environ, "DBT_EXECUTION_MODE": execution}
+    if invocation:
+        env["DBT_INVOCATION_MODE"] = invocation
     start = time.monotonic()
     first_dbt = last_dbt = None
     tasks = failed = 0
@@ -113,7 +118,11 @@ def prepare(run_after: datetime) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--modes", default="watcher,local", help="Cosmos execution modes to compare")
+    parser.add_argument(
+        "--modes",
+        default="watcher:subprocess,watcher:dbt_runner,local:dbt_runner",
+        help="DBT_EXECUTION_MODE[:DBT_INVOCATION_MODE] options to compare, comma-separated",
+    )
     parser.add_argument("--prepare", action="store_true", help="generate and ingest first")
     args = parser.parse_args()
     modes = [m for m in args.modes.split(",") if m]
@@ -133,7 +142,7 @@ def main() -> int:
     for i in range(args.runs):
         row = {"plain": plain_dbt_build(as_of, LOGS / f"plain_{i}.log")}
         for mode in modes:
-            row[mode] = dag_run(mode, run_after, LOGS / f"dag_{mode}_{i}.log")
+            row[mode] = dag_run(mode, run_after, LOGS / f"dag_{mode.replace(':', '_')}_{i}.log")
         rounds.append(row)
         print(f"round {i + 1}: " + ", ".join(f"{k} {v['wall_s']:.1f}s{'' if v['ok'] else ' FAILED'}"
                                              for k, v in row.items()), flush=True)  # fmt: skip

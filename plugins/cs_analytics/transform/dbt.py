@@ -16,7 +16,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from cs_analytics.config import PROJECT_ROOT, WAREHOUSE_CONN_ID, dbt_execution_mode, dbt_target_schema
+from cs_analytics.config import (
+    PROJECT_ROOT,
+    WAREHOUSE_CONN_ID,
+    dbt_execution_mode,
+    dbt_invocation_mode,
+    dbt_target_schema,
+)
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
@@ -65,7 +71,7 @@ def cosmos_configs(
             # would hide the failure); a failed model or test task retries alone, running dbt for itself.
             setup_operator_args={"retries": 0},
             dbt_executable_path=dbt_executable(),
-            invocation_mode=InvocationMode.DBT_RUNNER,  # in-process: no interpreter start per task
+            invocation_mode=InvocationMode(dbt_invocation_mode()),
             # A relationships test runs with the model built last (fct_calls -> dim_customer runs with
             # fct_calls), never before its other parent exists, as eager selection would do.
             test_indirect_selection=TestIndirectSelection.BUILDABLE,
