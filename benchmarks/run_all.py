@@ -30,7 +30,8 @@ START, END = "<!-- bench-summary:start -->", "<!-- bench-summary:end -->"
 BENCHMARKS = [
     ("dag_parse_time.py", [], []),
     ("dbt_parse_time.py", [], ["--runs", "1"]),
-    ("transform_overhead.py", ["--prepare", "--runs", "3"], ["--prepare", "--runs", "1"]),
+    ("transform_overhead.py", ["--prepare", "--runs", "3"], ["--prepare", "--runs", "1", "--modes", "watcher"]),
+    ("loaders_vs_dlt.py", [], None),  # needs .venv-dlt: `make install-dlt` (make bench-dlt runs it alone)
     ("simulator_timings.py", [], None),
     ("dbt_build_time.py", [], None),
     ("forecast_accuracy.py", [], None),
@@ -62,6 +63,14 @@ def summary_markdown() -> str:
                     f"| {name}: dbt group / whole DAG | {v['dbt_group_s']} s ({v['dbt_group_vs_plain']}x plain) / "
                     f"{v['wall_s']} s ({v['dag_vs_plain']}x), {v['tasks']} tasks | transform_overhead |"
                 )
+    dlt = _load("loaders_vs_dlt.json")
+    if dlt:
+        for name, r in dlt["results"].items():
+            lines.append(
+                f"| {name}: ours vs dlt {r['dlt']['version']} | {r['ours']['rows_per_s']:,} vs {r['dlt']['rows_per_s']:,} rows/s "
+                f"({r['throughput_ratio_ours_over_dlt']}x), {r['ours']['peak_rss_mb']:.0f} vs {r['dlt']['peak_rss_mb']:.0f} MB "
+                f"| loaders_vs_dlt ({dlt['measured_at'][:10]}, median of {dlt['runs']}) |"
+            )
     parse = _load("dbt_parse_time.json")
     if parse:
         for name, v in parse["median_seconds"].items():
