@@ -76,7 +76,7 @@ benchmarks: up install-bi browser
 # `make bench` = every benchmark (about an hour); `make bench QUICK=1` = the quick ones (a few minutes).
 # Both write benchmarks/results/*.json and the summary table the README shows.
 .PHONY: bench
-bench: up $(if $(QUICK),,install-bi browser)
+bench: up $(if $(QUICK),,install-bi browser install-dlt)
 	@$(RUN) nice python benchmarks/run_all.py $(if $(QUICK),--quick)
 
 # Refresh constraints.txt (the full pinned tree) from a clean venv built from requirements.txt.
