@@ -80,6 +80,12 @@ lint: install
 benchmarks: up install-bi browser
 	@$(RUN) python benchmarks/run_all.py
 
+# `make bench` = every benchmark (about an hour); `make bench QUICK=1` = the quick ones (a few minutes).
+# Both write benchmarks/results/*.json and the summary table the README shows.
+.PHONY: bench
+bench: up $(if $(QUICK),,install-bi browser install-dlt)
+	@$(RUN) nice python benchmarks/run_all.py $(if $(QUICK),--quick)
+
 # Refresh constraints.txt (the full pinned tree) from a clean venv built from requirements.txt.
 lock:
 	@rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install -q --upgrade pip \
@@ -126,3 +132,17 @@ lock-bi:
 .PHONY: alert-previews
 alert-previews: install browser
 	@$(RUN) python scripts/alert_previews.py
+
+# --- dlt, for benchmarks/loaders_vs_dlt.py only, in its own virtualenv (its pins never touch .venv) ---
+.PHONY: install-dlt bench-dlt
+DLT_VENV := .venv-dlt
+DLT_STAMP := $(DLT_VENV)/.installed
+
+$(DLT_STAMP): requirements-dlt.txt constraints-dlt.txt
+	@scripts/install.sh "$(PYTHON)" "$(DLT_VENV)" requirements-dlt.txt constraints-dlt.txt
+	@touch $(DLT_STAMP)
+
+install-dlt: $(DLT_STAMP)
+
+bench-dlt: up install-dlt
+	@$(RUN) nice python benchmarks/loaders_vs_dlt.py $(if $(QUICK),--runs 1 --cdr-rows 100000 --cdr-files 50)

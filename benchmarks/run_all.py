@@ -1,44 +1,119 @@
 #!/usr/bin/env python3
-"""`make benchmarks`: every measurement in benchmarks/, one after the other.
+"""`make bench` (alias `make benchmarks`): every measurement in benchmarks/, one after the other.
 
-    scripts/run.sh python benchmarks/run_all.py            # all (about 25 minutes on 2 cores)
-    scripts/run.sh python benchmarks/run_all.py --quick    # skip the 10x quality-gate and dashboard runs
+    nice scripts/run.sh python benchmarks/run_all.py            # all (about an hour on 2 shared cores)
+    nice scripts/run.sh python benchmarks/run_all.py --quick    # a few minutes: the fast ones, one round each
+    make bench QUICK=1                                          # the same through make
 
-Each script prints its table and writes benchmarks/results/<name>.json.
+Each script prints its table and writes benchmarks/results/<name>.json; at the end this writes
+benchmarks/results/SUMMARY.md (the headline figures, from the JSON files) and copies it into
+the README between the `bench-summary` markers.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "results"
+SUMMARY = RESULTS / "SUMMARY.md"
+README = ROOT / "README.md"
+START, END = "<!-- bench-summary:start -->", "<!-- bench-summary:end -->"
+
+# (script, full-run arguments, quick-run arguments or None to skip it in --quick)
 BENCHMARKS = [
-    ("dag_parse_time.py", []),
-    ("simulator_timings.py", []),
-    ("dbt_build_time.py", []),
-    ("ml_eval/forecast.py", []),
-    ("ml_eval/routing.py", []),
-    ("ingest_throughput.py", []),
-    ("quality_gate.py", ["--scale", "10"]),
-    ("bi_dashboards.py", ["--scales", "1", "10"]),
+    ("dag_parse_time.py", [], []),
+    ("dbt_parse_time.py", [], ["--runs", "1"]),
+    ("transform_overhead.py", ["--prepare", "--runs", "3"], ["--prepare", "--runs", "1", "--modes", "watcher"]),
+    ("loaders_vs_dlt.py", [], None),  # needs .venv-dlt: `make install-dlt` (make bench-dlt runs it alone)
+    ("simulator_timings.py", [], None),
+    ("dbt_build_time.py", [], None),
+    ("ml_eval/forecast.py", [], None),
+    ("ml_eval/routing.py", [], None),
+    ("ingest_throughput.py", [], None),
+    ("quality_gate.py", ["--scale", "10"], None),
+    ("bi_dashboards.py", ["--scales", "1", "10"], None),
 ]
+
+
+def _load(name: str) -> dict | None:
+    path = RESULTS / name
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def summary_markdown() -> str:
+    """The headline figures from the result files present, each with when and where it was measured."""
+    lines = ["| measure | value | source |", "|---|---|---|"]
+    overhead = _load("transform_overhead.json")
+    if overhead:
+        m = overhead["machine"]
+        where = f"{overhead['measured_at'][:10]}, {m['cores']} cores / {m['memory_gb']} GB shared, median of {overhead['runs']}"
+        for name, v in overhead["summary"].items():
+            if name == "plain dbt build":
+                lines.append(
+                    f"| plain `dbt build` (scale {overhead.get('scale')}) | {v['wall_s']} s | transform_overhead ({where}) |"
+                )
+            else:
+                lines.append(
+                    f"| {name}: dbt group / whole DAG | {v['dbt_group_s']} s ({v['dbt_group_vs_plain']}x plain) / "
+                    f"{v['wall_s']} s ({v['dag_vs_plain']}x), {v['tasks']} tasks | transform_overhead |"
+                )
+    dlt = _load("loaders_vs_dlt.json")
+    if dlt:
+        for name, r in dlt["results"].items():
+            lines.append(
+                f"| {name}: ours vs dlt {r['dlt']['version']} | {r['ours']['rows_per_s']:,} vs {r['dlt']['rows_per_s']:,} rows/s "
+                f"({r['throughput_ratio_ours_over_dlt']}x), {r['ours']['peak_rss_mb']:.0f} vs {r['dlt']['peak_rss_mb']:.0f} MB "
+                f"| loaders_vs_dlt ({dlt['measured_at'][:10]}, median of {dlt['runs']}) |"
+            )
+    parse = _load("dbt_parse_time.json")
+    if parse:
+        for name, v in parse["median_seconds"].items():
+            lines.append(f"| `{name}` | {v} s | dbt_parse_time ({parse['measured_at'][:10]}) |")
+    dags = _load("dag_parse_time.json")
+    if dags:
+        slowest = max(dags["results"], key=lambda r: r["median_seconds"])
+        lines.append(
+            f"| DAG file parse, slowest (`{slowest['dag_file']}`) | {slowest['median_seconds']} s | dag_parse_time ({dags['measured_at'][:10]}) |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_summary() -> None:
+    table = summary_markdown()
+    SUMMARY.write_text(
+        f"# Benchmark summary\n\nWritten by `benchmarks/run_all.py` on {datetime.now(UTC):%Y-%m-%d}.\n\n{table}"
+    )
+    text = README.read_text()
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        README.write_text(f"{head}{START}\n{table}{END}{rest.split(END, 1)[1]}")
 
 
 def main() -> int:
     quick = "--quick" in sys.argv
     failed = []
-    for script, args in BENCHMARKS:
-        if quick and script in ("quality_gate.py", "bi_dashboards.py"):
+    for script, args, quick_args in BENCHMARKS:
+        if quick and quick_args is None:
             continue
-        print(f"\n===== {script} {' '.join(args)}", flush=True)
+        run_args = quick_args if quick else args
+        print(f"\n===== {script} {' '.join(run_args)}", flush=True)
         start = time.time()
-        rc = subprocess.run([sys.executable, str(HERE / script), *args]).returncode
+        rc = subprocess.run([sys.executable, str(HERE / script), *run_args]).returncode
         print(f"===== {script}: {'ok' if rc == 0 else f'FAILED ({rc})'} in {time.time() - start:.0f}s", flush=True)
         if rc:
             failed.append(script)
+    write_summary()
+    print(
+        f"\nsummary: {SUMMARY.relative_to(ROOT)} (also in README.md)"
+        + (f"; FAILED: {', '.join(failed)}" if failed else "")
+    )
     return 1 if failed else 0
 
 

@@ -31,10 +31,9 @@ Each output replaces its as-of day's rows, so a re-run never duplicates. Updates
 """
 
 from airflow.sdk import dag, task
-from cosmos import DbtTaskGroup
 
 from cs_analytics.orchestration import DEFAULT_ARGS, MARTS, ML_SCORES, START_DATE
-from cs_analytics.transform.dbt import cosmos_configs
+from cs_analytics.transform.dbt import dbt_task_group
 
 
 @dag(
@@ -88,7 +87,7 @@ def ml_scoring():
         return {"models": len(results), "published": publish_ml_outputs(Warehouse.from_connection()).to_dict()}
 
     results = [call_volume_forecast(), plan_technician_routes(), churn(), segmentation(), anomalies()]
-    present = DbtTaskGroup(group_id="present_ml_outputs", **cosmos_configs(select=["tag:ml_outputs"]))
+    present = dbt_task_group("present_ml_outputs", select=["tag:ml_outputs"])
     results >> present
     present >> publish(results)
 

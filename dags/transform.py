@@ -13,8 +13,11 @@ publishes them only if they pass (write-audit-publish).
 - `quality_gate_sources`: the Great Expectations suites of the raw tables, before dbt: a
   critical failure stops the run before anything is built.
 - `dbt`: one run task and one test task per model (astronomer-cosmos, rendered from the dbt
-  manifest); a failing test stops every model downstream of it. The marts are built into
-  `marts_build`, a schema no reader is granted; the incremental facts keep their state there.
+  manifest). By default (DBT_EXECUTION_MODE=watcher) `dbt_producer_watcher` runs ONE `dbt build`
+  with dbt's threads and the per-model tasks then show each model's and its tests' outcome;
+  `local` runs one dbt invocation per task instead (slower). Either way a failing test stops
+  every model downstream of it. The marts are built into `marts_build`, a schema no reader is
+  granted; the incremental facts keep their state there.
 - `quality_gate_marts`: the mart suites, on that hidden build.
 - A critical failure fails its gate task at once (no retry: data do not fix themselves),
   copies the failing rows to `meta.dq_quarantine` and alerts data engineering (Slack + email)
@@ -29,10 +32,9 @@ publishes them only if they pass (write-audit-publish).
 """
 
 from airflow.sdk import dag, task
-from cosmos import DbtTaskGroup
 
 from cs_analytics.orchestration import DEFAULT_ARGS, MARTS, RAW_ASSETS, START_DATE
-from cs_analytics.transform.dbt import cosmos_configs
+from cs_analytics.transform.dbt import dbt_task_group
 
 
 @dag(
@@ -79,7 +81,7 @@ def transform():
         return ensure_bi_reader(Warehouse.from_connection())
 
     instant = as_of()
-    dbt = DbtTaskGroup(group_id="dbt", **cosmos_configs({"as_of": "{{ ti.xcom_pull(task_ids='as_of') }}"}))
+    dbt = dbt_task_group("dbt", {"as_of": "{{ ti.xcom_pull(task_ids='as_of') }}"})
     quality_gate_sources(instant) >> dbt >> quality_gate_marts(instant) >> publish_marts() >> grant_bi_reader()
 
 

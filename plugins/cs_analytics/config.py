@@ -279,6 +279,32 @@ def dbt_target_schema() -> str:
     return _env_text("DBT_TARGET_SCHEMA", "analytics")
 
 
+DBT_EXECUTION_MODES = ("watcher", "local")
+
+
+def dbt_execution_mode() -> str:
+    """How Airflow runs dbt: `watcher` (one dbt build, per-model tasks follow it) or `local`
+    (one dbt invocation per model and per test); see transform/dbt.py."""
+    mode = _env_text("DBT_EXECUTION_MODE", "watcher").lower()
+    if mode not in DBT_EXECUTION_MODES:
+        raise ValueError(f"DBT_EXECUTION_MODE={mode!r}: expected one of {', '.join(DBT_EXECUTION_MODES)}")
+    return mode
+
+
+DBT_INVOCATION_MODES = ("subprocess", "dbt_runner")
+
+
+def dbt_invocation_mode() -> str:
+    """How a task starts dbt: `dbt_runner` (in the task's process) or `subprocess`. Unset: the
+    faster for the execution mode (benchmarks/transform_overhead.py): watcher -> subprocess
+    (its results are read from dbt's JSON log lines; in-process, every debug event of dbt goes
+    through the watcher's callback), local -> dbt_runner (no interpreter start per task)."""
+    mode = _env_text("DBT_INVOCATION_MODE", "subprocess" if dbt_execution_mode() == "watcher" else "dbt_runner")
+    if mode.lower() not in DBT_INVOCATION_MODES:
+        raise ValueError(f"DBT_INVOCATION_MODE={mode!r}: expected one of {', '.join(DBT_INVOCATION_MODES)}")
+    return mode.lower()
+
+
 BI_READER_PASSWORD_ENV = "BI_READER_PASSWORD"
 
 

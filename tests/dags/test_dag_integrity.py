@@ -56,7 +56,9 @@ def test_owner_tags_docs_and_retries(dagbag, dag_id):
     assert dag.doc_md and len(dag.doc_md) > 100, f"{dag_id} needs a module docstring (doc_md)"
     for task in dag.tasks:
         assert task.owner == "data-engineering", f"{dag_id}.{task.task_id} owner {task.owner}"
-        if task.task_id.startswith(NETWORK_TASK_PREFIXES):
+        # The watcher producer's one dbt build is never retried by Airflow (a second attempt is
+        # skipped by Cosmos); each model task retries its own model instead (transform/dbt.py).
+        if task.task_id.startswith(NETWORK_TASK_PREFIXES) and not task.task_id.endswith("dbt_producer_watcher"):
             assert task.retries >= 2, f"{dag_id}.{task.task_id} touches a network/database: needs retries >= 2"
 
 

@@ -3,13 +3,26 @@
 The DAG is rendered from dbt's manifest (LoadMode.DBT_MANIFEST), so parsing a DAG
 file never runs dbt; `make` refreshes the manifest with `dbt parse`. The `warehouse`
 Airflow connection becomes the dbt profile at run time.
+
+Execution (DBT_EXECUTION_MODE): `watcher` (the default) runs ONE `dbt build` with dbt's own
+threads in a producer task, and each model keeps its run task and its test task in the UI,
+which read the producer's per-node results; `local` runs one dbt invocation per model and per
+test (several times slower, benchmarks/transform_overhead.py). In both, a failing test stops
+the models that depend on it: `dbt build` skips them and their tasks end upstream_failed.
 """
 
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
-from cs_analytics.config import PROJECT_ROOT, WAREHOUSE_CONN_ID, dbt_target_schema
+from cs_analytics.config import (
+    PROJECT_ROOT,
+    WAREHOUSE_CONN_ID,
+    dbt_execution_mode,
+    dbt_invocation_mode,
+    dbt_target_schema,
+)
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
@@ -20,23 +33,27 @@ def dbt_executable() -> str:
     return str(venv_dbt) if venv_dbt.exists() else (shutil.which("dbt") or "dbt")
 
 
-def cosmos_configs(dbt_vars: dict[str, str] | None = None, select: list[str] | None = None) -> dict:
+def cosmos_configs(
+    dbt_vars: dict[str, str] | None = None, select: list[str] | None = None, project_dir: Path = DBT_PROJECT_DIR
+) -> dict:
     """Keyword arguments for cosmos.DbtTaskGroup. `dbt_vars` go to every dbt command (Cosmos
     renders them as Jinja templates at run time, e.g. the run's as-of instant from XCom);
-    `select` narrows the group to some models (dbt selectors)."""
+    `select` narrows the group to some models (dbt selectors); `project_dir` is another dbt project
+    (the tests' small one)."""
     from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-    from cosmos.constants import InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
+    from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
     from cosmos.profiles import PostgresUserPasswordProfileMapping
 
-    if not MANIFEST_PATH.exists():
+    manifest_path = project_dir / "target" / "manifest.json"
+    if not manifest_path.exists():
         raise FileNotFoundError(
-            f"dbt manifest not found at {MANIFEST_PATH}: run `make dbt-parse` (make demo/test/ui do it) "
+            f"dbt manifest not found at {manifest_path}: run `make dbt-parse` (make demo/test/ui do it) "
             "so the transformation DAG can be rendered without running dbt at parse time"
         )
     return {
         "project_config": ProjectConfig(
-            dbt_project_path=DBT_PROJECT_DIR,
-            manifest_path=MANIFEST_PATH,
+            dbt_project_path=project_dir,
+            manifest_path=manifest_path,
             install_dbt_deps=False,  # no packages: the hub is out of reach, macros live in the project
         ),
         "profile_config": ProfileConfig(
@@ -49,8 +66,12 @@ def cosmos_configs(dbt_vars: dict[str, str] | None = None, select: list[str] | N
             ),
         ),
         "execution_config": ExecutionConfig(
+            execution_mode=ExecutionMode.WATCHER if dbt_execution_mode() == "watcher" else ExecutionMode.LOCAL,
+            # The producer's dbt build cannot be retried by Airflow (Cosmos skips a second attempt, which
+            # would hide the failure); a failed model or test task retries alone, running dbt for itself.
+            setup_operator_args={"retries": 0},
             dbt_executable_path=dbt_executable(),
-            invocation_mode=InvocationMode.DBT_RUNNER,  # in-process: no interpreter start per task
+            invocation_mode=InvocationMode(dbt_invocation_mode()),
             # A relationships test runs with the model built last (fct_calls -> dim_customer runs with
             # fct_calls), never before its other parent exists, as eager selection would do.
             test_indirect_selection=TestIndirectSelection.BUILDABLE,
@@ -63,3 +84,38 @@ def cosmos_configs(dbt_vars: dict[str, str] | None = None, select: list[str] | N
         ),
         "operator_args": {"install_deps": False, **({"vars": dbt_vars} if dbt_vars else {})},
     }
+
+
+def dbt_task_group(
+    group_id: str,
+    dbt_vars: dict[str, str] | None = None,
+    select: list[str] | None = None,
+    project_dir: Path = DBT_PROJECT_DIR,
+):
+    """The dbt project as a Cosmos DbtTaskGroup (see cosmos_configs), wired so it runs the same
+    under the scheduler and under `airflow dags test`.
+
+    In watcher mode Cosmos leaves the producer and the model tasks side by side; `dags test` runs
+    ready tasks one at a time in no set order, and a model task started before the producer would
+    wait for it forever. So the group starts with `dbt_ready` (what comes before the group points
+    at it), then the producer, then the model tasks, which read the producer's results once it has
+    finished, failed included (that is how a failing test shows on its own task); they still end
+    upstream_failed when what comes before the group failed, since dbt_ready then never succeeds.
+    """
+    from airflow.providers.standard.operators.empty import EmptyOperator
+    from airflow.task.trigger_rule import TriggerRule
+    from cosmos import DbtTaskGroup
+    from cosmos.constants import PRODUCER_WATCHER_DONE_TASK_ID, PRODUCER_WATCHER_TASK_ID
+
+    group = DbtTaskGroup(group_id=group_id, **cosmos_configs(dbt_vars, select, project_dir))
+    producer = group.children.get(f"{group_id}.{PRODUCER_WATCHER_TASK_ID}")
+    if producer is None:  # local mode: every task runs its own dbt, in dependency order
+        return group
+    cosmos_own = {producer.task_id, f"{group_id}.{PRODUCER_WATCHER_DONE_TASK_ID}"}
+    roots = [t for t in group.get_roots() if t.task_id not in cosmos_own]
+    dbt_ready = EmptyOperator(task_id="dbt_ready", task_group=group)
+    dbt_ready >> producer
+    for task in roots:
+        [dbt_ready, producer] >> task
+        task.trigger_rule = TriggerRule.ALL_DONE_MIN_ONE_SUCCESS
+    return group

@@ -1,0 +1,134 @@
+"""A failing dbt test stops what depends on its model, and shows on that model's own task.
+
+A small dbt project in a throw-away warehouse, run through the same Cosmos wiring as the transform
+DAG (`transform.dbt.dbt_task_group`) under `airflow dags test`, in each execution mode:
+`bad_source` fails its unique test, so `child` and `grandchild` must never be built (their tasks
+end upstream_failed and their tables do not exist), while the independent branch is built and
+tested as usual.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import textwrap
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from cs_analytics.config import PROJECT_ROOT
+from tests.conftest import throwaway_database
+
+pytestmark = pytest.mark.e2e
+
+DAG_ID = "dbt_failing_test_check"
+_RUN_ID = re.compile(r"run_id=(manual__[^\s,']+)")
+
+MODELS = {
+    "bad_source.sql": "select 1 as id union all select 1 as id",
+    "child.sql": "select id from {{ ref('bad_source') }}",
+    "grandchild.sql": "select id from {{ ref('child') }}",
+    "independent.sql": "select 2 as id",
+    "_models.yml": """
+        version: 2
+        models:
+          - name: bad_source
+            columns: [{name: id, data_tests: [unique]}]
+          - name: independent
+            columns: [{name: id, data_tests: [not_null, unique]}]
+    """,
+}
+
+
+def _write_project(root: Path) -> Path:
+    project = root / "dbt_check"
+    (project / "models").mkdir(parents=True)
+    (project / "dbt_project.yml").write_text(
+        "name: dbt_check\nversion: '1.0'\nprofile: cs_analytics\nmodels:\n  dbt_check:\n    +materialized: table\n"
+    )
+    for name, body in MODELS.items():
+        (project / "models" / name).write_text(textwrap.dedent(body).strip() + "\n")
+    return project
+
+
+def _task_states(output: str, env: dict[str, str]) -> dict[str, str]:
+    """Every task's final state in the run, from Airflow's metadata DB (upstream_failed tasks never start)."""
+    run_id = _RUN_ID.search(output)
+    assert run_id, output[-3000:]
+    listing = subprocess.run(
+        ["airflow", "tasks", "states-for-dag-run", DAG_ID, run_id.group(1), "-o", "json"],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    rows = json.loads(listing.stdout[listing.stdout.index("[") :])
+    return {row["task_id"]: row["state"] for row in rows}
+
+
+@pytest.mark.parametrize("mode", ["watcher", "local"])
+def test_failing_test_stops_its_dependants(tmp_path, server_url, mode):
+    project = _write_project(tmp_path)
+    dag_file = tmp_path / f"{DAG_ID}.py"
+    dag_file.write_text(
+        textwrap.dedent(f'''
+            """Test DAG: the transform's dbt wiring on a small project."""
+            from pathlib import Path
+            from airflow.sdk import dag, task
+            from cs_analytics.orchestration import DEFAULT_ARGS, START_DATE
+            from cs_analytics.transform.dbt import dbt_task_group
+
+            @dag(dag_id="{DAG_ID}", schedule=None, start_date=START_DATE, catchup=False, default_args=DEFAULT_ARGS)
+            def check():
+                @task
+                def before() -> str:
+                    return "ok"
+
+                before() >> dbt_task_group("dbt", project_dir=Path({str(project)!r}))
+
+            check()
+        ''')
+    )
+    with throwaway_database(server_url, "dbt_check") as url:
+        conn = psycopg.conninfo.conninfo_to_dict(url)
+        env = {
+            **os.environ,
+            "DBT_EXECUTION_MODE": mode,
+            "DBT_TARGET_SCHEMA": "check",
+            "AIRFLOW_CONN_WAREHOUSE": url.replace("postgresql://", "postgres://", 1),
+            "WAREHOUSE_DB": conn["dbname"],
+            "TASK_RETRY_DELAY_SECONDS": "1",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(tmp_path),  # `dags test -f` wants the file in the dags bundle
+        }
+        parse = subprocess.run(
+            ["dbt", "parse", "--project-dir", str(project), "--profiles-dir", str(PROJECT_ROOT / "dbt_project")],
+            env=env, capture_output=True, text=True,
+        )  # fmt: skip
+        assert parse.returncode == 0, parse.stdout[-2000:]
+        run = subprocess.run(
+            ["airflow", "dags", "test", DAG_ID, "-f", str(dag_file)],
+            env=env, capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=900,
+        )  # fmt: skip
+        output = run.stdout + run.stderr
+        states = _task_states(output, env)
+        with psycopg.connect(url) as db:
+            tables = {
+                r[0]
+                for r in db.execute("select table_name from information_schema.tables where table_schema = 'check'")
+            }
+
+    def state(model: str, kind: str) -> str | None:
+        # Cosmos groups a tested model's run and test tasks; an untested model is one `<model>_run` task
+        return states.get(f"dbt.{model}.{kind}", states.get(f"dbt.{model}_{kind}"))
+
+    assert state("bad_source", "run") == "success", states
+    assert state("bad_source", "test") == "failed", states
+    for model in ("child", "grandchild"):
+        assert state(model, "run") == "upstream_failed", (model, states)
+    assert state("independent", "run") == "success", states
+    assert state("independent", "test") == "success", states
+    # dbt never built the dependants of the failing test; the rest was built
+    assert tables == {"bad_source", "independent"}, tables
+    if mode == "watcher":  # one dbt build did the work; it failed, visibly
+        assert states.get("dbt.dbt_producer_watcher") == "failed", states
+    assert run.returncode != 0 or "state=failed" in output
