@@ -4,23 +4,21 @@ delivered exactly once. And two overlapping runs of one load leave what one run 
 
 from __future__ import annotations
 
-import json
 import threading
 from datetime import UTC, datetime
 
 import psycopg
 import pytest
 
-from cs_analytics.alerts.delivery import SlackWebApiPoster, SmtpEmailSender, deliver
+from cs_analytics.alerts import outbox
 from cs_analytics.ingestion.batch import BatchContext
 from cs_analytics.ingestion.crm import HubSpotClient, load_object
 from cs_analytics.ingestion.cti import load_landing_folder
 from cs_analytics.ingestion.erp import load_table
 from cs_analytics.warehouse import Warehouse
-from simulators.sinks import inbox
+from tests.integration.alerting import FAST, channels, sinks  # noqa: F401
 from tests.integration.test_ingest_api import FUTURE, SETTINGS, N, crm, ctx, raw_state, session  # noqa: F401
-from tests.integration.test_notify import ALERT, sinks  # noqa: F401
-from tests.integration.test_notify import SETTINGS as NOTIFY
+from tests.integration.test_outbox import alert_messages
 from tests.reliability.corpus import CORPUS
 from tests.reliability.corpus import SETTINGS as CTI_SETTINGS
 from tests.reliability.results import record_fault
@@ -177,42 +175,52 @@ def test_erp_connection_dropped_mid_read_then_retried_equals_a_fault_free_run(wa
     assert warehouse.query("select count(*) from meta.load_batches")[0][0] == 1
 
 
-def test_smtp_down_then_up_delivers_each_alert_exactly_once(warehouse, sinks, monkeypatch):  # noqa: F811
-    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DOWN", json.dumps(
-        {"conn_type": "smtp", "host": "127.0.0.1", "port": 9, "extra": {"disable_ssl": True, "disable_tls": True,
-                                                                          "from_email": "a@b.fr", "retry_limit": 0,
-                                                                          "timeout": 2}}))  # fmt: skip
-    slack = SlackWebApiPoster("slack_test")
-    with pytest.raises(RuntimeError, match="email"):
-        deliver([ALERT], warehouse, settings=NOTIFY, email=SmtpEmailSender("smtp_down"), slack=slack)
-    deliver([ALERT], warehouse, settings=NOTIFY, email=SmtpEmailSender("smtp_test"), slack=slack)  # the retry
-    deliver([ALERT], warehouse, settings=NOTIFY, email=SmtpEmailSender("smtp_test"), slack=slack)  # a re-run
-    record_fault("smtp_down", source="alerts", attempts=2, alerts_expected=2,
-                 emails=len(inbox.mails(sinks["maildir"])), slack=len(inbox.slack_messages(sinks["slack_dir"])),
-                 detail="SMTP refused, delivery retried, then re-run")  # fmt: skip
-    assert len(inbox.mails(sinks["maildir"])) == 1
-    assert len(inbox.slack_messages(sinks["slack_dir"])) == 1
+def _deliver_until_sent(warehouse, chans) -> int:
+    """What the next runs do: deliver what is due, time passing between them (the backoff)."""
+    runs = 0
+    while warehouse.query("select count(*) from meta.outbox where status = 'pending'")[0][0] and runs < 5:
+        warehouse.execute("update meta.outbox set next_attempt_at = now() where status = 'pending'")
+        outbox.deliver_pending(warehouse, chans, settings=FAST)
+        runs += 1
+    return runs
+
+
+def _slack_posts(sinks) -> list[dict]:
+    """The alert posts in the channel (each alert's chart goes in its thread)."""
+    return [m for m in sinks.slack("#service-client-alertes") if not m.get("thread_ts")]
+
+
+def test_smtp_down_then_up_delivers_each_alert_exactly_once(warehouse, sinks):  # noqa: F811
+    chans = channels(warehouse)
+    sinks.stop_smtp()
+    first = outbox.send_now(warehouse, alert_messages(), chans, settings=FAST.__class__(
+        retry_base_s=60, retry_cap_s=60, max_attempts=4, wait_budget_s=0))  # fmt: skip
+    assert first.total_sent == 1 and len(first.retrying) == 1  # Slack went out, the e-mail waits
+    sinks.start_smtp()
+    runs = _deliver_until_sent(warehouse, chans)
+    outbox.send_now(warehouse, alert_messages(), chans, settings=FAST)  # a re-run of the alerts DAG
+    record_fault("smtp_down", source="alerts", attempts=1 + runs, alerts_expected=2,
+                 emails=len(sinks.mails()), slack=len(_slack_posts(sinks)),
+                 detail="SMTP refused, delivery retried from the outbox, then re-run")  # fmt: skip
+    assert len(sinks.mails()) == 1 and len(_slack_posts(sinks)) == 1
+    assert warehouse.query("select count(*), bool_and(status = 'sent') from meta.outbox") == [(2, True)]
 
 
 def test_slack_answering_500_then_ok_delivers_each_alert_exactly_once(warehouse, sinks):  # noqa: F811
-    from urllib.request import Request, urlopen
-
-    def faults(body: dict) -> None:
-        urlopen(Request(f"{sinks['slack_url']}/_sim/faults", json.dumps(body).encode(), method="POST",
-                        headers={"Content-Type": "application/json"}))  # fmt: skip
-
-    faults({"fail_next": 10, "error_status": 500})
-    email, slack = SmtpEmailSender("smtp_test"), SlackWebApiPoster("slack_test")
-    with pytest.raises(RuntimeError, match="slack"):
-        deliver([ALERT], warehouse, settings=NOTIFY, email=email, slack=slack)
-    faults({"fail_next": 0})
-    deliver([ALERT], warehouse, settings=NOTIFY, email=email, slack=slack)
-    deliver([ALERT], warehouse, settings=NOTIFY, email=email, slack=slack)
-    record_fault("slack_500", source="alerts", attempts=2, alerts_expected=2,
-                 emails=len(inbox.mails(sinks["maildir"])), slack=len(inbox.slack_messages(sinks["slack_dir"])),
-                 detail="Slack API answered 500, delivery retried, then re-run")  # fmt: skip
-    assert len(inbox.mails(sinks["maildir"])) == 1
-    assert len(inbox.slack_messages(sinks["slack_dir"])) == 1
+    chans = channels(warehouse)
+    sinks.slack_faults(fail_next=10, error_status=500)
+    first = outbox.send_now(warehouse, alert_messages(), chans, settings=FAST.__class__(
+        retry_base_s=60, retry_cap_s=60, max_attempts=12, wait_budget_s=0))  # fmt: skip
+    assert first.total_sent == 1 and any("500" in r for r in first.retrying)  # the e-mail went out, Slack waits
+    sinks.slack_faults(fail_next=0)
+    runs = _deliver_until_sent(warehouse, chans)
+    outbox.send_now(warehouse, alert_messages(), chans, settings=FAST)  # a re-run of the alerts DAG
+    record_fault("slack_500", source="alerts", attempts=1 + runs, alerts_expected=2,
+                 emails=len(sinks.mails()), slack=len(_slack_posts(sinks)),
+                 detail="Slack API answered 500, delivery retried from the outbox, then re-run")  # fmt: skip
+    assert len(sinks.mails()) == 1
+    assert len(_slack_posts(sinks)) == 1
+    assert warehouse.query("select count(*), bool_and(status = 'sent') from meta.outbox") == [(2, True)]
 
 
 def test_two_overlapping_runs_of_the_cti_load_leave_what_one_run_leaves(warehouse, reference, tmp_path):
