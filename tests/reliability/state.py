@@ -14,16 +14,22 @@ RUN_SPECIFIC = frozenset(
         "created_at", "scored_at", "trained_at", "computed_at", "checked_at", "validated_at", "published_at",
         "built_at", "generated_at", "recorded_at", "run_at", "detail", "duration_s", "duration_seconds",
         "dbt_scd_id", "dbt_updated_at", "dbt_valid_from", "dbt_valid_to", "mlflow_run_id", "model_version",
-        "attempts", "sent_at", "delivered_at", "queued_at", "last_error", "last_attempt_at",
+        "attempts", "sent_at", "delivered_at", "queued_at", "last_error", "last_attempt_at", "planned_at",
     }
 )  # fmt: skip
 # Run logs: one row per load and interval, whose counts describe what that attempt read and changed
 # (a re-run changes nothing, so its rows_inserted is 0, and it reads from its own watermark). They are
 # compared on what identifies each row and on its verdict: same loads, same intervals, same outcome.
+# Each run appends its rows: a re-run's rows repeat the first run's, so the logs are compared as
+# the set of distinct rows (same loads, same checks, same verdicts), not by their count.
 RUN_LOG_COLUMNS = {
     "meta.load_batches": ["source", "object", "dag_id", "interval_start", "interval_end"],
     "meta.source_reconciliation": ["source", "object", "scope", "rule", "matches"],
+    "meta.dq_runs": ["as_of", "passed", "suites", "expectations", "critical_failures", "warnings"],
+    "meta.dq_results": ["suite", "table_name", "expectation", "column_name", "kwargs", "severity", "success"],
 }
+# Values inside a column that measure the run itself (a solver's wall time), left out of the checksum.
+RUN_SPECIFIC_EXPRESSIONS = {("ml.model_runs", "metrics"): "(\"metrics\" - 'solve_seconds')"}
 # Schemas Airflow, dbt's build area and Postgres keep for themselves.
 SKIP_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast", "marts_build")
 
@@ -51,11 +57,13 @@ def snapshot(wh: Warehouse) -> dict[str, tuple[int, str]]:
     """{table: (rows, checksum)}; the checksum is order-free (sorted row hashes)."""
     out = {}
     for table, cols in business_columns(wh).items():
-        row = "row(" + ", ".join(f'"{c}"' for c in cols) + ")::text" if cols else "''"
+        values = [RUN_SPECIFIC_EXPRESSIONS.get((table, c), f'"{c}"') for c in cols]
+        row = "row(" + ", ".join(values) + ")::text" if cols else "''"
+        distinct = "distinct " if table in RUN_LOG_COLUMNS else ""
         out[table] = tuple(
             wh.query(
                 f"select count(*), coalesce(md5(string_agg(h, ',' order by h)), '') from "
-                f"(select md5({row}) as h from {table}) s"
+                f"(select {distinct}md5({row}) as h from {table}) s"
             )[0]
         )
     return out

@@ -185,9 +185,9 @@ def _deliver_until_sent(warehouse, chans) -> int:
     return runs
 
 
-def _slack_posts(sinks) -> list[dict]:
+def _slack_posts(received) -> list[dict]:
     """The alert posts in the channel (each alert's chart goes in its thread)."""
-    return [m for m in sinks.slack("#service-client-alertes") if not m.get("thread_ts")]
+    return [m for m in received.slack("#service-client-alertes") if not m.get("thread_ts")]
 
 
 def test_smtp_down_then_up_delivers_each_alert_exactly_once(warehouse, sinks):  # noqa: F811
