@@ -274,7 +274,9 @@ class _Builder:
         if df.empty:
             return Section("motives", "Top des motifs d'appel", intro="Aucun appel ni ticket sur la période.")
         total = max(int(df["calls"].sum()), 1)
-        rows = [[r.category + (" (réclamation)" if r.is_complaint else ""), charts.fr_number(r.calls),
+        # A complaint motive is flagged unless its name already says so ("Réclamation (réclamation)").
+        rows = [[r.category + (" (réclamation)" if r.is_complaint and "réclamation" not in r.category.lower() else ""),
+                 charts.fr_number(r.calls),
                  f"{charts.fr_number(100 * r.calls / total, 1)} %", charts.fr_number(r.tickets),
                  charts.fr_number(r.still_open)] for r in df.head(6).itertuples()]  # fmt: skip
         return Section("motives", "Top des motifs d'appel et de ticket",
