@@ -30,6 +30,8 @@ from pathlib import Path
 
 import psycopg
 
+from scripts.stack import redis_command
+
 REPO = Path(__file__).resolve().parents[1]
 WORKERS = ("worker-a", "worker-b")
 COMPONENTS = ("api-server", "scheduler", "dag-processor")
@@ -71,7 +73,7 @@ def start_redis(port: int, workdir: Path) -> subprocess.Popen:
     workdir.mkdir(parents=True, exist_ok=True)
     log = open(workdir / "redis.log", "ab")  # noqa: SIM115 (kept open for the child's life)
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+        redis_command(binary, port, workdir),
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
