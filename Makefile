@@ -55,7 +55,7 @@ up: install warehouse-up simulators-up airflow-db dbt-parse
 demo: up
 	@$(RUN) python scripts/demo.py
 
-test: up install-bi browser
+test: up install-bi browser redis lint
 	@$(RUN) python -m pytest $(PYTEST_ARGS)
 
 ui: up
@@ -73,9 +73,14 @@ stop:
 status:
 	@$(RUN) python3 scripts/stack.py status
 
+# The strict CI's static checks (make test runs them first): ruff's rules and format on the Python,
+# sqlfluff (rules in dbt_project/.sqlfluff, jinja templater: no warehouse needed) on the dbt models.
+# Each failure names the file, line and rule. `dbt source freshness` runs in the test suite on a
+# loaded warehouse (tests/integration/test_dbt_source_freshness.py).
 lint: install
 	@$(RUN) ruff check dags plugins ml_tasks simulators scripts benchmarks tests
 	@$(RUN) ruff format --check dags plugins ml_tasks simulators scripts benchmarks tests
+	@$(RUN) sqlfluff lint dbt_project/models --disable-progress-bar
 
 benchmarks: up install-bi browser
 	@$(RUN) python benchmarks/run_all.py
@@ -118,6 +123,23 @@ install-bi: $(BI_STAMP)
 bi: install install-bi warehouse-up
 	@$(RUN) python3 scripts/stack.py bi-up
 	@$(RUN) python -m cs_analytics.bi.provision
+
+# --- CeleryExecutor: Redis (Debian's redis-server, installed when missing) and two workers on loopback ---
+.PHONY: redis redis-up redis-down celery
+redis:
+	@scripts/install_redis.sh
+
+redis-up: redis
+	@$(RUN) python3 scripts/stack.py redis-up
+
+redis-down:
+	@$(RUN) python3 scripts/stack.py redis-down
+
+# The daily ingestion for the last simulated day under CeleryExecutor: api-server (the UI on
+# AIRFLOW_UI_PORT, to watch), scheduler, dag-processor and two workers; prints which worker ran
+# which task. DAGS=ingest_crm,transform picks others; KEEP=1 leaves it running until Ctrl-C.
+celery: up redis-up
+	@$(RUN) python scripts/celery_run.py $(if $(DAGS),--dags $(DAGS)) $(if $(KEEP),--keep)
 
 # Debian's chromium + chromium-driver (and an emoji font) for the browser tests and the PNG previews, when missing.
 browser:

@@ -8,6 +8,7 @@ Standard library only, so it runs before the virtualenv exists.
     python scripts/stack.py pg-up|pg-down  # embedded warehouse cluster
     python scripts/stack.py services-up    # simulators + sinks (needs the venv)
     python scripts/stack.py ui-up          # Airflow api-server, scheduler, dag-processor, triggerer
+    python scripts/stack.py redis-up|redis-down  # Redis, the Celery broker of `make celery`
     python scripts/stack.py bi-up|bi-down  # Superset (dashboards) from .venv-bi, see bi/README.md
     python scripts/stack.py down           # stop everything this project started
     python scripts/stack.py status
@@ -75,6 +76,7 @@ DEFAULT_PORTS = {
     "GA4_SIM_PORT": 8704,
     "GRAPH_SIM_PORT": 8705,
     "WEATHER_SIM_PORT": 8706,
+    "REDIS_PORT": 6379,
 }
 # The simulated GA4 property and Entra ID app (simulators/ga4_api.py, simulators/graph_api.py).
 GA4_SIM_PROPERTY_ID = "412345678"
@@ -677,6 +679,36 @@ def cmd_ui_down(_: list[str]) -> None:
         _stop(f"airflow-{comp}")
 
 
+# --------------------------------------------------------------------------- Redis (make celery)
+def redis_command(binary: str, port: int, workdir: Path) -> list[str]:
+    """A loopback redis-server without persistence (the broker's queue lives as long as a run);
+    also the throw-away one of tests/e2e/test_celery.py."""
+    return [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)]  # fmt: skip
+
+
+def cmd_redis_up(_: list[str]) -> None:
+    """redis-server on 127.0.0.1:REDIS_PORT, the Celery broker and result backend of `make celery`."""
+    env = _child_env()
+    port = int(env["REDIS_PORT"])
+    binary = env.get("REDIS_SERVER_BIN") or shutil.which("redis-server")
+    if not binary:
+        fail("redis-server not found: `make redis` installs Debian's redis-server (or set REDIS_SERVER_BIN).")
+    if _read_pid("redis"):
+        log(f"redis already running on :{port}")
+        return
+    if _port_open(port):
+        fail(f"port {port} for redis is taken by another process; set REDIS_PORT to a free port.")
+    workdir = LOCAL / "redis"
+    workdir.mkdir(parents=True, exist_ok=True)
+    _spawn("redis", redis_command(binary, port, workdir), env)
+    _wait_port("redis", port, timeout=30)
+    log(f"redis listening on 127.0.0.1:{port}")
+
+
+def cmd_redis_down(_: list[str]) -> None:
+    _stop("redis")
+
+
 # --------------------------------------------------------------------------- Superset (make bi)
 BI_VENV = REPO / ".venv-bi"
 
@@ -781,6 +813,7 @@ def cmd_bi_down(_: list[str]) -> None:
 def cmd_down(_: list[str]) -> None:
     cmd_bi_down([])
     cmd_ui_down([])
+    cmd_redis_down([])
     cmd_services_down([])
     cmd_pg_down([])
 
@@ -801,6 +834,7 @@ def cmd_status(_: list[str]) -> None:
     for comp in AIRFLOW_COMPONENTS:
         print(f"airflow-{comp:<14} {'running' if _read_pid('airflow-' + comp) else 'stopped'}")
     print(f"{'superset':<13} {'running' if _read_pid('superset') else 'stopped'}  {s['BI_URL']}")
+    print(f"{'redis':<13} {'running' if _read_pid('redis') else 'stopped'}  127.0.0.1:{s['REDIS_PORT']}")
 
 
 COMMANDS = {
@@ -811,6 +845,8 @@ COMMANDS = {
     "services-down": cmd_services_down,
     "ui-up": cmd_ui_up,
     "ui-down": cmd_ui_down,
+    "redis-up": cmd_redis_up,
+    "redis-down": cmd_redis_down,
     "bi-up": cmd_bi_up,
     "bi-down": cmd_bi_down,
     "down": cmd_down,

@@ -51,7 +51,8 @@ select
     count(*) over same_bill > 1 as is_possible_duplicate,
     -- for the second and later of such documents, the first one (the likely original)
     case
-        when row_number() over same_bill_in_order > 1 then first_value(documents.document_number) over same_bill_in_order
+        when row_number() over same_bill_in_order > 1
+            then first_value(documents.document_number) over same_bill_in_order
     end as duplicate_of_invoice_number,
     documents.modified_at,
     documents.loaded_at

@@ -60,7 +60,7 @@ quarter_costs as (
         sum(handled_calls) as handled_calls_costed,
         count(*) = 3 and bool_and(is_cost_per_call_final) as is_cost_per_call_final
     from {{ ref('mart_kpi_monthly') }}
-    group by 1
+    group by date_trunc('quarter', month_start)
 ),
 
 measured as (

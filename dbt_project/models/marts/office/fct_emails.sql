@@ -32,8 +32,8 @@ ticket_openers as materialized (
     inner join senders on messages.sender_address = senders.email and senders.party_type = 'customer'
     inner join email_tickets
         on senders.customer_id = email_tickets.customer_id
-        and email_tickets.created_at between messages.received_at - interval '2 minutes'
-        and messages.received_at + interval '2 minutes'
+            and email_tickets.created_at between messages.received_at - interval '2 minutes'
+            and messages.received_at + interval '2 minutes'
     order by
         messages.message_id,
         abs(extract(epoch from email_tickets.created_at - messages.received_at)),

@@ -11,7 +11,7 @@ days as (
         date_day as kpi_date,
         is_business_day
     from {{ ref('dim_date') }}
-    where date_day between (select min(received_date) from emails) and {{ data_as_of_date() }}
+    where date_day between (select min(emails.received_date) from emails) and {{ data_as_of_date() }}
 ),
 
 received as (

@@ -17,7 +17,7 @@ bookings as (
 days as (
     select date_day as kpi_date
     from {{ ref('dim_date') }}
-    where date_day between (select min(session_date) from sessions) and {{ data_as_of_date() }}
+    where date_day between (select min(sessions.session_date) from sessions) and {{ data_as_of_date() }}
 )
 
 select

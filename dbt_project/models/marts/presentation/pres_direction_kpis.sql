@@ -29,6 +29,11 @@ thresholds as (
     from daily
 ),
 
+last_day as (
+    select max(kpi_date) as kpi_date
+    from daily
+),
+
 -- CA additionnel: field-quote revenue since 1 January, against the same days of last year
 year_to_date as (
     select
@@ -41,9 +46,11 @@ year_to_date as (
             and daily.kpi_date <= last_day.kpi_date - interval '1 year'
         ) as revenue_last_year_same_days_eur
     from daily
-    cross join (select max(kpi_date) as kpi_date from daily) as last_day
+    cross join last_day
 ),
 
+-- one card per union branch: a branch lists its values in the first branch's named columns
+-- noqa: disable=AL03,LT09
 cards as (
     select
         1 as sort_order,
@@ -96,13 +103,18 @@ cards as (
         'Coût du service client',
         round(current_month.customer_service_cost_eur / 1000, 1),
         'k€',
-        round(100 * (current_month.customer_service_cost_eur / nullif(previous_month.customer_service_cost_eur, 0) - 1), 0),
+        round(
+            100 * (current_month.customer_service_cost_eur / nullif(previous_month.customer_service_cost_eur, 0) - 1), 0
+        ),
         '%',
         'vs ' || {{ fr_month_label('previous_month.month_start') }},
         current_month.customer_service_cost_eur <= previous_month.customer_service_cost_eur,
         'coût par appel : cible ' || {{ fr_number('100 * current_month.cost_per_call_target_change') }}
         || ' % sur un an',
-        case when current_month.cost_per_call_change_vs_last_year is not null then current_month.is_cost_per_call_on_target end,
+        case
+            when current_month.cost_per_call_change_vs_last_year is not null
+                then current_month.is_cost_per_call_on_target
+        end,
         {{ fr_month_label('current_month.month_start') }},
         'coût par appel',
         round(current_month.cost_per_call_eur, 2),
@@ -131,6 +143,7 @@ cards as (
     from year_to_date
     cross join current_month
 )
+-- noqa: enable=AL03,LT09
 
 select
     sort_order::integer as sort_order,

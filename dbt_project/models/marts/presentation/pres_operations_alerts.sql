@@ -7,6 +7,8 @@ with last_day as (
     where kpi_date = {{ data_as_of_date() }}
 ),
 
+-- one card per union branch: a branch lists its values in the first branch's named columns
+-- noqa: disable=AL03,LT09
 alerts as (
     select
         1 as sort_order,
@@ -43,6 +45,7 @@ alerts as (
         kpi_date
     from last_day
 )
+-- noqa: enable=AL03,LT09
 
 select
     sort_order::integer as sort_order,

@@ -20,8 +20,11 @@ settings as (
     select {{ var('kpi')['first_reply_target_hours'] }}::numeric as target_hours
 ),
 
+-- one card per union branch: a branch lists its values in the first branch's named columns
+-- noqa: disable=AL03,LT09
 cards as (
-    select 1 as sort_order, 'emails_received' as kpi_code, 'Reçus' as label, received::numeric as value,
+    select
+        1 as sort_order, 'emails_received' as kpi_code, 'Reçus' as label, received::numeric as value,
         null::text as target_label, null::boolean as is_on_target
     from day_figures
     union all
@@ -31,12 +34,14 @@ cards as (
     select 3, 'emails_waiting', 'En attente', waiting, null, null
     from day_figures
     union all
-    select 4, 'emails_avg_reply_hours', 'Temps de réponse moyen', round(avg_reply_hours, 1),
+    select
+        4, 'emails_avg_reply_hours', 'Temps de réponse moyen', round(day_figures.avg_reply_hours, 1),
         'cible < ' || {{ fr_number('settings.target_hours') }} || ' h (heures ouvrées)',
-        avg_reply_hours <= settings.target_hours
+        day_figures.avg_reply_hours <= settings.target_hours
     from day_figures
     cross join settings
 )
+-- noqa: enable=AL03,LT09
 
 select
     sort_order::integer as sort_order,
@@ -51,8 +56,9 @@ select
     null::boolean as is_change_good,
     target_label::text as target_label,
     is_on_target::boolean as is_on_target,
-    (case when sort_order = 1 then 'tickets e-mail du CRM · ' || to_char({{ data_as_of_date() }}, 'DD/MM/YYYY') end)::text
-        as period_label,
+    (
+        case when sort_order = 1 then 'tickets e-mail du CRM · ' || to_char({{ data_as_of_date() }}, 'DD/MM/YYYY') end
+    )::text as period_label,
     null::text as detail_label,
     null::numeric as detail_value,
     null::text as detail_unit

@@ -47,7 +47,7 @@ totals as (
     cross join as_of
     left join days
         on technicians.technician_id = days.technician_id
-        and days.kpi_date between as_of.year_start - 7 and as_of.as_of_date
+            and days.kpi_date between as_of.year_start - 7 and as_of.as_of_date
     group by technicians.technician_id, technicians.full_name, as_of.as_of_date, as_of.week_start
 ),
 
@@ -64,41 +64,51 @@ figures as (
     from totals
 ),
 
+-- one card per union branch: a branch lists its values in the first branch's named columns
+-- noqa: disable=AL03,LT09
 cards as (
-    select technician_id, technician_name, 'semaine' as kpi_group, 1 as sort_order, 'visits' as kpi_code,
+    select
+        technician_id, technician_name, 'semaine' as kpi_group, 1 as sort_order, 'visits' as kpi_code,
         'Interventions' as label, visits as value, null::text as value_text, '' as unit,
         visits - coalesce(visits_last_week, 0) as change, 'vs mêmes jours sem. dernière' as change_label,
         null::boolean as is_change_good, null::text as target_label, null::boolean as is_on_target,
         week_label as period_label
     from figures
     union all
-    select technician_id, technician_name, 'semaine', 2, 'quotes_written', 'Devis générés', quotes, null, '',
+    select
+        technician_id, technician_name, 'semaine', 2, 'quotes_written', 'Devis générés', quotes, null, '',
         quotes - coalesce(quotes_last_week, 0), 'vs mêmes jours sem. dernière', quotes >= coalesce(quotes_last_week, 0),
         null, null, null
     from figures
     union all
-    select technician_id, technician_name, 'semaine', 3, 'satisfaction', 'Satisfaction moyenne', satisfaction, null,
+    select
+        technician_id, technician_name, 'semaine', 3, 'satisfaction', 'Satisfaction moyenne', satisfaction, null,
         '/ 5', null, null, null, 'cible > ' || {{ fr_number('csat_target') }} || ' / 5', satisfaction >= csat_target,
         coalesce(scores_week, 0) || ' notes'
     from figures
     union all
-    select technician_id, technician_name, 'semaine', 4, 'avg_visit_minutes', 'Temps moyen d''intervention',
+    select
+        technician_id, technician_name, 'semaine', 4, 'avg_visit_minutes', 'Temps moyen d''intervention',
         avg_minutes, floor(avg_minutes / 60) || ' h ' || lpad((avg_minutes % 60)::integer::text, 2, '0'), '', null,
         null, null, null, null, 'par intervention faite'
     from figures
     union all
-    select technician_id, technician_name, 'ca', 5, 'revenue_week', 'Cette semaine', round(coalesce(revenue_week, 0), 0),
+    select
+        technician_id, technician_name, 'ca', 5, 'revenue_week', 'Cette semaine', round(coalesce(revenue_week, 0), 0),
         null, '€', null, null, null, null, null, week_label
     from figures
     union all
-    select technician_id, technician_name, 'ca', 6, 'revenue_month', 'Ce mois', round(coalesce(revenue_month, 0), 0),
+    select
+        technician_id, technician_name, 'ca', 6, 'revenue_month', 'Ce mois', round(coalesce(revenue_month, 0), 0),
         null, '€', null, null, null, null, null, {{ fr_month_label('as_of_date') }}
     from figures
     union all
-    select technician_id, technician_name, 'ca', 7, 'revenue_year', 'Cette année', round(coalesce(revenue_year, 0), 0),
+    select
+        technician_id, technician_name, 'ca', 7, 'revenue_year', 'Cette année', round(coalesce(revenue_year, 0), 0),
         null, '€', null, null, null, null, null, 'depuis le 1er janvier ' || extract(year from as_of_date)::integer
     from figures
 )
+-- noqa: enable=AL03,LT09
 
 select
     (technician_id || ':' || kpi_code)::text as technician_kpi_key,

@@ -7,7 +7,7 @@ with forecasts as (
 
 latest as (
     select * from forecasts
-    where forecast_date = (select max(forecast_date) from forecasts)
+    where forecast_date = (select max(newest.forecast_date) from forecasts as newest)
 ),
 
 actuals as (
