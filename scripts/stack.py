@@ -84,6 +84,10 @@ GRAPH_SIM_TENANT_ID = "5c1f6a2e-8d3b-4f7a-9e21-3b6f0d9c4a17"
 GRAPH_SIM_CLIENT_ID = "b7e4c2a9-1f3d-4e6b-8a5c-2d9f7e1b3c64"
 SHARED_MAILBOX = "service-client@service-client.local"
 APP_ROLE = "csa"
+# The warehouse's flow roles (plugins/cs_analytics/roles.py) and their generated passwords.
+WAREHOUSE_ROLE_PASSWORDS = {
+    flow: f"WAREHOUSE_{flow.upper()}_PASSWORD" for flow in ("loader", "transformer", "ml", "alerting")
+}
 LOCAL_DATABASES = ("warehouse", "airflow", "sage_erp", "mlflow")
 
 # Background services: name -> (python module, port setting). Started with the venv python.
@@ -127,6 +131,7 @@ def _secrets() -> dict[str, str]:
         "BI_ADMIN_PASSWORD",
         "BI_USERS_PASSWORD",
         "GRAPH_SIM_CLIENT_SECRET",
+        *WAREHOUSE_ROLE_PASSWORDS.values(),
     )
     missing = [k for k in wanted if k not in values]
     if missing:
@@ -227,6 +232,12 @@ def settings() -> dict[str, str]:
 
     setdefault("AIRFLOW_CONN_WAREHOUSE", warehouse)
     setdefault("AIRFLOW_CONN_ERP_DB", erp)
+    # Each flow logs in as its own role; host, port and database are the `warehouse` connection's.
+    for flow, password_key in WAREHOUSE_ROLE_PASSWORDS.items():
+        setdefault(
+            f"AIRFLOW_CONN_WAREHOUSE_{flow.upper()}",
+            json.dumps({"conn_type": "postgres", "login": flow, "password": sec[password_key]}),
+        )
     setdefault(
         "AIRFLOW_CONN_CRM_API",
         json.dumps(

@@ -305,6 +305,21 @@ def dbt_invocation_mode() -> str:
     return mode.lower()
 
 
+def warehouse_role_conn_id(flow: str) -> str:
+    """The connection a flow (loader, transformer, ml, alerting) reaches the warehouse with:
+    `warehouse_<flow>`, logging in as the flow's role (roles.py)."""
+    return f"{WAREHOUSE_CONN_ID}_{flow}"
+
+
+def single_role() -> bool:
+    """WAREHOUSE_SINGLE_ROLE=true: every flow uses the owner's `warehouse` connection (a deployment
+    without the flow roles). Never implied: unset, a missing role connection is an error."""
+    raw = _env_text("WAREHOUSE_SINGLE_ROLE", "false").strip().lower()
+    if raw not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValueError(f"WAREHOUSE_SINGLE_ROLE={raw!r}: expected true or false")
+    return raw in ("true", "1", "yes")
+
+
 BI_READER_PASSWORD_ENV = "BI_READER_PASSWORD"
 
 

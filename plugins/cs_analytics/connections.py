@@ -45,6 +45,30 @@ def postgres_dsn(conn_id: str) -> str:
     return " ".join(f"{k}={_quote(v)}" for k, v in params.items())
 
 
+def role_postgres_dsn(conn_id: str, base_conn_id: str) -> str:
+    """DSN of a role's connection that may give only a login and password: the host, port,
+    database and TLS settings it leaves out are the `base_conn_id` connection's (the owner's),
+    so pointing the owner's connection elsewhere moves every role with it."""
+    params = {**postgres_params(base_conn_id), **_given(conn_id)}
+    params["application_name"] = f"cs_analytics:{conn_id}"
+    return " ".join(f"{k}={_quote(v)}" for k, v in params.items())
+
+
+def _given(conn_id: str) -> dict[str, object]:
+    conn = get_connection(conn_id)
+    given: dict[str, object] = {
+        "host": conn.host,
+        "port": conn.port,
+        "dbname": conn.schema,
+        "user": conn.login,
+        "password": conn.password,
+    }
+    given.update(
+        {k: v for k, v in (conn.extra_dejson or {}).items() if k in ("sslmode", "sslrootcert", "connect_timeout")}
+    )
+    return {k: v for k, v in given.items() if v not in (None, "")}
+
+
 def sqlalchemy_url(dsn: str) -> str:
     """A libpq DSN or URL -> SQLAlchemy URL (psycopg2 driver), for tools that want one (Great Expectations)."""
     from urllib.parse import quote

@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+import psycopg
+
 DDL = """
 create schema if not exists meta;
 create schema if not exists ml;
@@ -456,7 +458,12 @@ _LOCK = "select pg_advisory_xact_lock(hashtext('cs_analytics.schema'))"
 
 
 def _up_to_date(conn) -> bool:
-    present = conn.execute("select count(to_regclass(r)) from unnest(%s::text[]) r", (list(RELATIONS),)).fetchone()[0]
+    # from the catalog, not to_regclass: a flow's role need not have USAGE on every schema
+    present = conn.execute(
+        "select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+        "where n.nspname || '.' || c.relname = any(%s)",
+        (list(RELATIONS),),
+    ).fetchone()[0]
     if present < len(RELATIONS):
         return False
     row = conn.execute("select ddl_sha256 from meta.schema_version where name = 'cs_analytics'").fetchone()
@@ -472,7 +479,14 @@ def ensure_schema(warehouse) -> None:
             conn.execute(_LOCK)  # concurrent first runs: one applies, the others find it done
             if _up_to_date(conn):
                 return
-            conn.execute(DDL)
+            try:
+                conn.execute(DDL)
+            except psycopg.errors.InsufficientPrivilege as exc:
+                raise PermissionError(
+                    "the warehouse's meta/ml tables are missing or older than this code, and only the "
+                    "warehouse's owner may change them: run `python -m cs_analytics.roles` (or any flow "
+                    f"task, which sets the warehouse up as the owner first): {exc}"
+                ) from exc
             conn.execute(
                 "insert into meta.schema_version (name, ddl_sha256) values ('cs_analytics', %s) "
                 "on conflict (name) do update set ddl_sha256 = excluded.ddl_sha256, applied_at = now()",

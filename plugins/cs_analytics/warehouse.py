@@ -29,6 +29,13 @@ class Warehouse:
 
         return cls(postgres_dsn(conn_id))
 
+    @classmethod
+    def for_flow(cls, flow: str) -> Warehouse:
+        """As a flow's role (loader, transformer, ml, alerting): see roles.flow_warehouse."""
+        from cs_analytics.roles import flow_warehouse
+
+        return flow_warehouse(flow)
+
     def connect(self, autocommit: bool = False) -> psycopg.Connection:
         return psycopg.connect(self.dsn, autocommit=autocommit)
 
@@ -53,6 +60,14 @@ class Warehouse:
             cur = conn.execute(sql, params)
             cols = [c.name for c in cur.description or []]
             return pd.DataFrame(cur.fetchall(), columns=cols)
+
+
+def create_schema_if_missing(name: str) -> str:
+    """SQL creating schema `name` unless it exists. Not CREATE SCHEMA IF NOT EXISTS: PostgreSQL checks
+    the right to create schemas first, which a flow's role has not (the owner's setup made them)."""
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"not a plain schema name: {name!r}")
+    return f"do $$ begin if to_regnamespace('{name}') is null then create schema {name}; end if; end $$;"
 
 
 # ----------------------------------------------------------------------------- COPY text format

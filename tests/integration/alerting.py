@@ -188,9 +188,13 @@ def hand_made_marts(warehouse):
         create table intermediate.int_survey_answers_flagged (feedback_submission_id text, contact_id text,
             ticket_id text, ticket_subject text, customer_name text, owner_id text, response_value integer,
             submitted_at timestamptz, is_vip_dissatisfied boolean, csat_dissatisfied_below integer default 2);
-        create table marts.dim_customer_contact (customer_id text, crm_contact_id text, owner_id text,
+        -- the clear contacts (marts_pii, alerting only) and, over them, what the marts show: an
+        -- updatable view, so the tests insert contacts once through marts.dim_customer_contact
+        create schema if not exists marts_pii;
+        create table marts_pii.customer_contact (customer_id text, crm_contact_id text, owner_id text,
             customer_name text, first_name text, last_name text, email text, is_email_opted_out boolean,
-            customer_since date, last_technician_name text, last_visit_date date);
+            customer_since date, last_technician_name text, last_visit_date date, phone_e164 text);
+        create view marts.dim_customer_contact as select * from marts_pii.customer_contact;
         """
     )
     return warehouse

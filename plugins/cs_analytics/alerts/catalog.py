@@ -68,7 +68,9 @@ def _dbt_columns(models_dir: Path) -> dict[str, tuple[str, ...]]:
         for model in doc.get("models") or []:
             cols = tuple(c["name"] for c in model.get("columns") or [] if isinstance(c, dict) and c.get("name"))
             if cols:
-                relations[f"{schema}.{model['name']}"] = cols
+                # a model published elsewhere (marts_pii: transform/publish.py) is read there
+                published = ((model.get("config") or {}).get("meta") or {}).get("published_schema", schema)
+                relations[f"{published}.{model['name']}"] = cols
     return relations
 
 

@@ -32,7 +32,7 @@ def _send(alert, dag_id: str | None, run_id: str | None) -> None:
     from cs_analytics.warehouse import Warehouse
 
     try:
-        deliver([alert], Warehouse.from_connection(), dag_id=dag_id, run_id=run_id, kind="pipeline")
+        deliver([alert], Warehouse.for_flow("alerting"), dag_id=dag_id, run_id=run_id, kind="pipeline")
         return
     except Exception as exc:  # the warehouse is down, or a channel: try each channel directly
         log.warning("failure alert not delivered through the outbox (%s); sending it directly", exc)

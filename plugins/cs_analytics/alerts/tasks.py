@@ -40,7 +40,7 @@ def evaluate_rules(schedule: str, context: dict[str, Any]) -> dict[str, Any]:
     reference = _reference(context)
     as_of = as_of_date(context) if context.get("data_interval_end") else reference.date()
     ctx = RunContext(as_of=as_of, reference=reference, dag_id=context["dag"].dag_id, run_id=context["run_id"])
-    report = evaluate(Warehouse.from_connection(), ruleset, schedule, ctx)
+    report = evaluate(Warehouse.for_flow("alerting"), ruleset, schedule, ctx)
     for rule, counts in sorted(report.rules.items()):
         log.info("%-32s %s", rule, dict(counts))
     if report.errors:
@@ -52,7 +52,7 @@ def deliver_outbox(context: dict[str, Any] | None = None) -> dict[str, Any]:
     from cs_analytics.alerts.channels import default_channels
     from cs_analytics.alerts.outbox import deliver_pending, undelivered
 
-    wh = Warehouse.from_connection()
+    wh = Warehouse.for_flow("alerting")
     report = deliver_pending(wh, default_channels(wh))
     log.info("outbox: %d sent, %d retrying, %d failed, %d suppressed", report.total_sent, len(report.retrying),
              len(report.failed), len(report.suppressed))  # fmt: skip
@@ -72,7 +72,7 @@ def daily_marts_ready(context: dict[str, Any]) -> bool:
     from cs_analytics.config import LOCAL_TZ
 
     wanted = _reference(context).astimezone(ZoneInfo(LOCAL_TZ)).date().toordinal() - 1
-    wh = Warehouse.from_connection()
+    wh = Warehouse.for_flow("alerting")
     exists = wh.query("select to_regclass('marts.mart_kpi_daily') is not null")[0][0]
     latest = wh.query("select max(kpi_date) from marts.mart_kpi_daily")[0][0] if exists else None
     log.info("marts.mart_kpi_daily holds up to %s; waiting for %s", latest, wanted)

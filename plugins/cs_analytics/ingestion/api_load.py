@@ -30,7 +30,7 @@ from cs_analytics.ingestion.batch import (
     write_quarantine,
 )
 from cs_analytics.schema import ensure_schema
-from cs_analytics.warehouse import Warehouse, copy_rows
+from cs_analytics.warehouse import Warehouse, copy_rows, create_schema_if_missing
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ API_COLUMNS = (
 
 def api_raw_ddl(schema: str, table: str) -> str:
     return f"""
-    create schema if not exists {schema};
+    {create_schema_if_missing(schema)}
     create table if not exists {schema}.{table} (
         id                 text primary key,
         source_updated_at  timestamptz not null,

@@ -55,13 +55,13 @@ from cs_analytics.ingestion.batch import (
 )
 from cs_analytics.ingestion.cdr_parser import OBJECT, PARIS, RAW_COLUMNS, SOURCE, CdrFile, file_date_of
 from cs_analytics.schema import ensure_schema
-from cs_analytics.warehouse import Warehouse
+from cs_analytics.warehouse import Warehouse, create_schema_if_missing
 
 log = logging.getLogger(__name__)
 
 RAW_TABLE = "raw_cti.calls"
 RAW_DDL = f"""
-create schema if not exists raw_cti;
+{create_schema_if_missing("raw_cti")}
 create table if not exists {RAW_TABLE} (
     call_id           text not null,
     started_at        timestamptz not null,
@@ -525,7 +525,7 @@ def main(argv: list[str] | None = None) -> int:
     accept.add_argument("files", nargs="+", help="file names, e.g. cdr_20250601_v2.csv")
     accept.add_argument("--by", default=None, help="who accepts (default: the user running the command)")
     args = parser.parse_args(argv)
-    warehouse = Warehouse.from_connection()
+    warehouse = Warehouse.for_flow("loader")
     if args.command == "accept":
         by = args.by or f"cli:{getpass.getuser()}"
         for name in accept_files(warehouse, args.files, by):

@@ -38,7 +38,7 @@ from cs_analytics.ingestion.batch import (
     write_quarantine,
 )
 from cs_analytics.schema import ensure_schema
-from cs_analytics.warehouse import Warehouse
+from cs_analytics.warehouse import Warehouse, create_schema_if_missing
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def ensure_raw_table(warehouse: Warehouse, spec: ErpTable, columns: list[SourceC
         ]
         key = sql.SQL(", ").join(sql.Identifier(k.lower()) for k in spec.key)
         with warehouse.connect(autocommit=True) as conn:
-            conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
+            conn.execute(create_schema_if_missing(schema))
             conn.execute(
                 sql.SQL("create table if not exists {}.{} ({}, primary key ({}))").format(
                     sql.Identifier(schema), sql.Identifier(table), sql.SQL(", ").join(cols), key

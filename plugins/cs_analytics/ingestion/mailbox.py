@@ -55,7 +55,7 @@ from cs_analytics.ingestion.http_client import RetryPolicy, SourceRequestError
 from cs_analytics.ingestion.mobile_app import parse_iso  # ISO-8601 with a zone, as Graph writes instants
 from cs_analytics.ingestion.oauth import ClientCredentials, OAuthApiSession
 from cs_analytics.schema import ensure_schema
-from cs_analytics.warehouse import Warehouse, copy_rows
+from cs_analytics.warehouse import Warehouse, copy_rows, create_schema_if_missing
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ REQUIRED = ("id", "receivedDateTime", "lastModifiedDateTime")
 COLUMNS = ("id", "received_at", "last_modified_at", "payload", "_record_hash", "_batch_id", "_loaded_at", "_source")
 
 RAW_DDL = f"""
-create schema if not exists raw_mailbox;
+{create_schema_if_missing("raw_mailbox")}
 create table if not exists {TABLE} (
     id                text primary key,
     received_at       timestamptz not null,

@@ -56,7 +56,7 @@ from cs_analytics.ingestion.batch import (
 from cs_analytics.ingestion.http_client import RetryPolicy
 from cs_analytics.ingestion.oauth import GoogleServiceAccount, OAuthApiSession
 from cs_analytics.schema import ensure_schema
-from cs_analytics.warehouse import Warehouse, copy_rows
+from cs_analytics.warehouse import Warehouse, copy_rows, create_schema_if_missing
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class SourceQuotaExhausted(RuntimeError):
 
 def raw_ddl(table: str) -> str:
     return f"""
-    create schema if not exists {SCHEMA};
+    {create_schema_if_missing(SCHEMA)}
     create table if not exists {SCHEMA}.{table} (
         report_date              date not null,
         page_path                text not null,     -- '' in reports without pagePath

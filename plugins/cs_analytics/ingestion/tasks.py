@@ -28,7 +28,7 @@ def batch_context(source: str, obj: str, context: dict[str, Any]) -> BatchContex
 def _load_api_object(source: str, obj: str, context: dict[str, Any], client_class, load) -> dict[str, Any]:
     settings = IngestSettings.from_env()
     client = client_class.from_connection(settings=settings)
-    return load(Warehouse.from_connection(), client, obj, batch_context(source, obj, context), settings).to_dict()
+    return load(Warehouse.for_flow("loader"), client, obj, batch_context(source, obj, context), settings).to_dict()
 
 
 def load_crm(object_type: str, context: dict[str, Any]) -> dict[str, Any]:
@@ -54,7 +54,7 @@ def load_mailbox(context: dict[str, Any]) -> dict[str, Any]:
 
     settings = IngestSettings.from_env()
     client = GraphMailClient.from_connection(settings=settings)
-    result = load_messages(Warehouse.from_connection(), client, batch_context(SOURCE, OBJECT, context), settings)
+    result = load_messages(Warehouse.for_flow("loader"), client, batch_context(SOURCE, OBJECT, context), settings)
     return result.to_dict()
 
 
@@ -65,7 +65,7 @@ def load_weather(kind: str, context: dict[str, Any]) -> dict[str, Any]:
     ingest, settings = IngestSettings.from_env(), WeatherSettings.from_env()
     client = OpenMeteoClient.from_connection(ingest=ingest, settings=settings)
     result = load_weather(
-        Warehouse.from_connection(), client, kind, batch_context(SOURCE, kind, context), settings, ingest
+        Warehouse.for_flow("loader"), client, kind, batch_context(SOURCE, kind, context), settings, ingest
     )
     return result.to_dict()
 
@@ -74,7 +74,10 @@ def load_erp(table: str, context: dict[str, Any]) -> dict[str, Any]:
     from cs_analytics.ingestion.erp import load_table
 
     result = load_table(
-        Warehouse.from_connection(), Warehouse.from_connection(ERP_CONN_ID), table, batch_context("erp", table, context)
+        Warehouse.for_flow("loader"),
+        Warehouse.from_connection(ERP_CONN_ID),
+        table,
+        batch_context("erp", table, context),
     )
     return result.to_dict()
 
@@ -102,7 +105,7 @@ def cdr_file_is_ready(interval_start: datetime) -> bool:
 def load_cti(context: dict[str, Any]) -> dict[str, Any]:
     from cs_analytics.ingestion.cti import accept_files, load_landing_folder
 
-    warehouse = Warehouse.from_connection()
+    warehouse = Warehouse.for_flow("loader")
     accept = (context.get("params") or {}).get("accept_files") or []
     if accept:
         accept_files(warehouse, accept, f"airflow:{context['run_id']}")

@@ -44,7 +44,7 @@ from cs_analytics.ingestion.batch import (
 )
 from cs_analytics.ingestion.http_client import ApiSession, RetryPolicy, SourceRequestError
 from cs_analytics.schema import ensure_schema
-from cs_analytics.warehouse import Warehouse, copy_rows
+from cs_analytics.warehouse import Warehouse, copy_rows, create_schema_if_missing
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,9 @@ COLUMNS = {
 }
 KEYS = {"observed": ("weather_date",), "forecast": ("run_date", "weather_date")}
 
-WEATHER_DDL = """
-create schema if not exists raw_weather;
+WEATHER_DDL = (
+    create_schema_if_missing("raw_weather")
+    + """
 -- Observed daily weather of the service area (Open-Meteo archive), the latest version per day.
 create table if not exists raw_weather.daily_observations (
     weather_date        date primary key,          -- a Paris calendar day
@@ -100,6 +101,7 @@ create table if not exists raw_weather.daily_forecasts (
     primary key (run_date, weather_date)
 );
 """
+)
 
 
 class WeatherLoadEmpty(RuntimeError):

@@ -112,4 +112,4 @@ def score(wh: Warehouse, as_of: date) -> dict[str, Any]:
 
 
 def score_task(context: dict[str, Any]) -> dict[str, Any]:
-    return score(Warehouse.from_connection(), run_as_of(context))
+    return score(Warehouse.for_flow("ml"), run_as_of(context))

@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 def run_call_forecast(context: dict[str, Any], horizon: int = 30) -> dict[str, Any]:
     """Task entry point of ml_scoring: the forecast as of the run's last full day."""
-    return write_call_forecast(Warehouse.from_connection(), as_of_date(context), context.get("run_id"), horizon)
+    return write_call_forecast(Warehouse.for_flow("ml"), as_of_date(context), context.get("run_id"), horizon)
 
 
 def write_call_forecast(wh: Warehouse, asof: date, run_id: str | None = None, horizon: int = 30) -> dict[str, Any]:

@@ -107,4 +107,4 @@ def plan_next_day(wh: Warehouse, asof: date, run_id: str | None = None) -> dict[
 
 def run_route_planning(context: dict[str, Any]) -> dict[str, Any]:
     """Task entry point of ml_scoring: plan the day after the run's as-of day."""
-    return plan_next_day(Warehouse.from_connection(), as_of_date(context), context.get("run_id"))
+    return plan_next_day(Warehouse.for_flow("ml"), as_of_date(context), context.get("run_id"))

@@ -127,10 +127,10 @@ def score(wh: Warehouse, registry, as_of: date) -> dict[str, Any]:
 def train_task(context: dict[str, Any]) -> dict[str, Any]:
     from cs_analytics.ml.registry import ModelRegistry
 
-    return train(Warehouse.from_connection(), ModelRegistry.from_env(), run_as_of(context), context.get("run_id"))
+    return train(Warehouse.for_flow("ml"), ModelRegistry.from_env(), run_as_of(context), context.get("run_id"))
 
 
 def score_task(context: dict[str, Any]) -> dict[str, Any]:
     from cs_analytics.ml.registry import ModelRegistry
 
-    return score(Warehouse.from_connection(), ModelRegistry.from_env(), run_as_of(context))
+    return score(Warehouse.for_flow("ml"), ModelRegistry.from_env(), run_as_of(context))

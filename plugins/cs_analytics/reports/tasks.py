@@ -76,7 +76,7 @@ def marts_fresh(name: str, context: dict[str, Any]) -> bool:
 
     spec = report(name)
     period = run_period(spec, context)
-    wh = Warehouse.from_connection()
+    wh = Warehouse.for_flow("alerting")
     ensure_schema(wh)
     if already_written(wh, spec, period):
         return True  # sent (or pending) already: nothing to wait for
@@ -102,7 +102,7 @@ def send_report(name: str, context: dict[str, Any], channels: dict | None = None
     spec = report(name)
     period = run_period(spec, context)
     group = spec.group_key(period.key)
-    wh = Warehouse.from_connection()
+    wh = Warehouse.for_flow("alerting")
     ensure_schema(wh)
     result: dict[str, Any] = {"report": name, "period": period.key, "group_key": group}
     if already_written(wh, spec, period):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +28,11 @@ from cs_analytics.warehouse import Warehouse
 log = logging.getLogger(__name__)
 
 PUBLISHED_SCHEMA = "marts"
+# Who reads the published marts (the roles that exist get SELECT): BI, the models, the alerts.
+# The clear customer contacts are published to marts_pii instead (roles.py: alerting only).
+MART_READERS = ("bi_reader", "ml", "alerting")
+PII_READERS = ("alerting",)
+READERS = {PUBLISHED_SCHEMA: MART_READERS, "marts_pii": PII_READERS}
 # Readers wait for the swap rather than see it half done; BI queries are capped at 120 s
 # (bi_reader's statement_timeout), so the publish waits at most that long for their locks.
 LOCK_TIMEOUT = "150s"
@@ -57,16 +62,22 @@ class PublishResult:
         return {"relations": self.relations, "rows": self.rows, "seconds": round(self.seconds, 2)}
 
 
-def publish(warehouse: Warehouse, relations: Sequence[Relation], readers: Iterable[str] = ()) -> PublishResult:
+def publish(
+    warehouse: Warehouse, relations: Sequence[Relation], readers: Iterable[str] | Mapping[str, Iterable[str]] = ()
+) -> PublishResult:
     """Replace every published relation by a copy of its build, and grant SELECT on it to the
-    `readers` roles that exist, in one transaction: all or nothing, readers never in between."""
+    `readers` roles that exist (a mapping: per published schema), in one transaction: all or
+    nothing, readers never in between."""
     started = time.perf_counter()
     result = PublishResult()
     if not relations:
         raise ValueError("nothing to publish: no relation given")
     with warehouse.transaction() as conn:
         conn.execute(sql.SQL("set local lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT)))
-        roles = [r[0] for r in conn.execute("select rolname from pg_roles where rolname = any(%s)", (list(readers),))]
+        by_schema = readers if isinstance(readers, Mapping) else {None: readers}
+        existing = {r[0] for r in conn.execute("select rolname from pg_roles")}
+        grants = {schema: [r for r in names if r in existing] for schema, names in by_schema.items()}
+        roles = sorted({r for names in grants.values() for r in names})
         for schema in sorted({rel.parts()[1][0] for rel in relations}):
             conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
         for rel in relations:
@@ -74,7 +85,7 @@ def publish(warehouse: Warehouse, relations: Sequence[Relation], readers: Iterab
             built, published = sql.Identifier(b_schema, b_table), sql.Identifier(p_schema, p_table)
             conn.execute(sql.SQL("drop table if exists {}").format(published))
             result.rows += conn.execute(sql.SQL("create table {} as table {}").format(published, built)).rowcount
-            for role in roles:
+            for role in grants.get(p_schema, grants.get(None, [])):
                 conn.execute(sql.SQL("grant select on {} to {}").format(published, sql.Identifier(role)))
             result.relations.append(rel.published)
     result.seconds = time.perf_counter() - started
@@ -96,7 +107,7 @@ def built_marts(manifest_path: Path | None = None, tag: str | None = None) -> li
 
     manifest = json.loads(Path(manifest_path or MANIFEST_PATH).read_text())
     relations = [
-        Relation(f"{node['schema']}.{node['alias']}", f"{PUBLISHED_SCHEMA}.{node['alias']}")
+        Relation(f"{node['schema']}.{node['alias']}", f"{_published_schema(node)}.{node['alias']}")
         for node in manifest["nodes"].values()
         if node["resource_type"] == "model"
         and node["fqn"][1:2] == ["marts"]
@@ -110,6 +121,11 @@ def built_marts(manifest_path: Path | None = None, tag: str | None = None) -> li
     return sorted(relations, key=lambda r: r.published)
 
 
+def _published_schema(node: dict) -> str:
+    """`marts`, or the schema a model's `meta.published_schema` names (the clear PII: marts_pii)."""
+    return (node["config"].get("meta") or {}).get("published_schema") or PUBLISHED_SCHEMA
+
+
 def build_schema(manifest_path: Path | None = None) -> str:
     """Where dbt builds the marts (for the gate's mart suites, which name the published schema)."""
     schemas = {rel.built.split(".")[0] for rel in built_marts(manifest_path)}
@@ -120,17 +136,13 @@ def build_schema(manifest_path: Path | None = None) -> str:
 
 def publish_marts(warehouse: Warehouse, manifest_path: Path | None = None) -> PublishResult:
     """Publish every mart dbt built (after the gate passed on the build), readable by BI."""
-    from cs_analytics.transform.bi_access import BI_ROLE
-
-    return publish(warehouse, built_marts(manifest_path), readers=[BI_ROLE])
+    return publish(warehouse, built_marts(manifest_path), readers=READERS)
 
 
 def publish_ml_outputs(warehouse: Warehouse, manifest_path: Path | None = None) -> PublishResult:
     """Publish the presentation marts over the models' outputs (dbt tag `ml_outputs`), which the
     ml_scoring DAG rebuilds after each scoring run, readable by BI."""
-    from cs_analytics.transform.bi_access import BI_ROLE
-
-    return publish(warehouse, built_marts(manifest_path, tag="ml_outputs"), readers=[BI_ROLE])
+    return publish(warehouse, built_marts(manifest_path, tag="ml_outputs"), readers=READERS)
 
 
 def main() -> None:

@@ -1,6 +1,7 @@
 -- How to reach each current customer, for the automated messages (alerts/rules.yml): the CRM
 -- contact and its owner, names and e-mail with the e-mail opt-out, and the technician who last
--- visited them (the personalised churn e-mail names them).
+-- visited them (the personalised churn e-mail names them). E-mail and phone masked: the clear
+-- values are in marts_pii.customer_contact (models/marts/restricted), for the alerting role only.
 with customers as (
     select * from {{ ref('dim_customer') }}
     where is_current
@@ -31,8 +32,10 @@ select
     customers.customer_name,
     contacts.first_name,
     contacts.last_name,
-    customers.email,
-    customers.phone_e164,
+    customers.email_masked,
+    customers.email_sha256,
+    customers.phone_masked,
+    customers.phone_sha256,
     coalesce(contacts.is_email_opted_out, false) as is_email_opted_out,
     customers.is_vip,
     customers.segment,

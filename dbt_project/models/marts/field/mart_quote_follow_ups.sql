@@ -26,7 +26,7 @@ select
     coalesce(customers.customer_name, 'client ' || quotes.customer_id) as customer_name,
     customers.crm_contact_id,
     customers.owner_id,
-    customers.phone_e164,
+    customers.phone_masked,
     quotes.technician_id,
     technicians.full_name as technician_name,
     quotes.amount_ht::numeric(14, 2) as amount_ht,

@@ -1,7 +1,8 @@
 -- "Clients à relancer": the quotes awaiting the customer's decision at the end of the last
 -- loaded day (sent, neither accepted nor refused, still within their validity; the same rule
 -- as mart_kpi_daily.quotes_awaiting_decision, which a test holds equal to this list's count),
--- with the customer's name and phone: the operations team calls them back. Read by the
+-- with the customer's name and masked phone: the operations team calls them back from the CRM
+-- call task each one gets (alerts/rules.yml, which reads the number from marts_pii). Read by the
 -- operations role only.
 with quotes as (
     select * from {{ ref('fct_quotes') }}
@@ -18,7 +19,7 @@ select
     (case quotes.origin when 'field' then 'Terrain' else 'Bureau' end)::text as origin_label,
     quotes.customer_id,
     customers.customer_name::text as customer_name,
-    customers.phone_e164::text as customer_phone,
+    customers.phone_masked::text as customer_phone,
     customers.city::text as city,
     quotes.technician_id,
     coalesce(technicians.full_name, '—')::text as technician_name,

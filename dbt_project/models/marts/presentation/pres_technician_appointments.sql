@@ -2,7 +2,8 @@
 -- "aujourd'hui" for the team reading it in the morning), one row per visit with the slot,
 -- customer, address, phone and type: the technician's "mes RDV" and the operations
 -- "planning techniciens". Technicians see only their own rows (row-level security on
--- technician_id, bi/access.yaml); the phone is shown because the technician calls ahead.
+-- technician_id, bi/access.yaml); the phone is masked (macros/pii.sql): the technician calls
+-- ahead from the mobile app, which has the number; BI shows which number it is, not all of it.
 -- Route order and travel time come from the route plan (ml.technician_routes), a source
 -- still to come: the columns are here, empty, and the dashboards say so.
 with visits as (
@@ -39,7 +40,7 @@ select
     coalesce(customers.customer_name, app_visits.customer_name)::text as customer_name,
     concat_ws(', ', app_visits.street, concat_ws(' ', visits.postal_code, visits.city))::text as address,
     visits.city,
-    coalesce(app_visits.customer_phone_e164, customers.phone_e164)::text as customer_phone,
+    coalesce({{ mask_phone('app_visits.customer_phone_e164') }}, customers.phone_masked)::text as customer_phone,
     (case visits.intervention_type
         when 'annual_maintenance' then 'Entretien annuel'
         when 'breakdown' then 'Dépannage'
