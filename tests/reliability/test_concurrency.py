@@ -20,6 +20,7 @@ from cs_analytics.ingestion.batch import BatchContext
 from cs_analytics.ingestion.crm import HubSpotClient, load_object
 from cs_analytics.ingestion.erp import load_table
 from cs_analytics.warehouse import Warehouse
+from tests.integration.alerting import sinks  # noqa: F401
 from tests.integration.test_ingest_api import BASE, FUTURE, SETTINGS, N, crm, ctx, raw_state, session  # noqa: F401
 from tests.reliability.results import record_fault
 
@@ -134,3 +135,35 @@ def test_two_first_runs_of_the_erp_load_racing_leave_what_one_run_leaves(warehou
                  detail=f"two first-ever runs of one interval on an empty warehouse; {len(errors)} failed: {errors}")  # fmt: skip
     assert not errors, errors
     assert got == want and got[0] == got[1] == 5003
+
+
+def test_two_overlapping_runs_of_the_alerts_send_each_message_once(warehouse, sinks):  # noqa: F811
+    """Both runs write the same messages (the outbox keeps the first) and deliver at once: a message
+    is claimed by one sender only (`for update skip locked`, then a lease)."""
+    from cs_analytics.alerts import outbox
+    from cs_analytics.alerts.channels.crm import reference_token
+    from cs_analytics.alerts.messages import OutboxMessage
+    from cs_analytics.schema import ensure_schema
+    from tests.integration.alerting import FAST, OWNERS, channels
+    from tests.integration.test_outbox import alert_messages, crm_task
+
+    tasks = [OutboxMessage.create(f"vip_dissatisfied:{i}", "crm_task", o, crm_task(o)) for i, o in enumerate(OWNERS)]
+    messages = [*alert_messages(), *tasks]
+    ensure_schema(warehouse)  # created before the race, as any earlier run did
+    reports: list = []
+    errors = race(*[
+        lambda run=run: reports.append(outbox.send_now(warehouse, messages, channels(warehouse), dag_id="alerts",
+                                                       run_id=run, settings=FAST))
+        for run in ("scheduled", "manual")
+    ])  # fmt: skip
+    created = sinks.crm_tasks()
+    per_task = [sum(reference_token(m.key) in t["hs_task_body"] for t in created) for m in tasks]
+    slack = [m for m in sinks.slack("#service-client-alertes") if not m.get("thread_ts")]
+    record_fault("alerts_two_overlapping_runs", source="alerts", attempts=1, alerts_expected=len(messages),
+                 emails=len(sinks.mails()), slack=len(slack), crm_tasks=len(created),
+                 detail=f"two runs of the alerts DAG delivering the same {len(messages)} messages at once; "
+                 f"sent {[r.total_sent for r in reports]}")  # fmt: skip
+    assert not errors, errors
+    assert sum(r.total_sent for r in reports) == 5  # between them, each message once
+    assert len(sinks.mails()) == 1 and len(slack) == 1 and per_task == [1, 1, 1]
+    assert warehouse.query("select count(*), bool_and(status = 'sent') from meta.outbox") == [(5, True)]
