@@ -291,6 +291,7 @@ def test_cti_file_cut_mid_write_loaded_then_completed_equals_a_fault_free_run(wa
     assert timedelta(0) == CTI_SETTINGS.cti_partial_file_wait
 
 
+@pytest.mark.reliability  # ~30 s, mostly HubSpot's Retry-After waits: make test-reliability
 def test_crm_refusing_task_creation_then_accepting_creates_each_task_once(warehouse, sinks, monkeypatch):  # noqa: F811
     """HubSpot answers 503 (and one hang past the client's timeout) to every task creation for two
     runs, then 500-free but rate limited (a 429 with Retry-After): the outbox keeps each message and
