@@ -26,7 +26,7 @@ def main() -> int:
     survived = 0
     for f in faults:
         if "alerts_expected" in f:
-            got = f["emails"] + f["slack"]
+            got = f.get("emails", 0) + f.get("slack", 0) + f.get("crm_tasks", 0)  # messages that reached people
             lost, doubled = max(0, f["alerts_expected"] - got), max(0, got - f["alerts_expected"])
             ok = not lost and not doubled
             lines.append(f"| {f['fault']} ({f['detail']}) | {f['attempts']} | - | - | - | - | {lost} | {doubled} | "

@@ -133,9 +133,9 @@ def create_task(server: CrmServer, req: Request) -> Response:
         raise _error(400, "Invalid input JSON: properties must be an object")
     props = {k: (None if v is None else str(v)) for k, v in props.items()}
     if not props.get("hs_timestamp"):
-        raise _error(400, "Missing required property hs_timestamp (the task's due date)", errors=[
-            {"message": "hs_timestamp is required", "code": "REQUIRED_FIELD", "in": "hs_timestamp"}
-        ])  # fmt: skip
+        # HubSpot's own answer (as reported in PipedreamHQ/pipedream#12366)
+        raise _error(400, "Error creating TASK. Some required properties were not set.",
+                     context={"properties": ["hs_timestamp"]})  # fmt: skip
     try:
         due = parse_instant(props["hs_timestamp"])
     except (ValueError, OverflowError):

@@ -6,13 +6,19 @@ takes no lock that a running load or a BI query would wait on. Otherwise it appl
 whole DDL under an advisory lock (concurrent first runs queue, then find the work done).
 
 The raw tables are not here: each loader owns its own (`ingestion/*.py`), and the quality
-gate's `dq` schema of helper functions lives with its SQL (`quality/sql.py`).
+gate's `dq` schema of helper functions lives with its SQL (`quality/sql.py`). Loaders create
+them inside `ddl_transaction(warehouse)`, under the same lock: `create ... if not exists` is not
+safe against a concurrent create of the same name (two first runs fail on the catalogue's unique
+index), so the second run waits and finds the table there.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 
@@ -492,3 +498,11 @@ def ensure_schema(warehouse) -> None:
                 "on conflict (name) do update set ddl_sha256 = excluded.ddl_sha256, applied_at = now()",
                 (DDL_SHA256,),
             )
+
+
+@contextmanager
+def ddl_transaction(warehouse) -> Iterator[Any]:
+    """A transaction holding the schema lock, for a loader's own DDL (see the module docstring)."""
+    with warehouse.transaction() as conn:
+        conn.execute(_LOCK)
+        yield conn

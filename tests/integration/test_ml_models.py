@@ -64,9 +64,26 @@ def test_training_registers_a_champion_that_beats_the_baseline(trained: dict, re
     }  # fmt: skip
 
 
-def test_a_challenger_no_better_than_the_champion_is_not_promoted(dbt_world: DbtWorld, trained, registry) -> None:
+def test_a_rerun_of_the_same_training_reuses_its_version_and_decision(dbt_world: DbtWorld, trained, registry) -> None:
+    wh = dbt_world.warehouse
+    versions = len(registry.client.search_model_versions("name='churn_lightgbm'"))
+    again = churn.train(wh, registry, END_DATE, run_id="test rerun")
+    # Same data window, data and code: the same version, the first run's decision, no twin version.
+    assert again == trained["churn"] and again["promoted"] and again["decision"] == "no champion yet"
+    assert len(registry.client.search_model_versions("name='churn_lightgbm'")) == versions
+    assert registry.champion("churn_lightgbm").version == trained["churn"]["version"]
+    row = wh.query("select metrics from ml.model_runs where model = 'churn_lightgbm' and as_of_date = %s", (END_DATE,))
+    assert row[0][0]["version"] == trained["churn"]["version"]
+
+
+def test_a_challenger_no_better_than_the_champion_is_not_promoted(
+    dbt_world: DbtWorld, trained, registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Other code on the same data: a new training (a re-run of the same code would reuse the version).
+    monkeypatch.setenv("CODE_VERSION", "a-later-commit")
     again = segmentation.train(dbt_world.warehouse, registry, END_DATE)
     # The same data gives the same clusters: not better by the required margin.
+    assert again["version"] != trained["segmentation"]["version"]
     assert not again["promoted"] and "not better" in again["decision"]
     assert registry.champion("segmentation_kmeans").version == trained["segmentation"]["version"]
 

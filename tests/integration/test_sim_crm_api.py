@@ -489,6 +489,14 @@ def test_missing_or_wrong_token_is_401_in_hubspot_shape(crm: Crm) -> None:
     assert requests.get(f"{crm.url}/_sim/stats", timeout=5).json()["unauthorized"] == 2
 
 
+def test_a_task_without_due_date_is_refused_as_hubspot_does(crm: Crm) -> None:
+    resp = crm.http.post(f"{crm.url}/crm/v3/objects/tasks", json={"properties": {"hs_task_subject": "x"}}, timeout=5)
+    body = resp.json()
+    assert resp.status_code == 400 and body["category"] == "VALIDATION_ERROR" and body["correlationId"]
+    assert body["message"] == "Error creating TASK. Some required properties were not set."
+    assert body["context"] == {"properties": ["hs_timestamp"]}
+
+
 def test_rate_limits_answer_429_with_retry_after_then_recover(store: Path) -> None:
     with _serve(store, rate_limit_per_10s=3) as crm:
         remaining = [crm.get("/crm/v3/objects/contacts").headers["X-HubSpot-RateLimit-Remaining"] for _ in range(3)]

@@ -7,14 +7,15 @@ from __future__ import annotations
 from cs_analytics.warehouse import Warehouse
 
 # Column names that are run-specific wherever they appear (lineage and bookkeeping timestamps).
+# A model's version is not among them: a re-run of a training reuses its registry version (same run
+# key, cs_analytics.ml.registry), so the version a score or a model_runs row names must not change.
 RUN_SPECIFIC = frozenset(
     {
         "_batch_id", "_loaded_at", "batch_id", "run_id", "dag_run_id", "loaded_at", "started_at", "finished_at",
         "applied_at", "last_seen_at", "seen_at", "held_at", "resolved_at", "resolved_by", "updated_at",
         "created_at", "scored_at", "trained_at", "computed_at", "checked_at", "validated_at", "published_at",
         "built_at", "generated_at", "recorded_at", "run_at", "detail", "duration_s", "duration_seconds",
-        "dbt_scd_id", "dbt_updated_at", "dbt_valid_from", "dbt_valid_to", "mlflow_run_id", "model_version",
-        "attempts", "sent_at", "delivered_at", "queued_at", "last_error", "last_attempt_at", "planned_at",
+        "dbt_scd_id", "dbt_updated_at", "dbt_valid_from", "dbt_valid_to", "attempts", "sent_at", "delivered_at", "queued_at", "last_error", "last_attempt_at", "planned_at",
     }
 )  # fmt: skip
 # Run logs: one row per load and interval, whose counts describe what that attempt read and changed

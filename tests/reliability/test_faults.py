@@ -4,6 +4,7 @@ delivered exactly once. And two overlapping runs of one load leave what one run 
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import UTC, datetime
 
@@ -288,3 +289,188 @@ def test_cti_file_cut_mid_write_loaded_then_completed_equals_a_fault_free_run(wa
                  detail=f"cut file loaded {cut} row(s) + 1 quarantined, then the complete file replaced the day")  # fmt: skip
     assert cut == 1 and got == want and open_q == 0
     assert timedelta(0) == CTI_SETTINGS.cti_partial_file_wait
+
+
+@pytest.mark.reliability  # ~30 s, mostly HubSpot's Retry-After waits: make test-reliability
+def test_crm_refusing_task_creation_then_accepting_creates_each_task_once(warehouse, sinks, monkeypatch):  # noqa: F811
+    """HubSpot answers 503 (and one hang past the client's timeout) to every task creation for two
+    runs, then 500-free but rate limited (a 429 with Retry-After): the outbox keeps each message and
+    delivers it exactly once; a task HubSpot refuses for good (400 INVALID_OWNER_ID: an owner who left)
+    ends 'failed' with HubSpot's reason and is not tried again."""
+    from dataclasses import replace
+
+    from cs_analytics.alerts.channels.crm import reference_token
+    from cs_analytics.alerts.messages import OutboxMessage
+    from tests.integration.alerting import OWNERS
+    from tests.integration.test_outbox import crm_task
+
+    monkeypatch.setenv("HTTP_TIMEOUT_SECONDS", "2")
+    chans = channels(warehouse)
+    later = replace(FAST, retry_base_s=60, retry_cap_s=60, max_attempts=6, wait_budget_s=0)
+    good = [OutboxMessage.create(f"vip_dissatisfied:{i}", "crm_task", o, crm_task(o)) for i, o in enumerate(OWNERS)]
+    gone = OutboxMessage.create("vip_dissatisfied:9", "crm_task", "999", crm_task(owner="999"))
+    messages = [*good, gone]
+
+    sinks.crm_faults(fail_next=1000, error_status=503, timeout_next=1)
+    first = outbox.send_now(warehouse, messages, chans, settings=later)
+    sinks.crm_faults(error_status=500)  # still refusing at the next run
+    warehouse.execute("update meta.outbox set next_attempt_at = now() where status = 'pending'")
+    second = outbox.deliver_pending(warehouse, chans, settings=later)
+    refused = requests_served(sinks)
+    assert first.total_sent == second.total_sent == 0 and len(first.retrying) == len(second.retrying) == 4
+    assert not sinks.crm_tasks()
+
+    sinks.crm_faults(fail_next=0, rate_limit_per_10s=3)  # the outage ends; HubSpot's 10-second limit bites
+    runs = _deliver_until_sent(warehouse, chans)
+    rerun = outbox.send_now(warehouse, messages, chans, settings=FAST)  # a re-run of the alerts DAG
+    served = requests_served(sinks)
+
+    tasks = sinks.crm_tasks()
+    by_reference = {m.key: [t["id"] for t in tasks if reference_token(m.key) in t["hs_task_body"]] for m in messages}
+    outcome = {k: (s, a, e) for k, s, a, e in warehouse.query(
+        "select message_key, status, attempts, last_error from meta.outbox")}  # fmt: skip
+    record_fault("crm_refusing_task_creation", source="alerts", attempts=2 + runs, alerts_expected=len(good),
+                 crm_tasks=len(tasks), tasks_per_message=[len(v) for v in by_reference.values()],
+                 detail=f"{refused['5xx']} x 5xx and {refused['hangs']} timeout on task creation over two runs, "
+                 f"then {served['429'] - refused['429']} x 429; a 400 (owner gone) failed for good",
+                 emails=0, slack=0)  # fmt: skip
+    assert rerun.total_sent == 0 and not rerun.failed
+    assert [len(by_reference[m.key]) for m in good] == [1, 1, 1] and not by_reference[gone.key]
+    assert len(tasks) == 3 and served["429"] >= 1
+    assert all(outcome[m.key][0] == "sent" for m in good)
+    status, attempts, error = outcome[gone.key]
+    assert status == "failed" and "400" in error and "999 is not a valid owner id" in error, outcome[gone.key]
+    assert attempts == 3  # two refusals during the outage, then the 400: not retried after it
+    outbox.deliver_pending(warehouse, chans, settings=FAST)
+    assert warehouse.query("select attempts from meta.outbox where message_key = %s", (gone.key,))[0][0] == 3
+
+
+def requests_served(sinks) -> dict[str, int]:  # noqa: F811
+    """The CRM simulator's counters: 5xx answered, 429s, hangs."""
+    stats = sinks.crm_server.stats.snapshot()
+    return {"5xx": stats["server_errors"], "429": stats["rate_limited"], "hangs": stats["timeouts"]}
+
+
+@pytest.fixture
+def own_cluster():
+    """A PostgreSQL cluster of the test's own (the shared one serves the other tests), to crash and
+    restart under a load: (its URL, a function that crashes it and starts it again)."""
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from scripts.stack import _as_pg_user, find_pg_bin
+
+    base = Path(tempfile.mkdtemp(prefix="csa-restart-", dir="/var/tmp" if Path("/var/tmp").is_dir() else None))
+    data, sock = base / "data", base / "sock"
+    sock.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres"), shutil.chown(sock, "postgres")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    def pg(*args: str) -> None:
+        subprocess.run(_as_pg_user([find_pg_bin(args[0]) or args[0], *args[1:]]), check=True, capture_output=True)
+
+    def start() -> None:
+        opts = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1"
+        pg("pg_ctl", "start", "-w", "-t", "60", "-D", str(data), "-l", str(base / "log"), "-o", opts)
+
+    pg("initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "--no-locale", "-E", "UTF8")
+    start()
+
+    def crash_and_restart(down_s: float = 1.0) -> None:
+        pg("pg_ctl", "stop", "-m", "immediate", "-D", str(data))  # no shutdown checkpoint: a crash
+        time.sleep(down_s)
+        start()  # crash recovery replays the WAL
+
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres", crash_and_restart
+    finally:
+        subprocess.run(_as_pg_user([find_pg_bin("pg_ctl") or "pg_ctl", "stop", "-m", "immediate", "-D", str(data)]),
+                       capture_output=True)  # fmt: skip
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_warehouse_crashed_and_restarted_mid_load_then_retried_equals_a_fault_free_run(
+    reference, server_url, own_cluster
+):
+    import time
+
+    from tests.conftest import throwaway_database
+    from tests.reliability.corpus import SAGE_DDL
+
+    wh_url, crash_and_restart = own_cluster
+    warehouse = Warehouse(wh_url)
+    rows = 100_000
+    with throwaway_database(server_url, "erp_restart") as erp_url:
+        with psycopg.connect(erp_url, autocommit=True) as conn:
+            conn.execute(SAGE_DDL)
+            conn.execute(
+                'insert into dbo."F_COMPTET" ("CT_Num", "CT_Intitule", "CT_Telephone", "CT_EMail", "CT_Sommeil", '
+                "\"cbModification\") select 'CL' || lpad(i::text, 7, '0'), 'Client ' || i, '0478', 'x@y.fr', 0, "
+                f"timestamp '2025-05-01' + i * interval '1 second' from generate_series(1, {rows}) i"
+            )
+        end = datetime(2025, 6, 1, 22, 0, tzinfo=UTC)
+        erp = Warehouse(erp_url)
+        in_erp = erp.query('select count(*) from dbo."F_COMPTET"')[0][0]
+
+        def load(run: str, wh: Warehouse):
+            return load_table(wh, erp, "F_COMPTET", BatchContext("erp", "F_COMPTET", "ingest_erp", run, None, end),
+                              SETTINGS)  # fmt: skip
+
+        load("clean", reference)
+
+        # Crash the warehouse as soon as the load's COPY into it has written rows, then start it again.
+        seen: list[int] = []
+
+        def crash_mid_copy() -> None:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and not seen:
+                try:
+                    with psycopg.connect(wh_url, autocommit=True, connect_timeout=2) as c:
+                        while not seen and time.monotonic() < deadline:
+                            copied = c.execute("select tuples_processed from pg_stat_progress_copy "
+                                               "where command = 'COPY FROM' and tuples_processed > 0").fetchone()  # fmt: skip
+                            if copied:
+                                seen.append(copied[0])
+                            else:
+                                time.sleep(0.01)
+                except psycopg.OperationalError:
+                    time.sleep(0.05)
+            if seen:
+                crash_and_restart()
+
+        crasher = threading.Thread(target=crash_mid_copy)
+        crasher.start()
+        errors: list[str] = []
+
+        def attempt():
+            try:
+                return load("faulty", warehouse)
+            except Exception as exc:
+                errors.append(f"{type(exc).__name__}: {str(exc)[:120]}")
+                crasher.join()  # Airflow's retry_delay: the next try comes after the restart
+                raise
+
+        result, attempts = until_it_passes(attempt, attempts=3)
+        crasher.join()
+    checksum = (
+        "select count(*), md5(string_agg(ct_num || ct_intitule || cbmodification::text, ',' order by ct_num)), "
+        "count(distinct ct_num) from raw_erp.f_comptet"
+    )
+    got, want = warehouse.query(checksum)[0], reference.query(checksum)[0]
+    batches = warehouse.query("select count(*) from meta.load_batches")[0][0]
+    record_fault("warehouse_crashed_mid_load", source="erp", attempts=attempts, rows_expected=want[0], rows=got[0],
+                 distinct=got[2], identical=got == want,
+                 detail=f"PostgreSQL killed (pg_ctl stop -m immediate) after {seen[0] if seen else 0} of {rows} rows "
+                 f"COPYed into the warehouse, restarted, task retried")  # fmt: skip
+    assert seen and 0 < seen[0] < rows, seen  # the crash came mid-COPY
+    assert attempts == 2 and errors, errors  # the first attempt died with the server and committed nothing
+    assert got == want and got[0] == in_erp
+    assert batches == 1
+    assert warehouse.query("select bool_and(matches) from meta.source_reconciliation")[0][0]

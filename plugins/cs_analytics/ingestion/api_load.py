@@ -29,7 +29,7 @@ from cs_analytics.ingestion.batch import (
     resolve_quarantine,
     write_quarantine,
 )
-from cs_analytics.schema import ensure_schema
+from cs_analytics.schema import ddl_transaction, ensure_schema
 from cs_analytics.warehouse import Warehouse, copy_rows, create_schema_if_missing
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,8 @@ def load_api_object(
     settings = settings or IngestSettings.from_env()
     schema, table = raw_table.split(".")
     ensure_schema(warehouse)
-    warehouse.execute(api_raw_ddl(schema, table))
+    with ddl_transaction(warehouse) as conn:
+        conn.execute(api_raw_ddl(schema, table))
     result = LoadResult(source=ctx.source, object=ctx.object, batch_id=ctx.batch_id)
     if detail is not None:
         result.detail = detail  # the same dict: what the fetcher adds while paging is recorded

@@ -37,7 +37,7 @@ from cs_analytics.ingestion.batch import (
     record_batch,
     write_quarantine,
 )
-from cs_analytics.schema import ensure_schema
+from cs_analytics.schema import ddl_transaction, ensure_schema
 from cs_analytics.warehouse import Warehouse, create_schema_if_missing
 
 log = logging.getLogger(__name__)
@@ -147,7 +147,7 @@ def ensure_raw_table(warehouse: Warehouse, spec: ErpTable, columns: list[SourceC
             sql.SQL("_source text not null"),
         ]
         key = sql.SQL(", ").join(sql.Identifier(k.lower()) for k in spec.key)
-        with warehouse.connect(autocommit=True) as conn:
+        with ddl_transaction(warehouse) as conn:
             conn.execute(create_schema_if_missing(schema))
             conn.execute(
                 sql.SQL("create table if not exists {}.{} ({}, primary key ({}))").format(
@@ -164,7 +164,9 @@ def ensure_raw_table(warehouse: Warehouse, spec: ErpTable, columns: list[SourceC
             )
         return []
     added = [c for c in columns if c.raw_name not in existing]
-    with warehouse.connect(autocommit=True) as conn:
+    if not added:
+        return []
+    with ddl_transaction(warehouse) as conn:
         for c in added:
             log.warning("erp.%s: new source column %s (%s) added to %s", spec.name, c.name, c.pg_type, spec.raw_table)
             conn.execute(

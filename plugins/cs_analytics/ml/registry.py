@@ -11,6 +11,13 @@ feature list, the data window (train_from/train_to/holdout_from/holdout_to), the
 sha, tag `mlflow.source.git.commit`), the parameters, and the model object (`model/model.joblib`).
 The champion is the version holding the registered model's alias `champion`.
 
+A re-run is not a new training: a version carries a run key, a hash of what determines the fitted
+model (model name, data window, code version, parameters, features, and the holdout metrics, which
+stand in for the data: the same window with rows added or changed scores differently). Registering
+a run whose key is already registered returns that version, and `register_and_promote` returns the
+decision recorded the first time (stored on the version) without comparing or promoting again: a
+re-run of last week's interval cannot take the champion back, nor register a twin version.
+
 Usage, for any model (the churn, segmentation, forecast and routing models all follow it):
 
     from cs_analytics.ml.registry import ModelRegistry
@@ -36,6 +43,7 @@ e.g. to keep segment labels stable from week to week.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -54,6 +62,7 @@ log = logging.getLogger(__name__)
 CHAMPION = "champion"
 EXPERIMENT_PREFIX = "cs_analytics/"
 MODEL_FILE = "model.joblib"
+DECISION_TAG = "decision"  # the champion/challenger decision of the run that registered the version
 
 
 class NoChampionError(LookupError):
@@ -71,6 +80,7 @@ class ModelVersion:
     features: list[str] = field(default_factory=list)
     data_window: dict[str, str] = field(default_factory=dict)
     code_version: str = ""
+    reused: bool = False  # the version an earlier run registered with the same run key
 
     @property
     def holdout_value(self) -> float:
@@ -105,6 +115,23 @@ def code_version() -> str:
     except (OSError, subprocess.SubprocessError):
         pass
     return "unknown"
+
+
+def run_key(
+    name: str,
+    data_window: dict[str, str],
+    sha: str,
+    params: dict[str, Any] | None,
+    features: list[str],
+    metrics: dict[str, float],
+) -> str:
+    """What identifies a training: same key, same fitted model (training is seeded)."""
+    identity = {
+        "model": name, "data_window": data_window, "code_version": sha, "features": list(features),
+        "params": {k: str(v) for k, v in (params or {}).items()},
+        "metrics": {k: repr(float(v)) for k, v in metrics.items() if isinstance(v, int | float)},
+    }  # fmt: skip
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
 def _better(challenger: float, champion: float, higher_is_better: bool, margin: float) -> bool:
@@ -149,7 +176,8 @@ class ModelRegistry:
         params: dict[str, Any] | None = None,
         artifacts: dict[str, bytes] | None = None,
     ) -> ModelVersion:
-        """Record a training run and register its model as a new version (not yet champion)."""
+        """Record a training run and register its model as a new version (not yet champion), or
+        return the version already registered for the same run key (a re-run)."""
         import joblib
         from mlflow.exceptions import MlflowException
 
@@ -157,6 +185,30 @@ class ModelRegistry:
         if value is None or not math.isfinite(value):
             raise ValueError(f"{name}: primary metric {primary_metric!r} missing or not finite in {metrics}")
         sha = code_version()
+        this_key = run_key(name, data_window, sha, params, features, metrics)
+
+        def version_of(number: int, run_id: str, reused: bool) -> ModelVersion:
+            return ModelVersion(
+                name=name,
+                version=number,
+                run_id=run_id,
+                metrics={k: float(v) for k, v in metrics.items() if isinstance(v, int | float)},
+                primary_metric=primary_metric,
+                higher_is_better=higher_is_better,
+                features=list(features),
+                data_window=dict(data_window),
+                code_version=sha,
+                reused=reused,
+            )
+
+        earlier = next(
+            (mv for mv in self.client.search_model_versions(f"name='{name}'") if mv.tags.get("run_key") == this_key),
+            None,
+        )
+        if earlier is not None:
+            self._loaded[(name, int(earlier.version))] = model
+            log.info("%s: a re-run of version %s (same run key), not registered again", name, earlier.version)
+            return version_of(int(earlier.version), earlier.run_id, reused=True)
         run = self.client.create_run(
             self._experiment_id(name),
             run_name=f"{name} {data_window.get('holdout_to', '')}".strip(),
@@ -166,6 +218,7 @@ class ModelRegistry:
                 "data_window": json.dumps(data_window),
                 "primary_metric": primary_metric,
                 "higher_is_better": str(higher_is_better),
+                "run_key": this_key,
             },
         )
         run_id = run.info.run_id
@@ -201,19 +254,14 @@ class ModelRegistry:
             name,
             source=f"{run.info.artifact_uri}/model",
             run_id=run_id,
-            tags={"primary_metric": primary_metric, "holdout_value": repr(value), "code_version": sha},
+            tags={
+                "primary_metric": primary_metric,
+                "holdout_value": repr(value),
+                "code_version": sha,
+                "run_key": this_key,
+            },
         )
-        version = ModelVersion(
-            name=name,
-            version=int(mv.version),
-            run_id=run_id,
-            metrics={k: float(v) for k, v in metrics.items() if isinstance(v, int | float)},
-            primary_metric=primary_metric,
-            higher_is_better=higher_is_better,
-            features=list(features),
-            data_window=dict(data_window),
-            code_version=sha,
-        )
+        version = version_of(int(mv.version), run_id, reused=False)
         self._loaded[(name, version.version)] = model
         log.info("registered %s version %d (%s = %.5f, run %s)", name, version.version, primary_metric, value, run_id)
         return version
@@ -305,9 +353,16 @@ class ModelRegistry:
         **run: Any,
     ) -> Decision:
         version = self.register_run(name, model, **run)
+        if version.reused:
+            recorded = self.client.get_model_version(name, str(version.version)).tags.get(DECISION_TAG)
+            if recorded:  # else the first run stopped before deciding: decide now
+                return Decision(challenger=version, **json.loads(recorded))
         decision = self.compare_with_champion(version, evaluate, min_improvement)
         if decision.promote:
             self.promote(version, decision.reason)
         else:
             self.client.set_model_version_tag(name, str(version.version), "not_promoted", decision.reason)
+        fields = ("promote", "challenger_value", "champion_version", "champion_value", "reason")
+        record = json.dumps({f: getattr(decision, f) for f in fields})
+        self.client.set_model_version_tag(name, str(version.version), DECISION_TAG, record)
         return decision
