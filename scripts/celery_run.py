@@ -251,6 +251,16 @@ class CeleryStack:
                 return states
             time.sleep(2)
 
+    def run_seconds(self, runs: dict[str, str]) -> dict[str, float]:
+        """Each run's wall time, start to end, as the scheduler recorded it."""
+        with psycopg.connect(_pg_url(self.metadata_url)) as conn:
+            rows = conn.execute(
+                "select dag_id, extract(epoch from end_date - start_date) from dag_run where (dag_id, run_id) in "
+                "(select * from unnest(%s::text[], %s::text[]))",
+                (list(runs), list(runs.values())),
+            ).fetchall()
+        return {dag_id: round(float(s), 1) for dag_id, s in rows if s is not None}
+
     def task_instances(self, runs: dict[str, str]) -> list[dict]:
         """Every task instance of the runs: dag_id, task_id, map_index, state, hostname, try_number."""
         with psycopg.connect(_pg_url(self.metadata_url)) as conn:
