@@ -17,6 +17,7 @@ help:
 	@echo "make test   - install and run the test suite (starts the local warehouse and simulators it needs)"
 	@echo "make ui     - Airflow UI on http://localhost:$${AIRFLOW_UI_PORT:-8080} with the project's DAGs"
 	@echo "make bi     - Superset dashboards on http://localhost:$${BI_PORT:-8088} (run make demo first for data)"
+	@echo "make celery - the daily ingestion under CeleryExecutor with two workers (Redis), watchable in the UI"
 	@echo "make test-reliability - the reliability suite (bad inputs, faults, three re-runs of the pipeline) and its table"
 	@echo "make stop   - stop everything the project started (Superset, Airflow UI, simulators, sinks, warehouse)"
 	@echo "make status - what is running"

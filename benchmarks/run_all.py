@@ -39,6 +39,8 @@ BENCHMARKS = [
     ("ingest_throughput.py", [], None),
     ("quality_gate.py", ["--scale", "10"], None),
     ("bi_dashboards.py", ["--scales", "1", "10"], None),
+    ("lint_time.py", [], []),
+    ("celery_workers.py", [], None),
 ]
 
 
@@ -81,6 +83,17 @@ def summary_markdown() -> str:
         slowest = max(dags["results"], key=lambda r: r["median_seconds"])
         lines.append(
             f"| DAG file parse, slowest (`{slowest['dag_file']}`) | {slowest['median_seconds']} s | dag_parse_time ({dags['measured_at'][:10]}) |"
+        )
+    lint = _load("lint_time.json")
+    if lint:
+        steps = ", ".join(f"{r['step'].split()[0]} {r['step'].split()[1]} {r['seconds']} s" for r in lint["results"])
+        lines.append(f"| `make lint` steps | {steps} | lint_time ({lint['measured_at'][:10]}) |")
+    celery = _load("celery_workers.json")
+    if celery:
+        split = " / ".join(f"{n} on {host}" for host, n in celery["per_worker"].items())
+        lines.append(
+            f"| CeleryExecutor, 2 workers: ingestion ({celery['task_instances']} tasks) | {split}, {celery['wall_s']} s "
+            f"| celery_workers ({celery['measured_at'][:10]}) |"
         )
     return "\n".join(lines) + "\n"
 

@@ -4,7 +4,8 @@ tests/e2e/test_celery.py through `CeleryStack`).
 
 Redis is the broker and the result backend; the api-server serves the UI and the execution
 API the workers' tasks talk to; the scheduler queues the tasks in Redis and two
-`airflow celery worker` processes with their own hostnames take them. Everything runs in its
+`airflow celery worker` processes with their own hostnames take them (the dag-processor parses
+the DAGs, the triggerer runs deferred sensors). Everything runs in its
 own AIRFLOW_HOME and metadata database, so the LocalExecutor setup of `make ui`, `make demo`
 and the tests is left alone. Each task records which worker ran it (task_instance.hostname).
 
@@ -34,7 +35,7 @@ from scripts.stack import redis_command
 
 REPO = Path(__file__).resolve().parents[1]
 WORKERS = ("worker-a", "worker-b")
-COMPONENTS = ("api-server", "scheduler", "dag-processor")
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 INGESTION = (
     "ingest_crm", "ingest_cti", "ingest_erp", "ingest_mobile_app", "ingest_portal_analytics", "ingest_mailbox",
     "ingest_weather",
@@ -250,6 +251,16 @@ class CeleryStack:
                 return states
             time.sleep(2)
 
+    def run_seconds(self, runs: dict[str, str]) -> dict[str, float]:
+        """Each run's wall time, start to end, as the scheduler recorded it."""
+        with psycopg.connect(_pg_url(self.metadata_url)) as conn:
+            rows = conn.execute(
+                "select dag_id, extract(epoch from end_date - start_date) from dag_run where (dag_id, run_id) in "
+                "(select * from unnest(%s::text[], %s::text[]))",
+                (list(runs), list(runs.values())),
+            ).fetchall()
+        return {dag_id: round(float(s), 1) for dag_id, s in rows if s is not None}
+
     def task_instances(self, runs: dict[str, str]) -> list[dict]:
         """Every task instance of the runs: dag_id, task_id, map_index, state, hostname, try_number."""
         with psycopg.connect(_pg_url(self.metadata_url)) as conn:
@@ -293,6 +304,8 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="leave Airflow running after the run (Ctrl-C stops)")
     args = parser.parse_args()
     dag_ids = tuple(d for d in args.dags.split(",") if d)
+    # a `kill` stops the processes this started too (they run in sessions of their own)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     os.environ.setdefault("TASK_RETRY_DELAY_SECONDS", "3")
     end = demo.end_date()
     run_after = datetime.combine(end + timedelta(days=1), datetime.min.time(), demo.PARIS)
@@ -321,12 +334,24 @@ def main() -> int:
         runs = stack.trigger(dag_ids, run_after)
         print(f"[celery] triggered {len(runs)} runs for {end} (interval ending {run_after})", flush=True)
         seen: dict[str, str] = {}
+        done: set[tuple] = set()
 
         def progress(states: dict[str, str]) -> None:
+            # each task as it ends, with the worker that ran it; then each run as it ends
+            for ti in stack.task_instances(runs):
+                key = (ti["dag_id"], ti["task_id"], ti["map_index"])
+                if ti["state"] in ("success", "failed", "skipped", "upstream_failed") and key not in done:
+                    done.add(key)
+                    task = ti["task_id"] + (f"[{ti['map_index']}]" if ti["map_index"] >= 0 else "")
+                    print(
+                        f"[celery] {time.time() - start:6.0f}s  {ti['dag_id']:<24} {task:<40} "
+                        f"{ti['state']:<8} {ti['hostname'] or '-'}",
+                        flush=True,
+                    )
             for dag_id, state in states.items():
                 if seen.get(dag_id) != state:
                     seen[dag_id] = state
-                    print(f"[celery] {time.time() - start:6.0f}s  {dag_id:<26} {state}", flush=True)
+                    print(f"[celery] {time.time() - start:6.0f}s  {dag_id:<24} run {state}", flush=True)
 
         states = stack.wait(runs, args.timeout, progress)
         tis = stack.task_instances(runs)
