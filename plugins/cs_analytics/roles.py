@@ -81,8 +81,9 @@ def _fingerprint() -> str:
 
 
 def is_current(conn: psycopg.Connection) -> bool:
-    """Setup done for this code: the marker matches, every role exists, and no raw table is owned
-    by anyone but the loader (one created by the owner, e.g. a single-role run, is handed over)."""
+    """Setup done for this code: the marker matches, every role exists, and the raw and dbt
+    relations belong to the loader and the transformer (one the owner created - a single-role run,
+    dbt on the command line - is handed over, else the role could not replace or alter it)."""
     roles = conn.execute("select count(*) from pg_roles where rolname = any(%s)", (list(FLOW_ROLES),)).fetchone()[0]
     if roles < len(FLOW_ROLES):
         return False
@@ -93,8 +94,9 @@ def is_current(conn: psycopg.Connection) -> bool:
         return False
     misowned = conn.execute(
         "select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-        "where n.nspname = any(%s) and c.relkind in ('r', 'p', 'v', 'm', 'f') and c.relowner <> %s::regrole",
-        (list(RAW_SCHEMAS), LOADER),
+        "where c.relkind in ('r', 'p', 'v', 'm', 'f') and ("
+        "(n.nspname = any(%s) and c.relowner <> %s::regrole) or (n.nspname = any(%s) and c.relowner <> %s::regrole))",
+        (list(RAW_SCHEMAS), LOADER, list(_dbt_schemas()), TRANSFORMER),
     ).fetchone()[0]
     return misowned == 0
 

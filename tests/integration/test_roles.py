@@ -345,6 +345,9 @@ def test_a_flow_connects_as_its_role_on_a_fresh_warehouse(warehouse, monkeypatch
     warehouse.execute("create table raw_crm.owner_made (a int)")
     loader = Warehouse.for_flow(LOADER)
     loader.execute("alter table raw_crm.owner_made add column b int")
+    # and a dbt relation the owner built (dbt on the command line) to the transformer
+    warehouse.execute("create view staging.owner_made as select 1 as a")
+    Warehouse.for_flow(TRANSFORMER).execute("create or replace view staging.owner_made as select 2 as a")
     # the loaders' own DDL runs as the loader once the schemas exist
     from cs_analytics.warehouse import create_schema_if_missing
 
