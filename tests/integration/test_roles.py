@@ -144,6 +144,7 @@ ALLOWED = {
         "select count(*) from ml.churn_scores",
         "select is_email_opted_out from staging.stg_crm__contacts",
         "select count(*) from meta.dq_latest_warnings",
+        "select count(*) from reference.customer_segments",
         "insert into meta.outbox (message_key, group_key, kind, channel, recipient, title, payload, max_attempts) "
         "values ('roles_probe', 'g', 'alert', 'slack', '#x', 't', '{}', 1)",
         "update meta.alert_state set times_raised = times_raised",
@@ -309,6 +310,21 @@ def test_the_marts_bi_reads_carry_no_customer_email_or_phone(dbt_world: DbtWorld
     assert seen > 1000
     assert any(e and re.fullmatch(r".\*\*\*@[^@]+", e) for e, _ in masked)
     assert any(p and re.fullmatch(r"0\d \*\* \*\* \*\* \d\d", p) for _, p in masked)
+
+
+def test_the_delivery_log_bi_reads_masks_a_customers_address(dbt_world: DbtWorld, conninfo: dict[str, str]):
+    dbt_world.warehouse.execute(
+        "insert into meta.outbox (message_key, group_key, kind, channel, recipient, title, payload, max_attempts) "
+        "values ('roles_pii_probe', 'g', 'customer_email', 'email', 'jeanne.client@exemple.fr', 't', '{}', 1)"
+    )
+    try:
+        with psycopg.connect(conninfo[BI_ROLE], autocommit=True) as conn:
+            shown = conn.execute(
+                "select recipient from marts.alert_delivery_log where alert_key = 'g' and kind = 'customer_email'"
+            ).fetchall()
+        assert shown == [("j***@exemple.fr",)]
+    finally:
+        dbt_world.warehouse.execute("delete from meta.outbox where message_key = 'roles_pii_probe'")
 
 
 def test_the_hash_joins_the_clear_values(dbt_world: DbtWorld):
