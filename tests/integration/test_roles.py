@@ -158,6 +158,30 @@ def test_each_role_does_its_job(conninfo: dict[str, str], role: str, statement: 
     _runs(conninfo[role], statement)
 
 
+def test_the_flows_real_work_runs_as_their_roles(dbt_world: DbtWorld, conninfo: dict[str, str]):
+    """Not only single statements: every alert rule's query as `alerting` (marts, ml, staging,
+    intermediate, marts_pii joined), and the anomaly scoring as `ml` (marts and ERP staging read,
+    a temporary table, ml.anomalies merged)."""
+    from datetime import datetime, timedelta
+
+    from cs_analytics.alerts.engine import RunContext, fetch_rows
+    from cs_analytics.alerts.rules import load_rules
+    from cs_analytics.config import AlertSettings
+    from cs_analytics.ml import anomalies
+    from cs_analytics.warehouse import Warehouse
+    from tests.integration.alerting import NOTIFY
+    from tests.integration.dbt_world import END_DATE, PARIS
+
+    alerting = Warehouse(conninfo[ALERTING])
+    reference = datetime.combine(END_DATE + timedelta(days=1), datetime.min.time(), PARIS)
+    ctx = RunContext(END_DATE, reference, settings=AlertSettings(), notify=NOTIFY)
+    counts = {r.name: len(fetch_rows(alerting, r, ctx)) for r in load_rules().rules if r.schedule != "event"}
+    assert counts["tickets_waiting_over_24h"] > 0 and "churn_high" in counts and "quote_follow_ups" in counts
+    ml = Warehouse(conninfo[ML])
+    result = anomalies.score(ml, END_DATE)
+    assert ml.query("select count(*) from ml.anomalies")[0][0] == result["anomalies"] > 0
+
+
 # --------------------------------------------------------------------------- and nothing else
 EVERYONE = [
     "create schema roles_probe",
