@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # the local defaults (scripts/stack.py env) without overriding what is already set.
 RUN := scripts/run.sh
 
-.PHONY: help install demo test ui stop up airflow-db dbt-parse warehouse-up warehouse-down simulators-up simulators-down \
+.PHONY: help install demo test ui stop up airflow-db dbt-parse warehouse-up warehouse-roles warehouse-down simulators-up simulators-down \
         generate pipeline summary lint lock clean status benchmarks docs test-reliability
 
 help:
@@ -51,7 +51,11 @@ airflow-db: install warehouse-up
 	  || { tail -20 "$$AIRFLOW_HOME/db_migrate.log"; exit 1; }'
 	@echo "[airflow] metadata database ready"
 
-up: install warehouse-up simulators-up airflow-db dbt-parse
+# the warehouse's flow roles (plugins/cs_analytics/roles.py; a flow's first run would do it too)
+warehouse-roles: install warehouse-up
+	@$(RUN) python -m cs_analytics.roles > /dev/null && echo "[warehouse] flow roles ready"
+
+up: install warehouse-up simulators-up airflow-db dbt-parse warehouse-roles
 
 demo: up
 	@$(RUN) python scripts/demo.py

@@ -10,7 +10,7 @@ each flow then works through its own role (`warehouse_<flow>` connections, confi
 |               | reference, the dbt target schema (owns them)   |                                                |
 | `ml`          | ml (rows, not DDL)                             | marts, the staging views dbt grants it         |
 | `alerting`    | meta's outbox, its attempts and images,        | marts, marts_pii, ml, staging, intermediate,   |
-|               | alert_state                                    | the quality gate's runs and results            |
+|               | alert_state                                    | reference, the quality gate's runs and results |
 | `bi_reader`   | -                                              | marts (transform/bi_access.py)                 |
 
 No flow role may create a schema (no CREATE on the database) nor anything in `public`; only
@@ -56,6 +56,7 @@ LOADER_META = (
     "sync_cursors",
 )
 ALERTING_META = ("outbox", "outbox_images", "outbox_attempts", "alert_state")
+ALERTING_READS_DBT = ("staging", "intermediate", "reference")
 ALERTING_READS_META = ("dq_runs", "dq_results", "dq_latest_warnings")
 TRANSFORMER_READS_META = ("cti_files", "cti_duplicate_deliveries", "cti_held_files", "quarantine", "load_batches")
 # The staging views ML reads (ERP anomalies); staging is otherwise closed to it. dbt re-grants them on
@@ -63,7 +64,7 @@ TRANSFORMER_READS_META = ("cti_files", "cti_duplicate_deliveries", "cti_held_fil
 ML_STAGING = ("stg_erp__document_lines", "stg_erp__items")
 DML = "select, insert, update, delete, truncate"
 # Bumped when the grants below change: the fast path then applies them again.
-VERSION = "1"
+VERSION = "2"
 MARKER = "cs_analytics.roles"
 
 
@@ -81,8 +82,9 @@ def _fingerprint() -> str:
 
 
 def is_current(conn: psycopg.Connection) -> bool:
-    """Setup done for this code: the marker matches, every role exists, and no raw table is owned
-    by anyone but the loader (one created by the owner, e.g. a single-role run, is handed over)."""
+    """Setup done for this code: the marker matches, every role exists, and the raw and dbt
+    relations belong to the loader and the transformer (one the owner created - a single-role run,
+    dbt on the command line - is handed over, else the role could not replace or alter it)."""
     roles = conn.execute("select count(*) from pg_roles where rolname = any(%s)", (list(FLOW_ROLES),)).fetchone()[0]
     if roles < len(FLOW_ROLES):
         return False
@@ -93,8 +95,9 @@ def is_current(conn: psycopg.Connection) -> bool:
         return False
     misowned = conn.execute(
         "select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-        "where n.nspname = any(%s) and c.relkind in ('r', 'p', 'v', 'm', 'f') and c.relowner <> %s::regrole",
-        (list(RAW_SCHEMAS), LOADER),
+        "where c.relkind in ('r', 'p', 'v', 'm', 'f') and ("
+        "(n.nspname = any(%s) and c.relowner <> %s::regrole) or (n.nspname = any(%s) and c.relowner <> %s::regrole))",
+        (list(RAW_SCHEMAS), LOADER, list(_dbt_schemas()), TRANSFORMER),
     ).fetchone()[0]
     return misowned == 0
 
@@ -167,12 +170,13 @@ def _apply(warehouse: Warehouse, passwords: Mapping[str, str]) -> dict[str, obje
                 run("alter default privileges for role {} in schema {} grant select on tables to {}",
                     I(creator), s, I(TRANSFORMER))  # fmt: skip
 
-        # dbt's schemas: the transformer creates and owns them; alerting reads staging and intermediate
+        # dbt's schemas: the transformer creates and owns them; alerting reads staging, intermediate
+        # (rules on open tickets and surveys, the CRM opt-out) and the reference lists (reports)
         for schema in dbt_schemas:
             s = I(schema)
             run("grant usage, create on schema {} to {}", s, I(TRANSFORMER))
             handed += _hand_over(conn, schema, TRANSFORMER)
-            if schema in ("staging", "intermediate"):
+            if schema in ALERTING_READS_DBT:
                 run("grant usage on schema {} to {}", s, I(ALERTING))
                 run("grant select on all tables in schema {} to {}", s, I(ALERTING))
                 for creator in (TRANSFORMER, owner):

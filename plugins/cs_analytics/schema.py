@@ -424,6 +424,7 @@ create table if not exists meta.alert_state (
 
 -- The delivery log BI reads (bi_reader reads the marts schema only; the view runs with its
 -- owner's rights, so meta itself stays closed): what, to whom, when, status, attempts, error.
+-- A customer's address is masked as the marts mask it (dbt_project/macros/pii.sql).
 create schema if not exists marts;
 create or replace view marts.alert_delivery_log as
 select
@@ -434,7 +435,9 @@ select
     o.severity,
     o.audience,
     o.channel,
-    o.recipient,
+    (case when o.kind = 'customer_email' and o.recipient like '%_@_%'
+        then left(o.recipient, 1) || '***@' || split_part(o.recipient, '@', 2)
+        else o.recipient end)::text as recipient,
     o.title,
     o.status,
     o.attempts,

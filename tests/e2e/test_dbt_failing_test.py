@@ -116,6 +116,8 @@ def test_failing_test_stops_its_dependants(tmp_path, server_url, mode):
                 r[0]
                 for r in db.execute("select table_name from information_schema.tables where table_schema = 'check'")
             }
+            # dbt worked as its own role (transform/dbt.py), not as the warehouse's owner
+            owners = {r[0] for r in db.execute("select tableowner from pg_tables where schemaname = 'check'")}
 
     def state(model: str, kind: str) -> str | None:
         # Cosmos groups a tested model's run and test tasks; an untested model is one `<model>_run` task
@@ -129,6 +131,7 @@ def test_failing_test_stops_its_dependants(tmp_path, server_url, mode):
     assert state("independent", "test") == "success", states
     # dbt never built the dependants of the failing test; the rest was built
     assert tables == {"bad_source", "independent"}, tables
+    assert owners == {"transformer"}, owners
     if mode == "watcher":  # one dbt build did the work; it failed, visibly
         assert states.get("dbt.dbt_producer_watcher") == "failed", states
     assert run.returncode != 0 or "state=failed" in output

@@ -144,6 +144,7 @@ ALLOWED = {
         "select count(*) from ml.churn_scores",
         "select is_email_opted_out from staging.stg_crm__contacts",
         "select count(*) from meta.dq_latest_warnings",
+        "select count(*) from reference.customer_segments",
         "insert into meta.outbox (message_key, group_key, kind, channel, recipient, title, payload, max_attempts) "
         "values ('roles_probe', 'g', 'alert', 'slack', '#x', 't', '{}', 1)",
         "update meta.alert_state set times_raised = times_raised",
@@ -155,6 +156,30 @@ ALLOWED = {
 @pytest.mark.parametrize(("role", "statement"), [(r, s) for r, ss in ALLOWED.items() for s in ss])
 def test_each_role_does_its_job(conninfo: dict[str, str], role: str, statement: str):
     _runs(conninfo[role], statement)
+
+
+def test_the_flows_real_work_runs_as_their_roles(dbt_world: DbtWorld, conninfo: dict[str, str]):
+    """Not only single statements: every alert rule's query as `alerting` (marts, ml, staging,
+    intermediate, marts_pii joined), and the anomaly scoring as `ml` (marts and ERP staging read,
+    a temporary table, ml.anomalies merged)."""
+    from datetime import datetime, timedelta
+
+    from cs_analytics.alerts.engine import RunContext, fetch_rows
+    from cs_analytics.alerts.rules import load_rules
+    from cs_analytics.config import AlertSettings
+    from cs_analytics.ml import anomalies
+    from cs_analytics.warehouse import Warehouse
+    from tests.integration.alerting import NOTIFY
+    from tests.integration.dbt_world import END_DATE, PARIS
+
+    alerting = Warehouse(conninfo[ALERTING])
+    reference = datetime.combine(END_DATE + timedelta(days=1), datetime.min.time(), PARIS)
+    ctx = RunContext(END_DATE, reference, settings=AlertSettings(), notify=NOTIFY)
+    counts = {r.name: len(fetch_rows(alerting, r, ctx)) for r in load_rules().rules if r.schedule != "event"}
+    assert counts["tickets_waiting_over_24h"] > 0 and "churn_high" in counts and "quote_follow_ups" in counts
+    ml = Warehouse(conninfo[ML])
+    result = anomalies.score(ml, END_DATE)
+    assert ml.query("select count(*) from ml.anomalies")[0][0] == result["anomalies"] > 0
 
 
 # --------------------------------------------------------------------------- and nothing else
@@ -311,6 +336,21 @@ def test_the_marts_bi_reads_carry_no_customer_email_or_phone(dbt_world: DbtWorld
     assert any(p and re.fullmatch(r"0\d \*\* \*\* \*\* \d\d", p) for _, p in masked)
 
 
+def test_the_delivery_log_bi_reads_masks_a_customers_address(dbt_world: DbtWorld, conninfo: dict[str, str]):
+    dbt_world.warehouse.execute(
+        "insert into meta.outbox (message_key, group_key, kind, channel, recipient, title, payload, max_attempts) "
+        "values ('roles_pii_probe', 'g', 'customer_email', 'email', 'jeanne.client@exemple.fr', 't', '{}', 1)"
+    )
+    try:
+        with psycopg.connect(conninfo[BI_ROLE], autocommit=True) as conn:
+            shown = conn.execute(
+                "select recipient from marts.alert_delivery_log where alert_key = 'g' and kind = 'customer_email'"
+            ).fetchall()
+        assert shown == [("j***@exemple.fr",)]
+    finally:
+        dbt_world.warehouse.execute("delete from meta.outbox where message_key = 'roles_pii_probe'")
+
+
 def test_the_hash_joins_the_clear_values(dbt_world: DbtWorld):
     """The marts' hash is the clear value's (alerting may match on it without reading the value)."""
     joined = dbt_world.query(
@@ -345,6 +385,9 @@ def test_a_flow_connects_as_its_role_on_a_fresh_warehouse(warehouse, monkeypatch
     warehouse.execute("create table raw_crm.owner_made (a int)")
     loader = Warehouse.for_flow(LOADER)
     loader.execute("alter table raw_crm.owner_made add column b int")
+    # and a dbt relation the owner built (dbt on the command line) to the transformer
+    warehouse.execute("create view staging.owner_made as select 1 as a")
+    Warehouse.for_flow(TRANSFORMER).execute("create or replace view staging.owner_made as select 2 as a")
     # the loaders' own DDL runs as the loader once the schemas exist
     from cs_analytics.warehouse import create_schema_if_missing
 

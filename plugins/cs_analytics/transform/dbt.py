@@ -1,8 +1,11 @@
 """How Airflow runs the dbt project (astronomer-cosmos): paths, profile, render options.
 
 The DAG is rendered from dbt's manifest (LoadMode.DBT_MANIFEST), so parsing a DAG
-file never runs dbt; `make` refreshes the manifest with `dbt parse`. The `warehouse`
-Airflow connection becomes the dbt profile at run time.
+file never runs dbt; `make` refreshes the manifest with `dbt parse`. dbt works as the
+`transformer` role: its connection (`warehouse_transformer`, host and database from `warehouse`)
+becomes the dbt profile at run time, and the group's first task (`dbt_ready`) sets the
+warehouse's roles up first when they are not current (roles.py). WAREHOUSE_SINGLE_ROLE=true:
+the `warehouse` connection.
 
 Execution (DBT_EXECUTION_MODE): `watcher` (the default) runs ONE `dbt build` with dbt's own
 threads in a producer task, and each model keeps its run task and its test task in the UI,
@@ -22,6 +25,8 @@ from cs_analytics.config import (
     dbt_execution_mode,
     dbt_invocation_mode,
     dbt_target_schema,
+    single_role,
+    warehouse_role_conn_id,
 )
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -42,7 +47,6 @@ def cosmos_configs(
     (the tests' small one)."""
     from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
     from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
-    from cosmos.profiles import PostgresUserPasswordProfileMapping
 
     manifest_path = project_dir / "target" / "manifest.json"
     if not manifest_path.exists():
@@ -59,8 +63,7 @@ def cosmos_configs(
         "profile_config": ProfileConfig(
             profile_name="cs_analytics",
             target_name="airflow",
-            profile_mapping=PostgresUserPasswordProfileMapping(
-                conn_id=WAREHOUSE_CONN_ID,
+            profile_mapping=_profile_mapping(
                 # tests of a model run in parallel inside its test task; the database does the work
                 profile_args={"schema": dbt_target_schema(), "threads": 4},
             ),
@@ -86,6 +89,46 @@ def cosmos_configs(
     }
 
 
+def _profile_mapping(profile_args: dict):
+    """Cosmos's Postgres profile from the transformer's connection, which may give only a login and
+    password: the rest is the owner's `warehouse` connection (connections.role_postgres_dsn)."""
+    from cosmos.profiles import PostgresUserPasswordProfileMapping
+
+    if single_role():
+        return PostgresUserPasswordProfileMapping(conn_id=WAREHOUSE_CONN_ID, profile_args=profile_args)
+
+    class RoleProfileMapping(PostgresUserPasswordProfileMapping):
+        @property
+        def conn(self):
+            if not self._conn:
+                from airflow.sdk import Connection
+
+                from cs_analytics.connections import get_connection
+
+                role, owner = get_connection(self.conn_id), get_connection(WAREHOUSE_CONN_ID)
+                self._conn = Connection(
+                    conn_id=self.conn_id,
+                    conn_type="postgres",
+                    host=role.host or owner.host,
+                    port=role.port or owner.port,
+                    schema=role.schema or owner.schema,
+                    login=role.login,
+                    password=role.password,
+                    extra=role.extra or owner.extra,
+                )
+            return self._conn
+
+    return RoleProfileMapping(conn_id=warehouse_role_conn_id("transformer"), profile_args=profile_args)
+
+
+def warehouse_setup() -> dict:
+    """`dbt_ready`: the roles are current (set up as the owner otherwise) and the transformer logs in."""
+    from cs_analytics.roles import TRANSFORMER, flow_warehouse
+
+    user = flow_warehouse(TRANSFORMER).query("select current_user")[0][0]
+    return {"dbt_runs_as": user}
+
+
 def dbt_task_group(
     group_id: str,
     dbt_vars: dict[str, str] | None = None,
@@ -102,18 +145,21 @@ def dbt_task_group(
     finished, failed included (that is how a failing test shows on its own task); they still end
     upstream_failed when what comes before the group failed, since dbt_ready then never succeeds.
     """
-    from airflow.providers.standard.operators.empty import EmptyOperator
+    from airflow.providers.standard.operators.python import PythonOperator
     from airflow.task.trigger_rule import TriggerRule
     from cosmos import DbtTaskGroup
     from cosmos.constants import PRODUCER_WATCHER_DONE_TASK_ID, PRODUCER_WATCHER_TASK_ID
 
     group = DbtTaskGroup(group_id=group_id, **cosmos_configs(dbt_vars, select, project_dir))
     producer = group.children.get(f"{group_id}.{PRODUCER_WATCHER_TASK_ID}")
+    roots = list(group.get_roots())  # before dbt_ready joins the group
+    dbt_ready = PythonOperator(task_id="dbt_ready", task_group=group, python_callable=warehouse_setup)
     if producer is None:  # local mode: every task runs its own dbt, in dependency order
+        for task in roots:
+            dbt_ready >> task
         return group
     cosmos_own = {producer.task_id, f"{group_id}.{PRODUCER_WATCHER_DONE_TASK_ID}"}
-    roots = [t for t in group.get_roots() if t.task_id not in cosmos_own]
-    dbt_ready = EmptyOperator(task_id="dbt_ready", task_group=group)
+    roots = [t for t in roots if t.task_id not in cosmos_own]
     dbt_ready >> producer
     for task in roots:
         [dbt_ready, producer] >> task
