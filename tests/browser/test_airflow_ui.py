@@ -49,7 +49,7 @@ def _stack(*args: str) -> subprocess.CompletedProcess:
 
 def _ours_running() -> bool:
     """This checkout's api-server (its pid file under .local/run names a live process)."""
-    return "airflow-api-server     running" in _stack("status").stdout
+    return re.search(r"^airflow-api-server\s+running", _stack("status").stdout, re.M) is not None
 
 
 def _api(base: str, path: str) -> dict:
