@@ -81,8 +81,10 @@ def summary_markdown() -> str:
     dags = _load("dag_parse_time.json")
     if dags:
         slowest = max(dags["results"], key=lambda r: r["median_seconds"])
+        cpu = f", {slowest['median_cpu_seconds']} s CPU" if "median_cpu_seconds" in slowest else ""
+        load = f" at load {dags['load_average_1min']}" if dags.get("load_average_1min") is not None else ""
         lines.append(
-            f"| DAG file parse, slowest (`{slowest['dag_file']}`) | {slowest['median_seconds']} s | dag_parse_time ({dags['measured_at'][:10]}) |"
+            f"| DAG file parse, slowest (`{slowest['dag_file']}`) | {slowest['median_seconds']} s{cpu}{load} | dag_parse_time ({dags['measured_at'][:10]}) |"
         )
     lint = _load("lint_time.json")
     if lint:

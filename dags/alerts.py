@@ -1,6 +1,13 @@
 """
 ### alerts
 
+- **When**: when `ml_scoring` has scored the day (Asset `ml_scores`).
+- **Inputs**: the marts and the `ml` schema (Assets `marts`, `ml_scores`), `alerts/rules.yml`.
+- **Outputs**: Slack, e-mail and HubSpot messages through `meta.outbox`; `marts.alert_delivery_log`.
+- **Owner**: data-engineering.
+- **Re-run one day**: `scripts/run.sh airflow dags test alerts 2026-03-10T00:00:00+01:00`
+  re-evaluates the day of 9 March; cooldowns and the outbox keep it from sending anything twice.
+
 Evaluates the business alert rules (`plugins/cs_analytics/alerts/rules.yml`) on the day's
 marts and ML outputs, once the models have scored them (Asset `ml_scores`), then delivers:
 
@@ -20,7 +27,7 @@ marts and ML outputs, once the models have scored them (Asset `ml_scores`), then
 
 from airflow.sdk import dag, task
 
-from cs_analytics.orchestration import DEFAULT_ARGS, ML_SCORES, START_DATE
+from cs_analytics.orchestration import DEFAULT_ARGS, MARTS, ML_SCORES, PIPELINE_RUN_TIMEOUT, START_DATE
 
 
 @dag(
@@ -29,12 +36,13 @@ from cs_analytics.orchestration import DEFAULT_ARGS, ML_SCORES, START_DATE
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=PIPELINE_RUN_TIMEOUT,
     default_args=DEFAULT_ARGS,
     tags=["alerting", "crm"],
     doc_md=__doc__,
 )
 def alerts():
-    @task
+    @task(inlets=[MARTS, ML_SCORES])
     def evaluate(**context) -> dict:
         from cs_analytics.alerts.tasks import evaluate_rules
 

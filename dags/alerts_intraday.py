@@ -1,6 +1,13 @@
 """
 ### alerts_intraday
 
+- **When**: every 15 minutes, Mon-Fri 08:00-17:45 Europe/Paris.
+- **Inputs**: the HubSpot CRM API (Asset `source_crm`), then `raw_crm` through the staging views.
+- **Outputs**: `raw_crm` (incremental), messages through `meta.outbox`.
+- **Owner**: data-engineering.
+- **Re-run one day**: `scripts/run.sh airflow dags test alerts_intraday 2026-03-10T08:15:00+01:00`
+  replays the quarter hour of 10 March 08:15; the outbox sends nothing twice.
+
 The specification's real-time alerts (3.2, "alertes temps réel"): every 15 minutes while the
 customer service is open (Mon-Fri 08:00-17:45, Europe/Paris; CronTriggerTimetable, each run
 is the instant it is due), so a dissatisfied VIP or a ticket crossing 24 hours reaches the team
@@ -21,7 +28,14 @@ The delay from the CRM event to the Slack message is measured by
 
 from airflow.sdk import dag, task
 
-from cs_analytics.orchestration import DEFAULT_ARGS, START_DATE, business_hours_every_15_minutes
+from cs_analytics.orchestration import (
+    DEFAULT_ARGS,
+    INTRADAY_RUN_TIMEOUT,
+    RAW_CRM,
+    SOURCE_CRM,
+    START_DATE,
+    business_hours_every_15_minutes,
+)
 
 CRM_OBJECTS = ["contacts", "tickets", "feedback_submissions"]
 
@@ -32,18 +46,19 @@ CRM_OBJECTS = ["contacts", "tickets", "feedback_submissions"]
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=INTRADAY_RUN_TIMEOUT,
     default_args=DEFAULT_ARGS,
     tags=["alerting", "crm", "ingestion"],
     doc_md=__doc__,
 )
 def alerts_intraday():
-    @task(map_index_template="{{ object_type }}")
+    @task(map_index_template="{{ object_type }}", inlets=[SOURCE_CRM])
     def load(object_type: str, **context) -> dict:
         from cs_analytics.ingestion.tasks import load_crm
 
         return load_crm(object_type, context)
 
-    @task
+    @task(inlets=[RAW_CRM])
     def evaluate(**context) -> dict:
         from cs_analytics.alerts.tasks import evaluate_rules
 

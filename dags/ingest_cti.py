@@ -1,6 +1,16 @@
 """
 ### ingest_cti
 
+- **When**: daily at 00:00 Europe/Paris, for the Paris day that just ended ([D 00:00, D+1 00:00));
+  waits up to 8 h for the day's file.
+- **Inputs**: the CTI vendor's CDR files in the landing folder (Asset `source_cti`).
+- **Outputs**: `raw_cti.calls`, `meta.cti_files`, `meta.cti_held_files`, `meta.quarantine`; Asset
+  `raw_cti`.
+- **Owner**: data-engineering.
+- **Re-run one day**: `scripts/run.sh airflow dags test ingest_cti 2026-03-10T00:00:00+01:00`
+  re-runs the day of 9 March (a run covers the day before the instant given); in a deployment, clear
+  that run in the UI (Runs, then Clear Run).
+
 Loads the telephony call detail records (one `;`-separated CSV per day, Europe/Paris
 local times) from the landing folder into `raw_cti.calls`.
 
@@ -36,7 +46,7 @@ Connection: `cti_landing` (type fs, `path` in extra). Updates Asset `raw_cti`.
 from airflow.sdk import Param, dag, task
 
 from cs_analytics.config import CtiWaitSettings
-from cs_analytics.orchestration import DEFAULT_ARGS, RAW_CTI, START_DATE, daily_interval
+from cs_analytics.orchestration import DAILY_RUN_TIMEOUT, DEFAULT_ARGS, RAW_CTI, SOURCE_CTI, START_DATE, daily_interval
 
 wait = CtiWaitSettings.from_env()
 
@@ -47,6 +57,7 @@ wait = CtiWaitSettings.from_env()
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=DAILY_RUN_TIMEOUT,
     default_args=DEFAULT_ARGS,
     tags=["ingestion", "cti"],
     doc_md=__doc__,
@@ -67,7 +78,7 @@ def ingest_cti():
 
         return cdr_file_is_ready(data_interval_start)
 
-    @task(outlets=[RAW_CTI])
+    @task(inlets=[SOURCE_CTI], outlets=[RAW_CTI])
     def load_cdr_files(**context) -> dict:
         from cs_analytics.ingestion.tasks import load_cti, summarise
 

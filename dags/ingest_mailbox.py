@@ -1,6 +1,15 @@
 """
 ### ingest_mailbox
 
+- **When**: daily at 00:00 Europe/Paris, for the Paris day that just ended ([D 00:00, D+1 00:00)).
+- **Inputs**: the shared mailbox through Microsoft Graph (Asset `source_mailbox`).
+- **Outputs**: `raw_mailbox.messages`, the delta cursor in `meta.sync_cursors`; Asset `raw_mailbox`.
+- **Stages**: `load`, then `publish` (updates Asset `raw_mailbox`).
+- **Owner**: data-engineering.
+- **Re-run one day**: `scripts/run.sh airflow dags test ingest_mailbox 2026-03-10T00:00:00+01:00`
+  re-runs the day of 9 March (a run covers the day before the instant given); in a deployment, clear
+  that run in the UI (Runs, then Clear Run).
+
 Loads the shared customer-service mailbox (Microsoft Graph, the inbox's messages) into
 `raw_mailbox.messages`: received and sent instants, sender, subject, conversation, categories and
 follow-up flag (an agent completing the flag marks the message handled).
@@ -20,7 +29,14 @@ Connection: `mailbox_api` (HTTP; login = app client id, password = client secret
 
 from airflow.sdk import dag, task
 
-from cs_analytics.orchestration import DEFAULT_ARGS, RAW_MAILBOX, START_DATE, daily_interval
+from cs_analytics.orchestration import (
+    DAILY_RUN_TIMEOUT,
+    DEFAULT_ARGS,
+    RAW_MAILBOX,
+    SOURCE_MAILBOX,
+    START_DATE,
+    daily_interval,
+)
 
 
 @dag(
@@ -29,12 +45,13 @@ from cs_analytics.orchestration import DEFAULT_ARGS, RAW_MAILBOX, START_DATE, da
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=DAILY_RUN_TIMEOUT,
     default_args=DEFAULT_ARGS,
     tags=["ingestion", "mailbox"],
     doc_md=__doc__,
 )
 def ingest_mailbox():
-    @task
+    @task(inlets=[SOURCE_MAILBOX])
     def load(**context) -> dict:
         from cs_analytics.ingestion.tasks import load_mailbox
 

@@ -1,6 +1,15 @@
 """
 ### ingest_weather
 
+- **When**: daily at 00:00 Europe/Paris, for the Paris day that just ended ([D 00:00, D+1 00:00)).
+- **Inputs**: Open-Meteo's archive and single-runs APIs (Asset `source_weather`).
+- **Outputs**: `raw_weather.daily_observations`, `raw_weather.daily_forecasts`; Asset `raw_weather`.
+- **Stages**: `load` (one mapped task per object), then `publish` (updates Asset `raw_weather`).
+- **Owner**: data-engineering.
+- **Re-run one day**: `scripts/run.sh airflow dags test ingest_weather 2026-03-10T00:00:00+01:00`
+  re-runs the day of 9 March (a run covers the day before the instant given); in a deployment, clear
+  that run in the UI (Runs, then Clear Run).
+
 Loads the service area's daily weather from Open-Meteo into `raw_weather`, one mapped task
 per object:
 
@@ -27,7 +36,14 @@ Connection: `weather_api` (HTTP; extras `archive_host`, `single_runs_host`). Upd
 
 from airflow.sdk import dag, task
 
-from cs_analytics.orchestration import DEFAULT_ARGS, RAW_WEATHER, START_DATE, daily_interval
+from cs_analytics.orchestration import (
+    DAILY_RUN_TIMEOUT,
+    DEFAULT_ARGS,
+    RAW_WEATHER,
+    SOURCE_WEATHER,
+    START_DATE,
+    daily_interval,
+)
 
 OBJECTS = ["observed", "forecast"]
 
@@ -38,12 +54,13 @@ OBJECTS = ["observed", "forecast"]
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=DAILY_RUN_TIMEOUT,
     default_args=DEFAULT_ARGS,
     tags=["ingestion", "weather"],
     doc_md=__doc__,
 )
 def ingest_weather():
-    @task(map_index_template="{{ kind }}")
+    @task(map_index_template="{{ kind }}", inlets=[SOURCE_WEATHER])
     def load(kind: str, **context) -> dict:
         from cs_analytics.ingestion.tasks import load_weather
 

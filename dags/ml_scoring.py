@@ -1,6 +1,14 @@
 """
 ### ml_scoring
 
+- **When**: when `transform` publishes the marts (Asset `marts`).
+- **Inputs**: the marts (Asset `marts`) and the registry's champion models.
+- **Outputs**: the `ml` schema (forecast, routes, churn, segments, anomalies, drift), the
+  `ml_outputs` marts; Asset `ml_scores`.
+- **Owner**: data-engineering.
+- **Re-run one day**: `scripts/run.sh airflow dags test ml_scoring 2026-03-10T00:00:00+01:00`
+  re-scores as of 10 March 00:00 Paris; each output replaces its as-of day.
+
 Scores the models on the marts once the quality gate has published them (Asset `marts`), and
 writes the results to the `ml` schema, each run replacing its own as-of day:
 
@@ -32,7 +40,7 @@ Each output replaces its as-of day's rows, so a re-run never duplicates. Updates
 
 from airflow.sdk import dag, task
 
-from cs_analytics.orchestration import DEFAULT_ARGS, MARTS, ML_SCORES, START_DATE
+from cs_analytics.orchestration import DEFAULT_ARGS, MARTS, ML_SCORES, PIPELINE_RUN_TIMEOUT, START_DATE
 from cs_analytics.transform.dbt import dbt_task_group
 
 
@@ -42,6 +50,7 @@ from cs_analytics.transform.dbt import dbt_task_group
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=PIPELINE_RUN_TIMEOUT,
     default_args=DEFAULT_ARGS,
     tags=["ml"],
     doc_md=__doc__,

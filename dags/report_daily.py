@@ -1,6 +1,16 @@
 """
 ### report_daily
 
+- **When**: daily at 08:00 Europe/Paris, for the day that just ended.
+- **Inputs**: the published marts and the ML outputs (Assets `marts`, `ml_scores`),
+  `marts.alert_delivery_log`.
+- **Outputs**: the daily report by e-mail and Slack through `meta.outbox` (key
+  `report:daily:<period>`).
+- **Owner**: data-engineering.
+- **Re-run one day**: `scripts/run.sh airflow dags test report_daily 2026-03-10T08:00:00+01:00`
+  rebuilds the report of the day before that instant; it is sent once per period (a re-run sends
+  nothing new).
+
 Daily KPI report (spec 3.1, "KPIs quotidiens"): every day at 08:00 Europe/Paris, for the
 customer-service lead (audience `service_client`: ALERT_EMAIL_TO, SLACK_ALERT_CHANNEL).
 
@@ -17,7 +27,7 @@ re-run sends nothing new. Code: `plugins/cs_analytics/reports/`.
 
 from airflow.sdk import dag
 
-from cs_analytics.orchestration import DEFAULT_ARGS, START_DATE
+from cs_analytics.orchestration import DEFAULT_ARGS, REPORT_RUN_TIMEOUT, START_DATE
 from cs_analytics.reports.wiring import report_schedule, report_tasks
 
 
@@ -27,6 +37,7 @@ from cs_analytics.reports.wiring import report_schedule, report_tasks
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=REPORT_RUN_TIMEOUT,
     default_args=DEFAULT_ARGS,
     tags=["reporting"],
     doc_md=__doc__,

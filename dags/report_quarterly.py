@@ -1,6 +1,17 @@
 """
 ### report_quarterly
 
+- **When**: the 1st of January, April, July and October at 10:00 Europe/Paris, for the quarter that
+  just ended.
+- **Inputs**: the published marts and the ML outputs (Assets `marts`, `ml_scores`),
+  `marts.alert_delivery_log`.
+- **Outputs**: the quarterly report by e-mail and Slack through `meta.outbox` (key
+  `report:quarterly:<period>`).
+- **Owner**: data-engineering.
+- **Re-run one day**: `scripts/run.sh airflow dags test report_quarterly 2026-04-01T10:00:00+02:00`
+  rebuilds the report of the quarter before that instant; it is sent once per period (a re-run sends
+  nothing new).
+
 Quarterly strategic report (spec 3.1, "Trimestriel stratégique"): the 1st of January, April,
 July and October at 10:00 Europe/Paris, for the management committee (audience `codir`:
 CODIR_EMAIL_TO, SLACK_CODIR_CHANNEL).
@@ -19,7 +30,7 @@ re-run sends nothing new. Code: `plugins/cs_analytics/reports/`.
 
 from airflow.sdk import dag
 
-from cs_analytics.orchestration import DEFAULT_ARGS, START_DATE
+from cs_analytics.orchestration import DEFAULT_ARGS, REPORT_RUN_TIMEOUT, START_DATE
 from cs_analytics.reports.wiring import report_schedule, report_tasks
 
 
@@ -29,6 +40,7 @@ from cs_analytics.reports.wiring import report_schedule, report_tasks
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=REPORT_RUN_TIMEOUT,
     default_args=DEFAULT_ARGS,
     tags=["reporting"],
     doc_md=__doc__,

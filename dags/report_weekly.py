@@ -1,6 +1,16 @@
 """
 ### report_weekly
 
+- **When**: Mondays at 09:00 Europe/Paris, for the ISO week that just ended.
+- **Inputs**: the published marts and the ML outputs (Assets `marts`, `ml_scores`),
+  `marts.alert_delivery_log`.
+- **Outputs**: the weekly report by e-mail and Slack through `meta.outbox` (key
+  `report:weekly:<period>`).
+- **Owner**: data-engineering.
+- **Re-run one day**: `scripts/run.sh airflow dags test report_weekly 2026-03-09T09:00:00+01:00`
+  rebuilds the report of the ISO week before that instant; it is sent once per period (a re-run
+  sends nothing new).
+
 Weekly operations report (spec 3.1, "Hebdo opérationnel"): Mondays at 09:00 Europe/Paris, for the
 customer-service lead and the field manager (audiences `service_client` and `field`).
 
@@ -18,7 +28,7 @@ re-run sends nothing new. Code: `plugins/cs_analytics/reports/`.
 
 from airflow.sdk import dag
 
-from cs_analytics.orchestration import DEFAULT_ARGS, START_DATE
+from cs_analytics.orchestration import DEFAULT_ARGS, REPORT_RUN_TIMEOUT, START_DATE
 from cs_analytics.reports.wiring import report_schedule, report_tasks
 
 
@@ -28,6 +38,7 @@ from cs_analytics.reports.wiring import report_schedule, report_tasks
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=REPORT_RUN_TIMEOUT,
     default_args=DEFAULT_ARGS,
     tags=["reporting"],
     doc_md=__doc__,

@@ -1,6 +1,15 @@
 """
 ### transform
 
+- **When**: when all seven raw Assets have been updated since its last run (once a day, after the
+  ingestion).
+- **Inputs**: the `raw_*` schemas (Assets `raw_crm` ... `raw_weather`).
+- **Outputs**: the audited `marts` schema, `meta.dq_results`, `meta.dq_quarantine`, Data Docs; Asset
+  `marts`.
+- **Owner**: data-engineering.
+- **Re-run one day**: `scripts/run.sh airflow dags test transform 2026-03-10T00:00:00+01:00`
+  rebuilds the marts as of 10 March 00:00 Paris (through the day of 9 March).
+
 Builds the star schema and KPI marts with dbt, audits them with Great Expectations, and
 publishes them only if they pass (write-audit-publish).
 
@@ -33,7 +42,7 @@ publishes them only if they pass (write-audit-publish).
 
 from airflow.sdk import dag, task
 
-from cs_analytics.orchestration import DEFAULT_ARGS, MARTS, RAW_ASSETS, START_DATE
+from cs_analytics.orchestration import DEFAULT_ARGS, MARTS, PIPELINE_RUN_TIMEOUT, RAW_ASSETS, START_DATE
 from cs_analytics.transform.dbt import dbt_task_group
 
 
@@ -43,6 +52,7 @@ from cs_analytics.transform.dbt import dbt_task_group
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=PIPELINE_RUN_TIMEOUT,
     default_args=DEFAULT_ARGS,
     tags=["transformation", "dbt", "quality", "great_expectations"],
     doc_md=__doc__,

@@ -36,6 +36,10 @@ APPROVED_TAGS = frozenset(
         "mailbox",
     }
 )
+# The layers: every DAG carries its own layer's tag (the UI's tag filter shows a layer at a time).
+LAYER_TAGS = frozenset({"ingestion", "transformation", "quality", "ml", "alerting", "reporting"})
+# doc_md of every DAG lists these, in a bullet list under its title (tests/dags checks them).
+DOC_SECTIONS = ("When", "Inputs", "Outputs", "Owner", "Re-run one day")
 START_DATE = pendulum.datetime(2024, 1, 1, tz=LOCAL_TZ)
 
 # Tasks touching a network or a database retry with backoff. TASK_RETRY_DELAY_SECONDS
@@ -46,9 +50,21 @@ DEFAULT_ARGS = {
     "retry_delay": task_retry_delay(),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=20),
+    # A hung task (a socket that never answers) fails instead of holding its slot for ever;
+    # generous: the longest measured task, transform's dbt build at scale 10, takes ~35 min.
+    "execution_timeout": timedelta(hours=2),
     # A task that fails for good tells data engineering (Slack + e-mail: task, error, log link).
     "on_failure_callback": PipelineFailureNotifier(),
 }
+
+
+# dagrun_timeout: a run still going after this fails, so a stuck run ends before the next one is
+# due (max_active_runs=1 would hold it back). Each is below its schedule's period and above the
+# longest sensor wait inside (tests/dags checks both).
+DAILY_RUN_TIMEOUT = timedelta(hours=20)  # daily and weekly DAGs; ingest_cti waits 8 h for its file
+PIPELINE_RUN_TIMEOUT = timedelta(hours=8)  # transform, ml_scoring, alerts: triggered once a day by Assets
+REPORT_RUN_TIMEOUT = timedelta(hours=6)  # the reports wait at most REPORT_MARTS_WAIT_SECONDS (1 h) for marts
+INTRADAY_RUN_TIMEOUT = timedelta(minutes=14)  # alerts_intraday runs every 15 minutes
 
 
 def daily_interval(cron: str = "0 0 * * *") -> CronDataIntervalTimetable:
@@ -76,5 +92,14 @@ RAW_PORTAL = Asset(name="raw_portal_analytics", uri="warehouse://raw_portal", gr
 RAW_MAILBOX = Asset(name="raw_mailbox", uri="warehouse://raw_mailbox", group="raw")
 RAW_WEATHER = Asset(name="raw_weather", uri="warehouse://raw_weather", group="raw")
 RAW_ASSETS = (RAW_CRM, RAW_CTI, RAW_ERP, RAW_APP, RAW_PORTAL, RAW_MAILBOX, RAW_WEATHER)
+# The source systems, read (inlets) by the ingestion tasks: the Assets page shows where each raw
+# dataset comes from. Nothing produces them, so they trigger nothing.
+SOURCE_CRM = Asset(name="source_crm", uri="source://hubspot_crm", group="sources")
+SOURCE_CTI = Asset(name="source_cti", uri="source://cti_cdr_files", group="sources")
+SOURCE_ERP = Asset(name="source_erp", uri="source://sage_erp", group="sources")
+SOURCE_APP = Asset(name="source_app", uri="source://mobile_app_api", group="sources")
+SOURCE_PORTAL = Asset(name="source_portal_analytics", uri="source://ga4", group="sources")
+SOURCE_MAILBOX = Asset(name="source_mailbox", uri="source://graph_shared_mailbox", group="sources")
+SOURCE_WEATHER = Asset(name="source_weather", uri="source://open_meteo", group="sources")
 MARTS = Asset(name="marts", uri="warehouse://marts", group="marts")
 ML_SCORES = Asset(name="ml_scores", uri="warehouse://ml", group="ml")

@@ -14,6 +14,7 @@ from airflow.sdk import task
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from cs_analytics.config import LOCAL_TZ, ReportSettings
+from cs_analytics.orchestration import MARTS, ML_SCORES
 from cs_analytics.reports.catalog import report
 
 
@@ -25,13 +26,15 @@ def report_schedule(name: str) -> CronTriggerTimetable:
 def report_tasks(name: str):
     settings = ReportSettings.from_env()
 
-    @task.sensor(poke_interval=settings.poke_s, timeout=settings.wait_s, mode="reschedule", soft_fail=True)
+    @task.sensor(
+        poke_interval=settings.poke_s, timeout=settings.wait_s, mode="reschedule", soft_fail=True, inlets=[MARTS]
+    )
     def wait_for_marts(**context) -> bool:
         from cs_analytics.reports.tasks import marts_fresh
 
         return marts_fresh(name, context)
 
-    @task(trigger_rule="none_failed")
+    @task(trigger_rule="none_failed", inlets=[MARTS, ML_SCORES])
     def send_report(**context) -> dict:
         from cs_analytics.reports.tasks import send_report as send
 
