@@ -20,7 +20,11 @@ def _load(folder: str) -> list[dict]:
 def main() -> int:
     faults, inputs = _load("faults"), _load("inputs")
     idem = json.loads((RESULTS / "idempotence.json").read_text()) if (RESULTS / "idempotence.json").exists() else None
-    lines = ["### Faults injected (each retried, compared with a fault-free run of the same interval)", ""]
+    lines = [
+        "### Faults injected and overlapping runs (each compared with a fault-free run of the same interval; "
+        "a fault followed by Airflow's retries)",
+        "",
+    ]
     lines += ["| fault | attempts | rows expected | rows after | lost | duplicated | alerts lost | alerts doubled | survived |",
               "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     survived = 0
