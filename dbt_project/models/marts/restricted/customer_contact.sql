@@ -6,7 +6,10 @@ with contacts as (
 ),
 
 clear as (
-    select customer_id, email, phone_e164
+    select
+        customer_id,
+        email,
+        phone_e164
     from {{ ref('snap_customers') }}
     where dbt_valid_to is null
 )
