@@ -47,9 +47,17 @@ def conninfo(dbt_world: DbtWorld) -> dict[str, str]:
     bi_password = os.environ.get("BI_READER_PASSWORD")
     if not bi_password or not all(passwords.values()):
         pytest.fail("role passwords are not set: run the tests with `make test` (or scripts/run.sh pytest)")
+    # The shared world may have been set up already by an earlier flow (Warehouse.for_flow): a
+    # table the owner makes in raw_crm, as a warehouse from before the roles has, must be handed over.
+    with dbt_world.warehouse.connect(autocommit=True) as conn:
+        conn.execute("create table raw_crm.made_by_the_owner (id int)")
     first = ensure_roles(dbt_world.warehouse, passwords)
-    assert first["handed_over"] > 0, "the world's raw and dbt objects belonged to the owner: handed over"
+    assert first["handed_over"] > 0, "a raw table the owner made is handed over to the loader"
     assert ensure_roles(dbt_world.warehouse, passwords)["handed_over"] == 0
+    owner = dbt_world.query("select tableowner from pg_tables where tablename = 'made_by_the_owner'")
+    with dbt_world.warehouse.connect(autocommit=True) as conn:
+        conn.execute("drop table raw_crm.made_by_the_owner")
+    assert owner == [(LOADER,)]
     ensure_bi_reader(dbt_world.warehouse, bi_password)
     parts = urlsplit(dbt_world.warehouse_url)
     out = Conninfos(
