@@ -5,6 +5,8 @@ date; segments_monthly.csv for every month end).
   against the true segment of the same customers. Baseline: the specification's plain K-Means
   (K = 6 on standardised recency, frequency, monetary), compared cluster for cluster.
   Target (issue 11): ARI >= 0.8.
+- Plots: the elbow/silhouette curves and the PCA projection of the scored model, written to
+  benchmarks/results/ml_segmentation_{elbow_silhouette,pca}_scale<N>.png.
 - Label stability: over the last 12 month ends, the model is retrained every month and replaces
   the champion only under the registry's rule (silhouette better by MIN_SILHOUETTE_GAIN on the
   same snapshot); for customers whose true segment is the same in two consecutive months, the
@@ -14,7 +16,9 @@ date; segments_monthly.csv for every month end).
 from __future__ import annotations
 
 import pandas as pd
-from ml_quality import EvalContext, measure
+from ml_quality import RESULTS, EvalContext, measure
+
+RESULTS_DIR = RESULTS.parent
 
 
 def evaluate(ctx: EvalContext) -> list[dict]:
@@ -40,6 +44,9 @@ def evaluate(ctx: EvalContext) -> list[dict]:
     rfm3 = StandardScaler().fit_transform(rfm[["recency_days", "frequency", "monetary_eur"]].astype(float))
     spec = KMeans(n_clusters=6, n_init=10, random_state=42).fit_predict(rfm3)
     ari_spec = adjusted_rand_score(true, spec[known.to_numpy()])
+    # The two plots 004 asks for, from the scored model (also the training run's registry artifacts).
+    for name, png in segmentation.plots(model, rfm).items():
+        (RESULTS_DIR / f"ml_segmentation_{name}_scale{ctx.scale:g}.png").write_bytes(png)
     confusion = pd.crosstab(pd.Series(true, name="true"), scored.loc[known, "segment"].rename("predicted"))
     print(confusion.to_string())
 

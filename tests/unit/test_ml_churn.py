@@ -66,6 +66,16 @@ def test_training_splits_on_time_and_beats_the_base_rate(training: churn.ChurnTr
     assert set(training.metrics) == {churn.MODEL_NAME, "logistic_regression", "random_forest_spec", "base_rate"}
 
 
+def test_the_scoring_model_is_refit_on_the_holdout_months_too(training: churn.ChurnTraining) -> None:
+    # The metrics are the holdout fit's; the model returned for scoring has also learnt the most
+    # recent labelled months, so it differs from a fit that stops before the holdout.
+    assert training.window["refit_to"] == training.window["holdout_to"]
+    holdout_only = churn.train(snapshots(), holdout_months=3, refit=False)
+    assert "refit_to" not in holdout_only.window and holdout_only.metrics == training.metrics
+    latest = churn.build_features(snapshots().query("as_of_date == as_of_date.max()"), 4.0)
+    assert not np.allclose(training.model.predict_proba(latest), holdout_only.model.predict_proba(latest))
+
+
 def test_probabilities_are_calibrated_on_the_holdout(training: churn.ChurnTraining) -> None:
     holdout = training.holdout
     assert holdout[churn.MODEL_NAME].mean() == pytest.approx(holdout["label"].mean(), abs=0.05)

@@ -86,3 +86,18 @@ def test_bad_input_names_the_model_the_input_and_what_is_missing() -> None:
         seg.train(rfm_world().iloc[:10])
     with pytest.raises(ModelInputError, match=r"lacks column\(s\) customer_tenure_days"):
         seg.train(rfm_world().drop(columns=["customer_tenure_days"]))
+
+
+def test_lifecycle_segments_are_decided_per_customer_before_clustering() -> None:
+    rfm = rfm_world()
+    # One VIP-like customer silent for 400 days, one for 200 days at its monthly rhythm, one signed up last month.
+    rfm.loc[0, "recency_days"] = 400
+    rfm.loc[1, ["recency_days", "tenure_days"]] = [200, 700]
+    rfm.loc[2, "customer_tenure_days"] = 30
+    model, metrics = seg.train(rfm)
+    scored = seg.segment(model, rfm)
+    assert list(scored["segment"].iloc[:3]) == [seg.LOST, seg.AT_RISK, seg.NEW]
+    assert (scored["cluster"].iloc[:3] == seg.LIFECYCLE_CLUSTER).all()
+    # the clusters hold the active customers only: no cluster is named by a lifecycle rule
+    assert set(model.names.values()) <= {seg.VIP, seg.LOYAL, seg.POTENTIAL}
+    assert metrics["active_customers"] == int((scored["cluster"] != seg.LIFECYCLE_CLUSTER).sum())
