@@ -10,6 +10,12 @@ own AIRFLOW_HOME and metadata database, so the LocalExecutor setup of `make ui`,
 and the tests is left alone. Each task records which worker ran it (task_instance.hostname).
 
     scripts/run.sh python scripts/celery_run.py [--dags ingest_crm,ingest_erp] [--keep]
+    scripts/run.sh python scripts/celery_run.py --dags daily --concurrency 4   # the whole daily pipeline
+
+`--dags` takes stages separated by ';', each a comma-separated list of DAGs run together; a stage
+starts when the one before has succeeded (the Assets would chain them under the scheduler; here
+the runs are triggered so they cover the same interval). `daily` = ingestion; transform; ML
+training; ML scoring; alerts and the daily report.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ INGESTION = (
     "ingest_crm", "ingest_cti", "ingest_erp", "ingest_mobile_app", "ingest_portal_analytics", "ingest_mailbox",
     "ingest_weather",
 )  # fmt: skip
+# ml_training is weekly; a fresh warehouse has no champion model until it has run once
+DAILY = (INGESTION, ("transform",), ("ml_training",), ("ml_scoring",), ("alerts", "report_daily"))
 
 
 def worker_hostname() -> str:
@@ -215,6 +223,14 @@ class CeleryStack:
             "from airflow.api.common.trigger_dag import trigger_dag\n"
             "from airflow.utils.types import DagRunTriggeredByType\n"
             "at = datetime.fromisoformat(sys.argv[1])\n"
+            # the metadata database is this script's own: a run of the same day from an earlier
+            # `make celery` is replaced, not refused
+            "from airflow.models import DagRun\n"
+            "from airflow.utils.session import create_session\n"
+            "with create_session() as session:\n"
+            "    for d in sys.argv[2:]:\n"
+            "        for old in session.query(DagRun).filter(DagRun.dag_id == d, DagRun.logical_date == at):\n"
+            "            session.delete(old)\n"
             "runs = {d: trigger_dag(d, run_after=at, logical_date=at, triggered_by=DagRunTriggeredByType.CLI).run_id"
             " for d in sys.argv[2:]}\n"
             "print(json.dumps(runs))\n"
@@ -299,11 +315,19 @@ def main() -> int:
     from scripts import demo
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dags", default=",".join(INGESTION), help="comma-separated DAG ids (default: ingestion)")
-    parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument(
+        "--dags", default=",".join(INGESTION), help="stages separated by ';' of comma-separated DAG ids, or 'daily'"
+    )
+    parser.add_argument("--timeout", type=float, default=1800, help="per stage, seconds")
+    parser.add_argument("--concurrency", type=int, default=2, help="task slots per worker")
     parser.add_argument("--keep", action="store_true", help="leave Airflow running after the run (Ctrl-C stops)")
     args = parser.parse_args()
-    dag_ids = tuple(d for d in args.dags.split(",") if d)
+    stages = (
+        DAILY
+        if args.dags == "daily"
+        else tuple(tuple(d for d in stage.split(",") if d) for stage in args.dags.split(";") if stage.strip())
+    )
+    dag_ids = tuple(d for stage in stages for d in stage)
     # a `kill` stops the processes this started too (they run in sessions of their own)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     os.environ.setdefault("TASK_RETRY_DELAY_SECONDS", "3")
@@ -322,6 +346,7 @@ def main() -> int:
         broker_port=int(os.environ["REDIS_PORT"]),
         api_port=int(os.environ["AIRFLOW_UI_PORT"]),
         base_env=dict(os.environ),
+        concurrency=args.concurrency,
     )
     if _port_open(stack.api_port):
         raise SystemExit(f"port {stack.api_port} is taken (is `make ui` running? `make stop` first)")
@@ -331,8 +356,7 @@ def main() -> int:
     try:
         stack.start(dag_ids)
         print(f"[celery] Airflow UI: http://localhost:{stack.api_port}  workers: {', '.join(WORKERS)}", flush=True)
-        runs = stack.trigger(dag_ids, run_after)
-        print(f"[celery] triggered {len(runs)} runs for {end} (interval ending {run_after})", flush=True)
+        runs: dict[str, str] = {}
         seen: dict[str, str] = {}
         done: set[tuple] = set()
 
@@ -353,7 +377,15 @@ def main() -> int:
                     seen[dag_id] = state
                     print(f"[celery] {time.time() - start:6.0f}s  {dag_id:<24} run {state}", flush=True)
 
-        states = stack.wait(runs, args.timeout, progress)
+        states: dict[str, str] = {}
+        for stage in stages:
+            stage_runs = stack.trigger(stage, run_after)
+            runs.update(stage_runs)
+            print(f"[celery] triggered {', '.join(stage)} for {end} (interval ending {run_after})", flush=True)
+            states.update(stack.wait(stage_runs, args.timeout, progress))
+            if any(states.get(d) != "success" for d in stage):
+                print(f"[celery] stage {', '.join(stage)} did not succeed: {states}; later stages not run", flush=True)
+                break
         tis = stack.task_instances(runs)
         print_report(tis, time.time() - start)
         if args.keep:
