@@ -229,6 +229,9 @@ def settings() -> dict[str, str]:
     setdefault("AIRFLOW__API__BASE_URL", f"http://localhost:{s['AIRFLOW_UI_PORT']}")
     setdefault("AIRFLOW__LOGGING__BASE_LOG_FOLDER", LOCAL / "airflow" / "logs")
     setdefault("AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK", "False")
+    # Cosmos pings its usage endpoint at the end of every dbt task: a network call per model task
+    # (a timeout here, with no internet), data leaving the company. Opt in with True.
+    setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
 
     setdefault("AIRFLOW_CONN_WAREHOUSE", warehouse)
     setdefault("AIRFLOW_CONN_ERP_DB", erp)

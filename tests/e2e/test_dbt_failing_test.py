@@ -1,4 +1,5 @@
-"""A failing dbt test stops what depends on its model, and shows on that model's own task.
+"""A failing dbt test stops what depends on its model, and shows on that model's own task (watcher:
+the model's task, which covers its build and its tests; local: the model's test task).
 
 A small dbt project in a throw-away warehouse, run through the same Cosmos wiring as the transform
 DAG (`transform.dbt.dbt_task_group`) under `airflow dags test`, in each execution mode:
@@ -123,12 +124,17 @@ def test_failing_test_stops_its_dependants(tmp_path, server_url, mode):
         # Cosmos groups a tested model's run and test tasks; an untested model is one `<model>_run` task
         return states.get(f"dbt.{model}.{kind}", states.get(f"dbt.{model}_{kind}"))
 
-    assert state("bad_source", "run") == "success", states
-    assert state("bad_source", "test") == "failed", states
+    if mode == "watcher":  # one task per model, its build and its tests (transform/watcher.py)
+        assert state("bad_source", "run") == "failed", states
+        assert "dbt tests of model 'model.dbt_check.bad_source' failed: one of unique_bad_source_id" in output
+        assert not [t for t in states if t.endswith((".test", "_test"))], states
+    else:  # a test task after each model
+        assert state("bad_source", "run") == "success", states
+        assert state("bad_source", "test") == "failed", states
+        assert state("independent", "test") == "success", states
     for model in ("child", "grandchild"):
         assert state(model, "run") == "upstream_failed", (model, states)
     assert state("independent", "run") == "success", states
-    assert state("independent", "test") == "success", states
     # dbt never built the dependants of the failing test; the rest was built
     assert tables == {"bad_source", "independent"}, tables
     assert owners == {"transformer"}, owners

@@ -87,7 +87,9 @@ def cosmos_configs(
         "render_config": RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
             select=select or [],
-            test_behavior=TestBehavior.AFTER_EACH,  # a failing test stops what depends on the model
+            # watcher: one task per model, its build and its tests (watcher.py); local: a test task
+            # after each model. Either way a failing test stops what depends on the model.
+            test_behavior=TestBehavior.NONE if dbt_execution_mode() == "watcher" else TestBehavior.AFTER_EACH,
             emit_datasets=False,  # the DAG publishes one `marts` Asset, after the quality gate
         ),
         "operator_args": {"install_deps": False, **({"vars": dbt_vars} if dbt_vars else {})},
@@ -155,6 +157,8 @@ def dbt_task_group(
     from cosmos import DbtTaskGroup
     from cosmos.constants import PRODUCER_WATCHER_DONE_TASK_ID, PRODUCER_WATCHER_TASK_ID
 
+    from cs_analytics.transform.watcher import fold_tests_into_models
+
     group = DbtTaskGroup(group_id=group_id, **cosmos_configs(dbt_vars, select, project_dir))
     producer = group.children.get(f"{group_id}.{PRODUCER_WATCHER_TASK_ID}")
     roots = list(group.get_roots())  # before dbt_ready joins the group
@@ -163,6 +167,7 @@ def dbt_task_group(
         for task in roots:
             dbt_ready >> task
         return group
+    fold_tests_into_models(group, producer)
     cosmos_own = {producer.task_id, f"{group_id}.{PRODUCER_WATCHER_DONE_TASK_ID}"}
     roots = [t for t in roots if t.task_id not in cosmos_own]
     dbt_ready >> producer

@@ -1,0 +1,133 @@
+"""One Airflow task per dbt model in Cosmos's watcher mode: the model's build AND its tests.
+
+Cosmos renders a tested model as two tasks (`<model>.run`, `<model>.test`) that only read what the
+producer's one `dbt build` reported; every task costs Airflow a task run (state updates, XCom
+reads, logs), and the test tasks were half of the transform's ~170, most of what the DAG cost on
+top of a plain `dbt build` (benchmarks/transform_overhead.py). `dbt build` itself treats a model
+and its tests as one step: a failing test stops the models downstream. This task does the same: it
+succeeds when the model was built and all its tests passed, and fails naming the model's tests
+when one failed, so what depends on the model ends upstream_failed in the UI, as dbt skipped it.
+
+Imported only where the dbt task group is built (cosmos is heavy).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.exceptions import AirflowException
+from cosmos.operators._watcher.aggregation import get_tests_status_xcom_key
+from cosmos.operators._watcher.state import DbtTestStatus, get_xcom_val, is_producer_task_terminated
+from cosmos.operators._watcher.triggerer import WatcherTrigger
+from cosmos.operators.watcher import DbtRunWatcherOperator, DbtSeedWatcherOperator, DbtSnapshotWatcherOperator
+
+
+class _WithTests:
+    """A node's task: its node status, then the aggregated status of its tests (`model_tests`).
+
+    A retry (or a clear from the UI) runs `dbt build --select <node>` by itself, node and tests,
+    as Cosmos's sensors run `dbt run` / `dbt seed` for their node."""
+
+    base_cmd = ["build"]  # only used by the retry fallback
+    model_tests: tuple[str, ...] = ()
+
+    def _fallback_to_non_watcher_run(self, try_number: int, context: Any) -> bool:
+        self._built_by_itself = super()._fallback_to_non_watcher_run(try_number, context)
+        return self._built_by_itself
+
+    def poke(self, context: Any) -> bool:
+        self._built_by_itself = False
+        if not super().poke(context):  # raises when the model failed or dbt skipped it
+            return False
+        return self._built_by_itself or self._tests_passed(context)
+
+    def _tests_passed(self, context: Any) -> bool:
+        """True when every test of the model passed; False while they are still running; raises when
+        one failed or the producer ended without reporting them."""
+        if not self.model_tests:
+            return True
+        ti = context["ti"]
+        status = get_xcom_val(ti, self.producer_task_id, get_tests_status_xcom_key(self.model_unique_id))
+        if status is None:
+            producer_state = self._get_producer_task_status(context)
+            if is_producer_task_terminated(producer_state):
+                raise AirflowException(
+                    f"dbt tests of model '{self.model_unique_id}' never reported: the producer "
+                    f"'{self.producer_task_id}' ended {producer_state} before running them; see its log"
+                )
+            return False
+        if status != DbtTestStatus.PASS:
+            raise AirflowException(
+                f"dbt tests of model '{self.model_unique_id}' failed: one of {', '.join(self._test_names())}. "
+                f"The producer '{self.producer_task_id}' log names it; dbt built nothing downstream of the model."
+            )
+        self.log.info("model built; its %d dbt tests passed", len(self.model_tests))
+        return True
+
+    def _test_names(self) -> list[str]:
+        return [uid.split(".")[2] if uid.count(".") >= 2 else uid for uid in self.model_tests]
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> None:
+        """Deferred on the model's status (Cosmos's trigger): the model is built; now its tests."""
+        super().execute_complete(context, event)
+        if not self._tests_passed(context):
+            self.defer(
+                trigger=WatcherTrigger(
+                    model_unique_id=self.model_unique_id,
+                    producer_task_id=self.producer_task_id,
+                    dag_id=self.dag_id,
+                    run_id=context["run_id"],
+                    map_index=context["task_instance"].map_index,
+                    poke_interval=self.poke_interval,
+                    is_test_sensor=True,
+                ),
+                timeout=self.execution_timeout,
+                method_name="tests_complete",
+            )
+
+    def tests_complete(self, context: Any, event: dict[str, Any]) -> None:
+        # the trigger fires on the tests' final status, or when the producer ended without it
+        if not self._tests_passed(context):
+            raise AirflowException(f"dbt tests of model '{self.model_unique_id}' have no final status: {event}")
+
+
+class DbtModelWatcherSensor(_WithTests, DbtRunWatcherOperator):
+    """A model: built, and its tests passed."""
+
+
+class DbtSeedWatcherSensor(_WithTests, DbtSeedWatcherOperator):
+    """A seed: loaded, and its tests passed."""
+
+
+class DbtSnapshotWatcherSensor(_WithTests, DbtSnapshotWatcherOperator):
+    """A snapshot: taken, and its tests passed."""
+
+
+# Cosmos instantiates its own classes; each subclass only adds the tests check (same fields)
+_FOLDED = {
+    DbtRunWatcherOperator: DbtModelWatcherSensor,
+    DbtSeedWatcherOperator: DbtSeedWatcherSensor,
+    DbtSnapshotWatcherOperator: DbtSnapshotWatcherSensor,
+}
+
+
+def fold_tests_into_models(group, producer) -> int:
+    """Make every model, seed and snapshot task of a watcher group also wait for the node's tests (the producer's `tests_per_model`), and keep the tests in the producer's
+    `dbt build` (Cosmos drops them for TestBehavior.NONE). Returns the number of node tasks."""
+    flags = list(producer.dbt_cmd_flags or [])
+    kept: list[str] = []
+    while flags:
+        flag = flags.pop(0)
+        if flag == "--resource-type":
+            flags.pop(0)
+            continue
+        kept.append(flag)
+    producer.dbt_cmd_flags = kept
+    tests_per_model = getattr(producer, "tests_per_model", {}) or {}
+    count = 0
+    for task in group.children.values():
+        if type(task) in _FOLDED:
+            task.__class__ = _FOLDED[type(task)]
+            task.model_tests = tuple(tests_per_model.get(task.model_unique_id, ()))
+            count += 1
+    return count
