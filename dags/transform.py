@@ -17,15 +17,15 @@ publishes them only if they pass (write-audit-publish).
   `raw_portal_analytics`, `raw_mailbox`, `raw_weather`) have been updated since the last run.
 - `as_of`: the instant the run measures the marts at ("today": open tickets' ages, tenure,
   the last KPI day), its data interval end — for an asset-triggered run, the latest data
-  interval end of the ingestion runs that triggered it. dbt gets it as the var `as_of`; the
-  gate judges "not in the future" against it.
+  interval end of the ingestion runs that triggered it. dbt gets it as DBT_AS_OF (the var
+  `as_of` on a command line); the gate judges "not in the future" against it.
 - `quality_gate_sources`: the Great Expectations suites of the raw tables, before dbt: a
   critical failure stops the run before anything is built.
-- `dbt`: one run task and one test task per model (astronomer-cosmos, rendered from the dbt
-  manifest). By default (DBT_EXECUTION_MODE=watcher) `dbt_producer_watcher` runs ONE `dbt build`
-  with dbt's threads and the per-model tasks then show each model's and its tests' outcome;
-  `local` runs one dbt invocation per task instead (slower). Either way a failing test stops
-  every model downstream of it. The marts are built into `marts_build`, a schema no reader is
+- `dbt`: one task per model (astronomer-cosmos, rendered from the dbt manifest). By default
+  (DBT_EXECUTION_MODE=watcher) `dbt_producer_watcher` runs ONE `dbt build` with dbt's threads and
+  each model's task then shows the model's outcome and its tests' (it fails when a test failed,
+  naming the model's tests); `local` runs one dbt invocation per model and per test instead, a
+  test task after each model (slower). Either way a failing test stops every model downstream of it. The marts are built into `marts_build`, a schema no reader is
   granted; the incremental facts keep their state there.
 - `quality_gate_marts`: the mart suites, on that hidden build.
 - A critical failure fails its gate task at once (no retry: data do not fix themselves),
@@ -91,7 +91,7 @@ def transform():
         return ensure_bi_reader(Warehouse.from_connection())
 
     instant = as_of()
-    dbt = dbt_task_group("dbt", {"as_of": "{{ ti.xcom_pull(task_ids='as_of') }}"})
+    dbt = dbt_task_group("dbt", {"DBT_AS_OF": "{{ ti.xcom_pull(task_ids='as_of') }}"})
     quality_gate_sources(instant) >> dbt >> quality_gate_marts(instant) >> publish_marts() >> grant_bi_reader()
 
 

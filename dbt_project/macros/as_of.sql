@@ -1,6 +1,6 @@
 {#- The last full Paris day the marts describe ("today" is its end).
 
-    The `as_of` var is an instant (ISO-8601 with its offset): the transform DAG sets it to the
+    The `as_of` var (or DBT_AS_OF) is an instant (ISO-8601 with its offset): the transform DAG sets it to the
     run's data interval end, so the marts of a run describe that run's days whatever the data
     hold; the as-of day is the last full Paris day before it. Without the var (a plain
     `dbt build`, the tests' worlds) it is the day of the latest CDR file delivered: the CTI
@@ -8,8 +8,12 @@
     inside a file cannot move it. The wall clock is never read, so a rebuild of the same data
     gives the same marts. -#}
 {% macro data_as_of_date() -%}
-    {%- if var('as_of', '') -%}
-        (('{{ var("as_of") }}'::timestamptz at time zone '{{ var("local_timezone") }}')::date - 1)
+    {#- Airflow passes it as the environment variable DBT_AS_OF: a var that changes every day makes
+        dbt re-parse the whole project (its partial parsing keys on the vars), an env var only the
+        files that read it. -#}
+    {%- set as_of = env_var('DBT_AS_OF', '') or var('as_of', '') -%}
+    {%- if as_of -%}
+        (('{{ as_of }}'::timestamptz at time zone '{{ var("local_timezone") }}')::date - 1)
     {%- else -%}
         (select max(source_file_date) from {{ ref('stg_cti__calls') }})
     {%- endif -%}

@@ -32,7 +32,7 @@ def test_transform_keeps_its_stages_in_order(dags):
     leaves = [t for t in dbt.values() if not (t.downstream_task_ids & set(dbt))]
     assert leaves and all("quality_gate_marts" in t.downstream_task_ids for t in leaves)
     # dbt gets the run's as-of instant (one dbt build: the producer's command)
-    assert dbt["dbt.dbt_producer_watcher"].vars == {"as_of": "{{ ti.xcom_pull(task_ids='as_of') }}"}
+    assert dbt["dbt.dbt_producer_watcher"].env == {"DBT_AS_OF": "{{ ti.xcom_pull(task_ids='as_of') }}"}
 
 
 @pytest.mark.parametrize(("dag_id", "group"), [("transform", "dbt"), ("ml_scoring", "present_ml_outputs")])

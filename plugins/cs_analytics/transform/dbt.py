@@ -8,9 +8,9 @@ warehouse's roles up first when they are not current (roles.py). WAREHOUSE_SINGL
 the `warehouse` connection.
 
 Execution (DBT_EXECUTION_MODE): `watcher` (the default) runs ONE `dbt build` with dbt's own
-threads in a producer task, and each model keeps its run task and its test task in the UI,
-which read the producer's per-node results; `local` runs one dbt invocation per model and per
-test (several times slower, benchmarks/transform_overhead.py). In both, a failing test stops
+threads in a producer task, and each model keeps one task in the UI, which reads the producer's
+results for the model and its tests (watcher.py); `local` runs one dbt invocation per model and
+per test (several times slower, benchmarks/transform_overhead.py). In both, a failing test stops
 the models that depend on it: `dbt build` skips them and their tasks end upstream_failed.
 """
 
@@ -39,9 +39,9 @@ def dbt_executable() -> str:
 
 
 def cosmos_configs(
-    dbt_vars: dict[str, str] | None = None, select: list[str] | None = None, project_dir: Path = DBT_PROJECT_DIR
+    dbt_env: dict[str, str] | None = None, select: list[str] | None = None, project_dir: Path = DBT_PROJECT_DIR
 ) -> dict:
-    """Keyword arguments for cosmos.DbtTaskGroup. `dbt_vars` go to every dbt command (Cosmos
+    """Keyword arguments for cosmos.DbtTaskGroup. `dbt_env` is every dbt command's environment (Cosmos
     renders them as Jinja templates at run time, e.g. the run's as-of instant from XCom);
     `select` narrows the group to some models (dbt selectors); `project_dir` is another dbt project
     (the tests' small one)."""
@@ -92,7 +92,7 @@ def cosmos_configs(
             test_behavior=TestBehavior.NONE if dbt_execution_mode() == "watcher" else TestBehavior.AFTER_EACH,
             emit_datasets=False,  # the DAG publishes one `marts` Asset, after the quality gate
         ),
-        "operator_args": {"install_deps": False, **({"vars": dbt_vars} if dbt_vars else {})},
+        "operator_args": {"install_deps": False, **({"env": dbt_env} if dbt_env else {})},
     }
 
 
@@ -138,7 +138,7 @@ def warehouse_setup() -> dict:
 
 def dbt_task_group(
     group_id: str,
-    dbt_vars: dict[str, str] | None = None,
+    dbt_env: dict[str, str] | None = None,
     select: list[str] | None = None,
     project_dir: Path = DBT_PROJECT_DIR,
 ):
@@ -159,7 +159,7 @@ def dbt_task_group(
 
     from cs_analytics.transform.watcher import fold_tests_into_models
 
-    group = DbtTaskGroup(group_id=group_id, **cosmos_configs(dbt_vars, select, project_dir))
+    group = DbtTaskGroup(group_id=group_id, **cosmos_configs(dbt_env, select, project_dir))
     producer = group.children.get(f"{group_id}.{PRODUCER_WATCHER_TASK_ID}")
     roots = list(group.get_roots())  # before dbt_ready joins the group
     dbt_ready = PythonOperator(task_id="dbt_ready", task_group=group, python_callable=warehouse_setup)
