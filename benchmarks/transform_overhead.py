@@ -8,6 +8,9 @@ Side by side, in one run, round after round (so every option sees the same incre
   (DBT_INVOCATION_MODE: `subprocess` or the in-process `dbt_runner`):
   `local` = one dbt invocation per model and per test;
   `watcher` = one `dbt build` in a producer task, the per-model tasks read its results.
+`<mode>@scheduler` runs the DAG under the scheduler instead (LocalExecutor, its own metadata
+database `airflow_bench`, api-server, dag-processor and triggerer started once for the benchmark,
+scripts/celery_run.py's stack), timed from the task instances' start and end in that database.
 For a DAG run: the whole run's wall time (as_of, both quality gates, publish included) and the
 span of its dbt task group (first dbt task started -> last one ended), which is what compares
 with the plain build. Medians over --runs rounds; ratios are to the same round's plain build.
@@ -16,6 +19,7 @@ Needs the warehouse loaded (the raw tables): run it after `make demo`, or with -
 generates the world if needed and runs the six ingestion DAGs first.
 
     nice scripts/run.sh python benchmarks/transform_overhead.py [--runs 3] [--modes watcher:subprocess,local:dbt_runner] [--prepare]
+    ... --modes watcher:subprocess,watcher:subprocess@scheduler    # dags test and the scheduler side by side
 
 Prints a table and writes benchmarks/results/transform_overhead.json.
 """
@@ -35,6 +39,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
+
+import psycopg  # noqa: E402
 
 from benchmarks.machine import machine  # noqa: E402
 from scripts import demo  # noqa: E402
@@ -57,13 +63,19 @@ def plain_dbt_build(as_of: str, log: Path) -> dict:
     return {"ok": rc == 0, "wall_s": time.monotonic() - start}
 
 
-def dag_run(option: str, run_after: datetime, log: Path) -> dict:
-    """`airflow dags test transform` with option = DBT_EXECUTION_MODE[:DBT_INVOCATION_MODE]; times the
-    run and its dbt group."""
-    execution, _, invocation = option.partition(":")
+def mode_env(option: str) -> dict[str, str]:
+    """The environment of option = DBT_EXECUTION_MODE[:DBT_INVOCATION_MODE][@scheduler]."""
+    execution, _, invocation = option.split("@")[0].partition(":")
     env = {**os.environ, "DBT_EXECUTION_MODE": execution}
     if invocation:
         env["DBT_INVOCATION_MODE"] = invocation
+    return env
+
+
+def dag_run(option: str, run_after: datetime, log: Path) -> dict:
+    """`airflow dags test transform` with option = DBT_EXECUTION_MODE[:DBT_INVOCATION_MODE]; times the
+    run and its dbt group."""
+    env = mode_env(option)
     start = time.monotonic()
     first_dbt = last_dbt = None
     tasks = failed = 0
@@ -93,6 +105,63 @@ def dag_run(option: str, run_after: datetime, log: Path) -> dict:
         "dbt_group_s": (last_dbt - first_dbt) if first_dbt and last_dbt else None,
         "tasks": tasks,
     }
+
+
+class SchedulerRuns:
+    """The transform DAG under the scheduler (LocalExecutor): one Airflow started per option, kept
+    for every round, stopped at the end."""
+
+    def __init__(self) -> None:
+        self.stacks: dict = {}
+
+    def _stack(self, option: str):
+        from scripts.celery_run import CeleryStack, _pg_url
+
+        if option not in self.stacks:
+            local_url = os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+            with psycopg.connect(_pg_url(local_url), autocommit=True) as conn:
+                if not conn.execute("select 1 from pg_database where datname = 'airflow_bench'").fetchone():
+                    conn.execute("create database airflow_bench")
+            stack = CeleryStack(
+                home=Path(os.environ["CSA_LOCAL_DIR"]) / "airflow_bench",
+                metadata_url=local_url.rsplit("/", 1)[0] + "/airflow_bench",
+                broker_port=0,
+                api_port=int(os.environ["AIRFLOW_UI_PORT"]),
+                base_env=mode_env(option),
+                executor="LocalExecutor",
+                workers=(),
+            )
+            stack.migrate()
+            stack.start(("transform",))
+            self.stacks[option] = stack
+        return self.stacks[option]
+
+    def run(self, option: str, run_after: datetime, timeout: float = 3600) -> dict:
+        from scripts.celery_run import _pg_url
+
+        stack = self._stack(option)
+        runs = stack.trigger(("transform",), run_after)
+        state = stack.wait(runs, timeout).get("transform")
+        with psycopg.connect(_pg_url(stack.metadata_url)) as conn:
+            wall, group, tasks, failed = conn.execute(
+                """select extract(epoch from max(r.end_date) - max(r.start_date)),
+                          extract(epoch from max(t.end_date) filter (where t.task_id like 'dbt.%%')
+                                           - min(t.start_date) filter (where t.task_id like 'dbt.%%')),
+                          count(*), count(*) filter (where t.state in ('failed', 'upstream_failed'))
+                   from dag_run r join task_instance t on t.dag_id = r.dag_id and t.run_id = r.run_id
+                   where r.dag_id = 'transform' and r.run_id = %s""",
+                (runs["transform"],),
+            ).fetchone()
+        return {
+            "ok": state == "success" and failed == 0,
+            "wall_s": float(wall or 0),
+            "dbt_group_s": float(group) if group is not None else None,
+            "tasks": tasks,
+        }
+
+    def stop(self) -> None:
+        for stack in self.stacks.values():
+            stack.stop()
 
 
 _ISO = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z)")
@@ -180,14 +249,21 @@ def main() -> int:
         if not warm["ok"]:
             print(f"warm-up dbt build failed: see {LOGS / 'warmup.log'} (is the warehouse loaded? --prepare)")
             return 1
-    for i in range(len(rounds), args.runs):
-        row = {"plain": plain_dbt_build(as_of, LOGS / f"plain_{i}.log")}
-        for mode in modes:
-            row[mode] = dag_run(mode, run_after, LOGS / f"dag_{mode.replace(':', '_')}_{i}.log")
-        rounds.append(row)
-        print(f"round {i + 1}: " + ", ".join(f"{k} {v['wall_s']:.1f}s{'' if v['ok'] else ' FAILED'}"
-                                             for k, v in row.items()), flush=True)  # fmt: skip
-        write_results(rounds, modes, host)  # after every round: a run cut short keeps what it measured
+    scheduler = SchedulerRuns()
+    try:
+        for i in range(len(rounds), args.runs):
+            row = {"plain": plain_dbt_build(as_of, LOGS / f"plain_{i}.log")}
+            for mode in modes:
+                if mode.endswith("@scheduler"):
+                    row[mode] = scheduler.run(mode, run_after)
+                else:
+                    row[mode] = dag_run(mode, run_after, LOGS / f"dag_{mode.replace(':', '_')}_{i}.log")
+            rounds.append(row)
+            print(f"round {i + 1}: " + ", ".join(f"{k} {v['wall_s']:.1f}s{'' if v['ok'] else ' FAILED'}"
+                                                 for k, v in row.items()), flush=True)  # fmt: skip
+            write_results(rounds, modes, host)  # after every round: a run cut short keeps what it measured
+    finally:
+        scheduler.stop()
     if not rounds:
         return 1
     summary = write_results(rounds, modes, host, show=True)

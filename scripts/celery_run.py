@@ -113,7 +113,9 @@ def stop(proc: subprocess.Popen, timeout: float = 20) -> None:
 @dataclass
 class CeleryStack:
     """Airflow with CeleryExecutor: api-server, scheduler, dag-processor and two workers, all on
-    loopback, with `home` as AIRFLOW_HOME and `metadata_url` (SQLAlchemy) as the metadata DB."""
+    loopback, with `home` as AIRFLOW_HOME and `metadata_url` (SQLAlchemy) as the metadata DB.
+    executor="LocalExecutor", workers=(): the same Airflow without Redis, the scheduler running the
+    tasks itself (benchmarks/transform_overhead.py --scheduler)."""
 
     home: Path
     metadata_url: str
@@ -121,6 +123,8 @@ class CeleryStack:
     api_port: int
     base_env: dict[str, str]
     concurrency: int = 2
+    executor: str = "CeleryExecutor"
+    workers: tuple[str, ...] = WORKERS
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     @property
@@ -130,7 +134,7 @@ class CeleryStack:
             {
                 "AIRFLOW_HOME": str(self.home),
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.metadata_url,
-                "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+                "AIRFLOW__CORE__EXECUTOR": self.executor,
                 "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{self.broker_port}/0",
                 "AIRFLOW__CELERY__RESULT_BACKEND": f"redis://127.0.0.1:{self.broker_port}/1",
                 "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.concurrency),
@@ -183,7 +187,7 @@ class CeleryStack:
         and unpaused (USE_JOB_SCHEDULE=False: unpausing creates no run)."""
         for comp in COMPONENTS:
             self._spawn(comp, [comp])
-        for name in WORKERS:
+        for name in self.workers:
             self._spawn(
                 name,
                 ["celery", "worker", "--celery-hostname", f"{name}@%h", "--concurrency", str(self.concurrency)],
@@ -290,7 +294,7 @@ class CeleryStack:
 
     def stop(self) -> None:
         # workers first (a warm shutdown lets a running task finish), then the rest
-        for name in [*WORKERS, *reversed(COMPONENTS)]:
+        for name in [*self.workers, *reversed(COMPONENTS)]:
             if name in self.procs:
                 stop(self.procs[name])
 

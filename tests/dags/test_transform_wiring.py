@@ -52,3 +52,18 @@ def test_watcher_group_runs_the_producer_first(dags, dag_id, group):
         if inside == {ready.task_id, producer.task_id}:  # a root model: after the producer, failed or not
             assert task.trigger_rule == "all_done_min_one_success"
         assert task.retries >= 2  # a model task retries its own model
+
+
+def test_watcher_model_tasks_carry_their_tests(dags):
+    """One task per model in watcher mode: it waits for the model's tests too (transform/watcher.py),
+    and the producer's `dbt build` keeps the tests that Cosmos would drop without test tasks."""
+    from cs_analytics.transform.watcher import DbtModelWatcherSensor
+
+    dbt = _group_tasks(dags["transform"], "dbt")
+    assert not [t for t in dbt if t.endswith((".test", "_test"))]
+    assert "--resource-type" not in (dbt["dbt.dbt_producer_watcher"].dbt_cmd_flags or [])
+    fct_calls = dbt["dbt.fct_calls_run"]
+    assert isinstance(fct_calls, DbtModelWatcherSensor)
+    assert "test.cs_analytics.unique_fct_calls_call_id" in {t.rsplit(".", 1)[0] for t in fct_calls.model_tests}
+    models = [t for t in dbt.values() if isinstance(t, DbtModelWatcherSensor)]
+    assert len(models) > 40 and sum(bool(t.model_tests) for t in models) > 30
