@@ -10,8 +10,8 @@
 {% macro data_as_of_date() -%}
     {#- Airflow passes it as the environment variable DBT_AS_OF: a var that changes every day makes
         dbt re-parse the whole project (its partial parsing keys on the vars), an env var only the
-        files that read it. -#}
-    {%- set as_of = env_var('DBT_AS_OF', '') or var('as_of', '') -%}
+        files that read it. The var wins: a command line's or a unit test's. -#}
+    {%- set as_of = var('as_of', '') or env_var('DBT_AS_OF', '') -%}
     {%- if as_of -%}
         (('{{ as_of }}'::timestamptz at time zone '{{ var("local_timezone") }}')::date - 1)
     {%- else -%}

@@ -167,7 +167,7 @@ def dbt_task_group(
         for task in roots:
             dbt_ready >> task
         return group
-    fold_tests_into_models(group, producer)
+    fold_tests_into_models(group, producer, project_dir / "target" / "manifest.json")
     cosmos_own = {producer.task_id, f"{group_id}.{PRODUCER_WATCHER_DONE_TASK_ID}"}
     roots = [t for t in roots if t.task_id not in cosmos_own]
     dbt_ready >> producer

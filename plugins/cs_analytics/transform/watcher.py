@@ -13,6 +13,8 @@ Imported only where the dbt task group is built (cosmos is heavy).
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from airflow.exceptions import AirflowException
@@ -111,8 +113,40 @@ _FOLDED = {
 }
 
 
-def fold_tests_into_models(group, producer) -> int:
-    """Make every model, seed and snapshot task of a watcher group also wait for the node's tests (the producer's `tests_per_model`), and keep the tests in the producer's
+def tests_by_node(manifest_path: Path) -> dict[str, list[str]]:
+    """Each dbt test under the node whose task reports it: the node it is declared on (a
+    relationships test from fct_calls to dim_date belongs to fct_calls, built after dim_date; Cosmos
+    files it under both, which would fail dim_date's task when fct_calls is not built); a singular
+    test reading several models belongs to those no other of them is built from."""
+    manifest = json.loads(manifest_path.read_text())
+    nodes, parent_map = manifest["nodes"], manifest.get("parent_map", {})
+    ancestors: dict[str, set[str]] = {}
+
+    def ancestors_of(uid: str) -> set[str]:
+        if uid not in ancestors:
+            ancestors[uid] = set()  # cut cycles (there are none in a dbt DAG)
+            found = set(parent_map.get(uid, ()))
+            for parent in list(found):
+                found |= ancestors_of(parent)
+            ancestors[uid] = found
+        return ancestors[uid]
+
+    owned: dict[str, list[str]] = {}
+    for uid, node in nodes.items():
+        if node["resource_type"] != "test":
+            continue
+        parents = [p for p in node["depends_on"]["nodes"] if p in nodes]
+        owners = [node["attached_node"]] if node.get("attached_node") else [
+            p for p in parents if not any(p in ancestors_of(q) for q in parents if q != p)
+        ]  # fmt: skip
+        for owner in owners:
+            owned.setdefault(owner, []).append(uid)
+    return owned
+
+
+def fold_tests_into_models(group, producer, manifest_path: Path) -> int:
+    """Make every model, seed and snapshot task of a watcher group also wait for the node's tests
+    (tests_by_node, which the producer aggregates by too), and keep the tests in the producer's
     `dbt build` (Cosmos drops them for TestBehavior.NONE). Returns the number of node tasks."""
     flags = list(producer.dbt_cmd_flags or [])
     kept: list[str] = []
@@ -123,7 +157,8 @@ def fold_tests_into_models(group, producer) -> int:
             continue
         kept.append(flag)
     producer.dbt_cmd_flags = kept
-    tests_per_model = getattr(producer, "tests_per_model", {}) or {}
+    tests_per_model = tests_by_node(manifest_path)
+    producer.tests_per_model = tests_per_model
     count = 0
     for task in group.children.values():
         if type(task) in _FOLDED:
