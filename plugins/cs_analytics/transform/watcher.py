@@ -113,11 +113,13 @@ _FOLDED = {
 }
 
 
-def tests_by_node(manifest_path: Path) -> dict[str, list[str]]:
+def tests_by_node(manifest_path: Path, rendered: set[str] | None = None) -> dict[str, list[str]]:
     """Each dbt test under the node whose task reports it: the node it is declared on (a
     relationships test from fct_calls to dim_date belongs to fct_calls, built after dim_date; Cosmos
     files it under both, which would fail dim_date's task when fct_calls is not built); a singular
-    test reading several models belongs to those no other of them is built from."""
+    test reading several models belongs to those no other of them is built from. With `rendered`
+    (the group's nodes, when it selects part of the project), only the tests whose parents are all
+    in it: dbt's buildable selection runs no other, so no task waits for one that never comes."""
     manifest = json.loads(manifest_path.read_text())
     nodes, parent_map = manifest["nodes"], manifest.get("parent_map", {})
     ancestors: dict[str, set[str]] = {}
@@ -136,6 +138,8 @@ def tests_by_node(manifest_path: Path) -> dict[str, list[str]]:
         if node["resource_type"] != "test":
             continue
         parents = [p for p in node["depends_on"]["nodes"] if p in nodes]
+        if rendered is not None and not set(parents) <= rendered:
+            continue
         owners = [node["attached_node"]] if node.get("attached_node") else [
             p for p in parents if not any(p in ancestors_of(q) for q in parents if q != p)
         ]  # fmt: skip
@@ -157,12 +161,10 @@ def fold_tests_into_models(group, producer, manifest_path: Path) -> int:
             continue
         kept.append(flag)
     producer.dbt_cmd_flags = kept
-    tests_per_model = tests_by_node(manifest_path)
+    folded = [t for t in group.children.values() if type(t) in _FOLDED]
+    tests_per_model = tests_by_node(manifest_path, {t.model_unique_id for t in folded})
     producer.tests_per_model = tests_per_model
-    count = 0
-    for task in group.children.values():
-        if type(task) in _FOLDED:
-            task.__class__ = _FOLDED[type(task)]
-            task.model_tests = tuple(tests_per_model.get(task.model_unique_id, ()))
-            count += 1
-    return count
+    for task in folded:
+        task.__class__ = _FOLDED[type(task)]
+        task.model_tests = tuple(tests_per_model.get(task.model_unique_id, ()))
+    return len(folded)
