@@ -127,9 +127,14 @@ def scale_stages_rows(scale: dict | None) -> list[str]:
         )
         lines.append(f"| scale {w['scale']:g}, {w['years']} y: daily/full per stage | {per_stage} | scale_stages |")
     for name, ratios in scale.get("history_doubling", {}).items():
-        per_stage = ", ".join(f"{k.strip()} {v:.2f}" for k, v in ratios.items() if k != "total" and v is not None)
+        per_stage = ", ".join(
+            f"{k.strip()} {v:.2f}" for k, v in ratios.items() if not k.startswith("total") and v is not None
+        )
+        reruns = f", {ratios['total_reruns']:.2f}x on the daily re-runs" if ratios.get("total_reruns") else ""
+        load = "; the machine's load differed between the worlds (load_observed)" if scale.get("load_observed") else ""
         lines.append(
-            f"| daily run, history doubled ({name}) | {ratios['total']:.2f}x (target < 1.2); {per_stage} | scale_stages |"
+            f"| daily run, history doubled ({name}) | {ratios['total']:.2f}x first daily run{reruns} (target < 1.2){load}; "
+            f"per stage {per_stage} | scale_stages |"
         )
     measured = {w["scale"] for w in worlds}
     missing = [f"{s:g}" for s in (1.0, 10.0, 100.0) if s not in measured]

@@ -446,8 +446,18 @@ def doubling(worlds: dict) -> dict[str, dict]:
             ratios = history_doubling(w, longer)
             if "total_cpu_s" in w["daily"] and "total_cpu_s" in longer["daily"]:
                 ratios["total_cpu"] = ratio(longer["daily"]["total_cpu_s"], w["daily"]["total_cpu_s"])
+            if "daily_reruns" in w and "daily_reruns" in longer:  # the same comparison on the re-runs' medians
+                ratios["total_reruns"] = ratio(
+                    longer["daily_reruns"]["median_total_s"], w["daily_reruns"]["median_total_s"]
+                )
             out[f"scale {w['scale']:g}: {2 * w['years']}y / {w['years']}y"] = ratios
     return out
+
+
+def load_line(results: dict) -> str:
+    return ", ".join(
+        f"{key} {w.get('load_1m_before')}/{w.get('load_1m_after')}" for key, w in results["worlds"].items()
+    )
 
 
 def table(results: dict) -> str:
@@ -483,6 +493,7 @@ def table(results: dict) -> str:
     for name, ratios in results["history_doubling"].items():
         parts = ", ".join(f"{k.strip()} {v:.2f}" for k, v in ratios.items() if v is not None)
         lines.append(f"history doubling, daily run ({name}): {parts}  (target total < 1.2)")
+        lines.append(f"  load average (1 min) before/after each world: {load_line(results)}")
     for w in worlds:
         if "daily_reruns" in w:
             r = w["daily_reruns"]
