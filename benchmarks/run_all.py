@@ -41,6 +41,9 @@ BENCHMARKS = [
     ("bi_dashboards.py", ["--scales", "1", "10"], None),
     ("lint_time.py", [], []),
     ("celery_workers.py", [], None),
+    # last: it resets the local stack per world and leaves the 2-year world (the demo's) in place;
+    # skipped by --quick (about 15 min per world at scale 1)
+    ("scale_stages.py", ["--years", "1", "2", "--runs", "2"], None),
 ]
 
 
@@ -97,7 +100,49 @@ def summary_markdown() -> str:
             f"| CeleryExecutor, 2 workers: ingestion ({celery['task_instances']} tasks) | {split}, {celery['wall_s']} s "
             f"| celery_workers ({celery['measured_at'][:10]}) |"
         )
+    lines += scale_stages_rows(_load("scale_stages.json"))
     return "\n".join(lines) + "\n"
+
+
+def scale_stages_rows(scale: dict | None) -> list[str]:
+    """Full backfill against one daily run per world measured, daily/full per stage, the
+    history-doubling ratio, the scales not measured (scale_stages.json)."""
+    if not scale:
+        return []
+    m = scale["machine"]
+    where = f"scale_stages ({scale['measured_at'][:10]}, {m['cores']} cores, load {m['load_1m']} at start)"
+    lines = []
+    worlds = [w for w in scale["worlds"].values() if "daily" in w]
+    for w in worlds:
+        full, daily = w["full"], w["daily"]
+        lines.append(
+            f"| scale {w['scale']:g}, {w['years']} y of history: full backfill / one daily run (peak RSS, Postgres excluded) "
+            f"| {full['total_s']:.0f} s ({full['peak_rss_mb']} MB) / {daily['total_s']:.0f} s ({daily['peak_rss_mb']} MB): "
+            f"daily/full {w['daily_vs_full']['total']:.1%} (target at 100x <= 10%) | {where} |"
+        )
+        per_stage = ", ".join(
+            f"{name.strip()} {daily['stages'][name]['wall_s']:.0f}/{full['stages'][name]['wall_s']:.0f} s ({r:.0%})"
+            for name, r in w["daily_vs_full"].items()
+            if name != "total" and r is not None
+        )
+        lines.append(f"| scale {w['scale']:g}, {w['years']} y: daily/full per stage | {per_stage} | scale_stages |")
+    for name, ratios in scale.get("history_doubling", {}).items():
+        per_stage = ", ".join(
+            f"{k.strip()} {v:.2f}" for k, v in ratios.items() if not k.startswith("total") and v is not None
+        )
+        reruns = f", {ratios['total_reruns']:.2f}x on the daily re-runs" if ratios.get("total_reruns") else ""
+        load = "; the machine's load differed between the worlds (load_observed)" if scale.get("load_observed") else ""
+        lines.append(
+            f"| daily run, history doubled ({name}) | {ratios['total']:.2f}x first daily run{reruns} (target < 1.2){load}; "
+            f"per stage {per_stage} | scale_stages |"
+        )
+    measured = {w["scale"] for w in worlds}
+    missing = [f"{s:g}" for s in (1.0, 10.0, 100.0) if s not in measured]
+    if missing:
+        lines.append(
+            f"| full / daily at scale {', '.join(missing)} | not measured: {scale['not_measured_why']} | scale_stages |"
+        )
+    return lines
 
 
 def write_summary() -> None:
