@@ -37,6 +37,16 @@ def test_no_vip_without_a_clearly_richer_cluster() -> None:
     assert seg.VIP not in names.values() and names[2] == seg.POTENTIAL
 
 
+def test_a_tiny_cluster_of_rare_buyers_does_not_make_the_others_potential_loyalists() -> None:
+    # 3 customers buying twice a year, 100 at 7 a year, 90 at 24 and 20 VIPs: the split is between 7 and 24
+    # (the geometric mean of the extremes, 6.9, made the 100 Loyal).
+    profiles = pd.DataFrame(
+        [profile(30, 2000, 2, 400), profile(30, 2000, 7, 1400), profile(10, 2000, 24, 4800),
+         profile(5, 2000, 55, 30000)]
+    ).assign(customers=[3, 100, 90, 20])  # fmt: skip
+    assert seg.name_segments(profiles) == {0: seg.POTENTIAL, 1: seg.POTENTIAL, 2: seg.LOYAL, 3: seg.VIP}
+
+
 def rfm_world(seed: int = 3) -> pd.DataFrame:
     """Four well separated groups of customers: VIP, loyal, lost and new."""
     rng = np.random.default_rng(seed)
@@ -53,7 +63,8 @@ def rfm_world(seed: int = 3) -> pd.DataFrame:
         rows.append(pd.DataFrame({
             "recency_days": (recency * rng.lognormal(0, 0.2, n)).round(), "frequency": f, "monetary_eur": f * b,
             "avg_basket_eur": b, "tenure_days": np.full(n, min(tenure, 700)), "category_count": rng.integers(1, 4, n),
-            "customer_tenure_days": (tenure * rng.lognormal(0, 0.1, n)).round(),
+            "customer_tenure_days": (tenure * rng.lognormal(0, 0.1, n)).round(), "median_basket_eur": 0.9 * b,
+            "days_since_lost": np.nan,
         }))  # fmt: skip
     frame = pd.concat(rows, ignore_index=True)
     frame.insert(0, "customer_id", [f"CL{i:06d}" for i in range(len(frame))])
@@ -101,3 +112,22 @@ def test_lifecycle_segments_are_decided_per_customer_before_clustering() -> None
     # the clusters hold the active customers only: no cluster is named by a lifecycle rule
     assert set(model.names.values()) <= {seg.VIP, seg.LOYAL, seg.POTENTIAL}
     assert metrics["active_customers"] == int((scored["cluster"] != seg.LIFECYCLE_CLUSTER).sum())
+
+
+def test_customers_the_crm_has_lost_are_at_risk_then_lost_whatever_they_bought() -> None:
+    rfm = rfm_world()
+    # VIP-like customers who bought last week, recorded as lost 20 and 400 days ago.
+    rfm.loc[[0, 1], "days_since_lost"] = [20, 400]
+    model, _ = seg.train(rfm)
+    scored = seg.segment(model, rfm)
+    assert list(scored["segment"].iloc[:3]) == [seg.AT_RISK, seg.LOST, seg.VIP]
+
+
+def test_an_ordinary_gap_of_a_rare_buyer_is_not_dormancy() -> None:
+    rfm = rfm_world()
+    # About six invoices a year: 150 days silent is 2.5 purchases missed (active), 300 days 5.3.
+    rfm.loc[[40, 41], "tenure_days"] = 700
+    rfm.loc[[40, 41], "recency_days"] = [150, 300]
+    rfm.loc[[40, 41], "frequency"] = [9, 7]
+    features = seg.build_features(rfm)
+    assert list(seg.lifecycle_segments(features)[40:42]) == ["", seg.AT_RISK]

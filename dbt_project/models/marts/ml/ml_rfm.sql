@@ -9,11 +9,13 @@ invoices as (
     where customer_id is not null
 ),
 
--- when each customer signed up (the same on every version of the type-2 dimension)
+-- when each customer signed up (the same on every version of the type-2 dimension), and when the
+-- CRM recorded it as lost (date_perte), if it did
 customers as (
     select
         customer_id,
-        min(customer_since) as customer_since
+        min(customer_since) as customer_since,
+        max(lost_date) as lost_date
     from {{ ref('dim_customer') }}
     group by customer_id
 ),
@@ -40,6 +42,8 @@ purchases as (
         max(invoices.invoice_date) filter (where invoices.document_kind = 'invoice') as last_purchase_date,
         count(*) filter (where invoices.document_kind = 'invoice') as frequency,
         sum(invoices.total_ht) filter (where invoices.document_kind = 'invoice') as invoiced_eur,
+        percentile_cont(0.5) within group (order by invoices.total_ht)
+            filter (where invoices.document_kind = 'invoice') as median_invoice_eur,
         coalesce(sum(invoices.total_ht) filter (where invoices.document_kind = 'credit_note'), 0) as credited_eur
     from as_of_dates
     inner join invoices on as_of_dates.as_of_date >= invoices.invoice_date
@@ -69,6 +73,8 @@ select
     (purchases.invoiced_eur + purchases.credited_eur)::numeric(14, 2) as monetary_eur,
     -- Montant moyen par transaction
     round(purchases.invoiced_eur / nullif(purchases.frequency, 0), 2) as avg_basket_eur,
+    -- the usual invoice: the median, which one installation among visits does not move as it moves the mean
+    round(purchases.median_invoice_eur::numeric, 2) as median_basket_eur,
     -- Durée de vie client: days since the first purchase
     (purchases.as_of_date - purchases.first_purchase_date)::integer as tenure_days,
     -- Nombre de catégories de produits achetées (Sage item families)
@@ -79,6 +85,10 @@ select
         purchases.as_of_date
         - least(coalesce(customers.customer_since, purchases.first_purchase_date), purchases.first_purchase_date)
     )::integer as customer_tenure_days,
+    -- days since the CRM recorded the customer as lost, null while it was not lost as of as_of_date
+    case
+        when customers.lost_date <= purchases.as_of_date then (purchases.as_of_date - customers.lost_date)::integer
+    end as days_since_lost,
     purchases.first_purchase_date,
     purchases.last_purchase_date
 from purchases
