@@ -4,7 +4,11 @@ documents, each with a kind, a score and an explanation in plain French.
 Daily KPIs (`marts.mart_kpi_daily`: calls, abandonment rate, tickets created, first-reply time):
 - expected value: the same weekday over the previous `BASELINE_WEEKS` weeks, public holidays left
   out (a Monday is compared with Mondays), times the local level of the surrounding days (a cold
-  wave lifts a whole week; a spike is one day); robust z of the gap (`weekday_baselines`);
+  wave lifts a whole week; a spike is one day); robust z of the gap (`weekday_baselines`). Calls,
+  when the day's temperature is given, get a calendar and weather model instead
+  (`calendar_baselines`): weekday, season, trend, holidays and cold or heat beyond the seasonal
+  normal, fitted on the whole history with the outlying days left out. A cold-wave Monday is then
+  expected busy, and the expectation does not carry the noise of eight single Mondays;
 - Isolation Forest on the day's robust z-scores of every KPI (a day unusual on several at once);
 - the specification's rule (003 §3.2): calls more than 30% above the average of the same weekday.
 A KPI is anomalous on a day when its robust z reaches `Z_STRONG`, or `Z_WEAK` with the Isolation
@@ -38,6 +42,9 @@ MIN_HISTORY_DAYS = 8 * 7
 Z_STRONG = 4.5
 Z_WEAK = 3.5
 PEAK_RATIO = 1.30  # 003 §3.2: "Pic d'appels inhabituel (+30% vs moyenne)"
+SEASON_HARMONICS = 3  # yearly season of the calendar model: winter peak, July peak, August lull
+WEATHER_BEYOND_C = 4.0  # three-day mean temperature this far from its normal starts to bring calls
+OUTLIER_Z = 3.0  # days this far from the calendar model do not shape it (refit without them)
 NIGHT_START_HOUR, NIGHT_END_HOUR = 22, 6
 USUAL_SHARE = 0.001  # a kind of document created at weekends less often than this never is
 AMOUNT_Z = 5.0
@@ -128,6 +135,60 @@ def weekday_baselines(daily: pd.DataFrame, metric: str, weeks: int = BASELINE_WE
     )
 
 
+def calendar_baselines(daily: pd.DataFrame, metric: str = "calls_per_day") -> pd.DataFrame:
+    """Per day, as `weekday_baselines`: the expected `metric` (a count) from a Poisson model of
+    the whole history on weekday, yearly season (`SEASON_HARMONICS`), trend, public holidays,
+    bridge days (`is_bridge_day`, if given) and the degrees of cold and heat beyond
+    `WEATHER_BEYOND_C` of the seasonal normal (three-day mean of `temperature_mean_c`, normal from
+    the forecast's climatology). Days more than `OUTLIER_Z` from the fit are left out and the model
+    refitted, so spikes do not raise it. z = gap / sqrt(mu + (cv mu)^2), cv the over-dispersion
+    of the days kept."""
+    import statsmodels.api as sm
+
+    from ml_tasks.forecast import fit_climatology
+
+    frame = daily.sort_values("kpi_date")
+    days = pd.to_datetime(frame["kpi_date"]).reset_index(drop=True)
+    holiday = frame["is_public_holiday"].astype(bool).to_numpy()
+    value = frame[metric].astype(float).to_numpy()
+    angle = 2 * np.pi * days.dt.dayofyear.to_numpy() / 365.25
+    columns = {f"weekday_{d}": (days.dt.dayofweek == d).to_numpy(float) for d in range(1, 7)}
+    for k in range(1, SEASON_HARMONICS + 1):
+        columns |= {f"cos_{k}": np.cos(k * angle), f"sin_{k}": np.sin(k * angle)}
+    columns |= {"trend": (days - days.iloc[0]).dt.days.to_numpy() / 365.25, "holiday": holiday.astype(float)}
+    if "is_bridge_day" in frame:
+        columns["bridge"] = frame["is_bridge_day"].astype("boolean").fillna(False).astype(float).to_numpy()
+    temperature = frame["temperature_mean_c"].astype(float).reset_index(drop=True)
+    anomaly = (temperature - fit_climatology(days, temperature)(days)).fillna(0.0)
+    waves = anomaly.rolling(3, center=True, min_periods=1).mean().to_numpy()
+    columns |= {"cold": np.maximum(0, -waves - WEATHER_BEYOND_C), "heat": np.maximum(0, waves - WEATHER_BEYOND_C)}
+    columns = {name: c for name, c in columns.items() if np.any(c != 0)}  # e.g. no holiday in the history
+    design = sm.add_constant(pd.DataFrame(columns), has_constant="add")
+    kept = np.isfinite(value)
+    for _ in range(4):
+        fit = sm.GLM(value[kept], design[kept], family=sm.families.Poisson()).fit()
+        expected = fit.predict(design).to_numpy()
+        pearson = (value - expected) / np.sqrt(expected)
+        spread = 1.4826 * np.nanmedian(np.abs(pearson[kept]))
+        kept = np.isfinite(value) & (np.abs(pearson) <= OUTLIER_Z * spread)
+    excess = ((value - expected) ** 2 - expected) / expected**2
+    cv2 = max(float(np.nanmean(excess[kept])), 0.0)
+    weekday_median = weekday_baselines(daily, metric)["weekday_median"]
+    return pd.DataFrame(
+        {
+            "kpi_date": frame["kpi_date"].to_numpy(),
+            "weekday": days.dt.dayofweek.to_numpy(),
+            "is_public_holiday": holiday,
+            "value": value,
+            "baseline": expected,
+            "weekday_median": weekday_median.reindex(frame.index).to_numpy(),
+            "ratio": value / np.where(expected > 0, expected, np.nan),
+            "z": (value - expected) / np.sqrt(expected + cv2 * expected**2),
+        },
+        index=frame.index,
+    )
+
+
 def _isolation_flags(z: pd.DataFrame, seed: int) -> pd.Series:
     """Days the Isolation Forest isolates, on the robust z of every KPI (days with all baselines)."""
     from sklearn.ensemble import IsolationForest
@@ -155,6 +216,8 @@ def detect_kpi_anomalies(daily: pd.DataFrame, seed: int = 42) -> pd.DataFrame:
             MODEL_NAME, KPI_SOURCE, f"has {len(daily)} days of history, needs at least {MIN_HISTORY_DAYS}"
         )
     baselines = {metric: weekday_baselines(daily, metric) for metric in KPI_METRICS}
+    if "temperature_mean_c" in daily and daily["temperature_mean_c"].notna().any():
+        baselines["calls_per_day"] = calendar_baselines(daily, "calls_per_day")
     z = pd.DataFrame({metric: b["z"] for metric, b in baselines.items()})
     isolated = _isolation_flags(z, seed)
     rows = []

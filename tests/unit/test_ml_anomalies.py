@@ -47,6 +47,23 @@ def test_a_moderate_rise_is_only_the_specification_rule() -> None:
     assert daily.loc[101, "kpi_date"] in set(found.loc[found["kind"] == "call_peak_30pct", "anomaly_date"])
 
 
+def test_with_the_temperature_a_cold_wave_is_expected_busy_and_a_spike_still_stands_out() -> None:
+    daily = days(n=280, seed=7)
+    rng = np.random.default_rng(7)
+    doy = pd.DatetimeIndex(daily["kpi_date"]).dayofyear.to_numpy()
+    daily["temperature_mean_c"] = 12.8 - 10 * np.cos(2 * np.pi * (doy - 20) / 365.25) + rng.normal(0, 1.5, len(daily))
+    wave = daily.index[150:157]  # a week 10 °C below normal, 40% more calls every day
+    daily.loc[wave, "temperature_mean_c"] -= 10
+    daily.loc[wave, "calls_per_day"] = (daily.loc[wave, "calls_per_day"] * 1.4).round().astype(int)
+    spike = daily.index[201]
+    daily.loc[spike, "calls_per_day"] = 115
+    found = anomalies.detect_kpi_anomalies(daily)
+    assert list(found.loc[found["kind"] == "call_volume", "anomaly_date"]) == [daily.loc[spike, "kpi_date"]]
+    expected = anomalies.calendar_baselines(daily).set_index("kpi_date")["baseline"]
+    monday = next(i for i in wave if pd.Timestamp(daily.loc[i, "kpi_date"]).dayofweek == 0)
+    assert expected[daily.loc[monday, "kpi_date"]] > 1.2 * 50
+
+
 def invoices_and_lines(n: int = 300, seed: int = 2) -> tuple[pd.DataFrame, pd.DataFrame]:
     rng = np.random.default_rng(seed)
     created = pd.Timestamp("2025-03-03 09:00", tz="Europe/Paris") + pd.to_timedelta(rng.integers(0, 120, n), "D")

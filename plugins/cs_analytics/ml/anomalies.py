@@ -31,7 +31,10 @@ COLUMNS = (
 def load_inputs(wh: Warehouse, as_of: date) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     daily = wh.query_df(
         "select k.kpi_date, k.calls_per_day, k.abandonment_rate, k.tickets_created, k.avg_first_reply_business_hours, "
-        "d.is_public_holiday from marts.mart_kpi_daily k join marts.dim_date d on d.date_day = k.kpi_date "
+        "d.is_public_holiday, c.is_bridge_day, c.temperature_mean_c "
+        "from marts.mart_kpi_daily k join marts.dim_date d on d.date_day = k.kpi_date "
+        # the day's temperature: a cold-wave day is expected busy (ml_tasks.anomalies.calendar_baselines)
+        "left join marts.ml_daily_calls c on c.ds = k.kpi_date "
         "where k.kpi_date <= %s order by k.kpi_date",
         (as_of,),
     )
@@ -58,6 +61,8 @@ def detect(daily: pd.DataFrame, invoices: pd.DataFrame, lines: pd.DataFrame) -> 
                 frame[column] = frame[column].astype(float)
     daily["abandonment_rate"] = daily["abandonment_rate"].astype(float)
     daily["avg_first_reply_business_hours"] = daily["avg_first_reply_business_hours"].astype(float)
+    if "temperature_mean_c" in daily:
+        daily["temperature_mean_c"] = daily["temperature_mean_c"].astype(float)
     return pd.concat(
         [anomalies.detect_kpi_anomalies(daily), anomalies.detect_erp_anomalies(invoices, lines)], ignore_index=True
     )
