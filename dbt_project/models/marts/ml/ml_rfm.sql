@@ -43,7 +43,7 @@ purchases as (
         count(*) filter (where invoices.document_kind = 'invoice') as frequency,
         sum(invoices.total_ht) filter (where invoices.document_kind = 'invoice') as invoiced_eur,
         percentile_cont(0.5) within group (order by invoices.total_ht)
-            filter (where invoices.document_kind = 'invoice') as median_invoice_eur,
+        filter (where invoices.document_kind = 'invoice') as median_invoice_eur,
         coalesce(sum(invoices.total_ht) filter (where invoices.document_kind = 'credit_note'), 0) as credited_eur
     from as_of_dates
     inner join invoices on as_of_dates.as_of_date >= invoices.invoice_date
