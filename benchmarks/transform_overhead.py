@@ -43,6 +43,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 import psycopg  # noqa: E402
 
 from benchmarks.machine import machine  # noqa: E402
+from benchmarks.scale_stages import task_spans, transform_parts  # noqa: E402
 from scripts import demo  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "transform_overhead.json"
@@ -115,16 +116,12 @@ class SchedulerRuns:
         self.stacks: dict = {}
 
     def _stack(self, option: str):
-        from scripts.celery_run import CeleryStack, _pg_url
+        from scripts.celery_run import CeleryStack, own_metadata_database
 
         if option not in self.stacks:
-            local_url = os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
-            with psycopg.connect(_pg_url(local_url), autocommit=True) as conn:
-                if not conn.execute("select 1 from pg_database where datname = 'airflow_bench'").fetchone():
-                    conn.execute("create database airflow_bench")
             stack = CeleryStack(
                 home=Path(os.environ["CSA_LOCAL_DIR"]) / "airflow_bench",
-                metadata_url=local_url.rsplit("/", 1)[0] + "/airflow_bench",
+                metadata_url=own_metadata_database("airflow_bench"),
                 broker_port=0,
                 api_port=int(os.environ["AIRFLOW_UI_PORT"]),
                 base_env=mode_env(option),
@@ -186,13 +183,12 @@ def rounds_from_logs(count: int, modes: list[str]) -> list[dict]:
         for mode in modes:
             lines = (LOGS / f"dag_{mode.replace(':', '_')}_{i}.log").read_text().splitlines()
             stamps = [t for t in map(stamp, lines) if t]
-            dbt_start = [stamp(x) for x in lines if "[DAG TEST] starting task_id=dbt." in x]
-            dbt_end = [stamp(x) for x in lines if "[DAG TEST] end task task_id=dbt." in x]
+            ((dbt_start, dbt_end),) = transform_parts(task_spans(lines))["dbt"]
             finished = next((x for x in lines if "DagRun Finished" in x), "")
             row[mode] = {
                 "ok": "state=success" in finished,
                 "wall_s": stamps[-1] - stamps[0],
-                "dbt_group_s": dbt_end[-1] - dbt_start[0],
+                "dbt_group_s": dbt_end - dbt_start,
                 "tasks": sum("[DAG TEST] end task" in x for x in lines),
                 "from_logs": True,
             }

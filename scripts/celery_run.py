@@ -73,6 +73,16 @@ def _pg_url(sqlalchemy_url: str) -> str:
     return "postgresql://" + sqlalchemy_url.split("://", 1)[1]
 
 
+def own_metadata_database(name: str) -> str:
+    """A metadata database `name` beside the LocalExecutor one (`airflow`), in the same cluster,
+    created if missing; its SQLAlchemy URL."""
+    local_url = os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    with psycopg.connect(_pg_url(local_url), autocommit=True) as conn:
+        if not conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone():
+            conn.execute(f'create database "{name}"')
+    return local_url.rsplit("/", 1)[0] + f"/{name}"
+
+
 def start_redis(port: int, workdir: Path) -> subprocess.Popen:
     """A throw-away redis-server on 127.0.0.1:port (no persistence), for the test; `make celery`
     uses the stack's (scripts/stack.py redis-up)."""
@@ -338,12 +348,7 @@ def main() -> int:
     end = demo.end_date()
     run_after = datetime.combine(end + timedelta(days=1), datetime.min.time(), demo.PARIS)
     demo.generate(end)
-    # its own metadata database beside the LocalExecutor one (`airflow`), in the same cluster
-    local_url = os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
-    metadata_url = local_url.rsplit("/", 1)[0] + "/airflow_celery"
-    with psycopg.connect(_pg_url(local_url), autocommit=True) as conn:
-        if not conn.execute("select 1 from pg_database where datname = 'airflow_celery'").fetchone():
-            conn.execute("create database airflow_celery")
+    metadata_url = own_metadata_database("airflow_celery")
     stack = CeleryStack(
         home=Path(os.environ["CSA_LOCAL_DIR"]) / "airflow_celery",
         metadata_url=metadata_url,

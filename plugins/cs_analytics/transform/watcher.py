@@ -148,10 +148,10 @@ def tests_by_node(manifest_path: Path, rendered: set[str] | None = None) -> dict
     return owned
 
 
-def fold_tests_into_models(group, producer, manifest_path: Path) -> int:
+def fold_tests_into_models(group, producer, manifest_path: Path) -> None:
     """Make every model, seed and snapshot task of a watcher group also wait for the node's tests
     (tests_by_node, which the producer aggregates by too), and keep the tests in the producer's
-    `dbt build` (Cosmos drops them for TestBehavior.NONE). Returns the number of node tasks."""
+    `dbt build` (Cosmos drops them for TestBehavior.NONE)."""
     flags = list(producer.dbt_cmd_flags or [])
     kept: list[str] = []
     while flags:
@@ -167,4 +167,3 @@ def fold_tests_into_models(group, producer, manifest_path: Path) -> int:
     for task in folded:
         task.__class__ = _FOLDED[type(task)]
         task.model_tests = tuple(tests_per_model.get(task.model_unique_id, ()))
-    return len(folded)
