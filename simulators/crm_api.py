@@ -116,6 +116,14 @@ def _int_arg(raw: Any, name: str, default: int, maximum: int) -> int:
     return value
 
 
+# One page of the list endpoint: ids after the cursor, in id order (stores.objects_by_number serves it).
+LIST_PAGE_SQL = (
+    "select id, properties, created_at, updated_at, archived from objects "
+    "where object_type = ? and archived = ? and cast(id as integer) > ? "
+    "order by cast(id as integer) limit ?"
+)
+
+
 def _id_cursor(after: str | None) -> int:
     """List cursors are the last id served; -1 starts from the beginning."""
     if not after:
@@ -209,12 +217,7 @@ class CrmServer(SimServer):
         for other in assoc_types:
             self._object_type(other)
         with self._db() as conn:
-            rows = conn.execute(
-                "select id, properties, created_at, updated_at, archived from objects "
-                "where object_type = ? and archived = ? and cast(id as integer) > ? "
-                "order by cast(id as integer) limit ?",
-                (object_type, int(archived), after, limit + 1),
-            ).fetchall()
+            rows = conn.execute(LIST_PAGE_SQL, (object_type, int(archived), after, limit + 1)).fetchall()
             page = rows[:limit]
             results = [_to_object(object_type, row, wanted) for row in page]
             if assoc_types and page:

@@ -33,6 +33,9 @@ create table if not exists objects (
     primary key (object_type, id)
 );
 create index if not exists objects_by_updated on objects (object_type, updated_at, id);
+-- the list endpoint pages by numeric id (HubSpot's `after`); without this index every page scanned and
+-- sorted the whole object type: 0.3-0.5 s a page at scale 10, quadratic in the backfill (0.3 ms with it)
+create index if not exists objects_by_number on objects (object_type, archived, cast(id as integer));
 create table if not exists associations (
     from_type text not null, from_id text not null,
     to_type   text not null, to_id   text not null,
