@@ -33,6 +33,7 @@ BENCHMARKS = [
     ("transform_overhead.py", ["--prepare", "--runs", "3"], ["--prepare", "--runs", "1", "--modes", "watcher"]),
     ("loaders_vs_dlt.py", [], None),  # needs .venv-dlt: `make install-dlt` (make bench-dlt runs it alone)
     ("simulator_timings.py", [], None),
+    ("crm_list_paging.py", [], ["--tickets", "35300"]),
     ("dbt_build_time.py", [], None),
     ("ml_eval/forecast.py", [], None),
     ("ml_eval/routing.py", [], None),
@@ -99,6 +100,15 @@ def summary_markdown() -> str:
         lines.append(
             f"| CeleryExecutor, 2 workers: ingestion ({celery['task_instances']} tasks) | {split}, {celery['wall_s']} s "
             f"| celery_workers ({celery['measured_at'][:10]}) |"
+        )
+    paging = _load("crm_list_paging.json")
+    if paging:
+        with_ix, without = paging["results"]["with objects_by_number"], paging["results"]["without it"]
+        lines.append(
+            f"| CRM simulator list page, {paging['tickets']:,} tickets: with / without the paging index | "
+            f"{with_ix['page_ms_median']} / {without['page_ms_median']} ms a page; a backfill's page queries "
+            f"{with_ix['backfill_page_queries_s_estimated']} / {without['backfill_page_queries_s_estimated']} s (estimated) "
+            f"| crm_list_paging ({paging['measured_at'][:10]}) |"
         )
     lines += scale_stages_rows(_load("scale_stages.json"))
     return "\n".join(lines) + "\n"
