@@ -27,8 +27,8 @@ from ml_eval.forecast import measure, result_row, run_alone  # noqa: E402
 from ml_tasks import routing as R  # noqa: E402
 
 DAYS = 60
-# At 10x a day holds ~40 technicians and ~150 visits: the spec's GA (100 x 100 plannings) takes
-# minutes a day there, so the benchmark plans fewer days at that scale.
+# At 10x a weekday holds 40 technicians and 135-176 visits: the spec's GA (100 x 100 plannings)
+# takes 15-21 CPU s a day there and OR-Tools up to 20 s of wall time, so fewer days at that scale.
 DAYS_AT_SCALE = {1.0: DAYS, 10.0: 10}
 BASELINES = ("genetic", "nearest_neighbour", "ortools_same_technician", "office")
 
