@@ -64,8 +64,9 @@ def test_keys_are_cosmos_own():
 
 
 def test_built_and_tested_ends_in_the_triggerer(monkeypatch):
-    event, _ = _event({**_node("success"), **_tests("pass")}, "success", monkeypatch=monkeypatch)
+    event, reads = _event({**_node("success"), **_tests("pass")}, "success", monkeypatch=monkeypatch)
     assert isinstance(event, TaskSuccessEvent)
+    assert reads == [*_node("success"), *_tests("pass")]  # one read each: a layer of models reads at once
 
 
 def test_a_model_without_tests_ends_once_built(monkeypatch):

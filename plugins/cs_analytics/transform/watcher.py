@@ -27,9 +27,14 @@ from typing import Any
 
 from airflow.exceptions import AirflowException
 from airflow.triggers.base import StartTriggerArgs, TaskSuccessEvent, TriggerEvent
-from cosmos.listeners.dag_run_listener import EventStatus
 from cosmos.operators._watcher.aggregation import get_tests_status_xcom_key
-from cosmos.operators._watcher.state import DbtTestStatus, get_xcom_val, is_producer_task_terminated
+from cosmos.operators._watcher.state import (
+    DbtTestStatus,
+    get_status_xcom_key,
+    get_xcom_val,
+    is_dbt_node_status_success,
+    is_producer_task_terminated,
+)
 from cosmos.operators._watcher.triggerer import WatcherTrigger
 from cosmos.operators.watcher import DbtRunWatcherOperator, DbtSeedWatcherOperator, DbtSnapshotWatcherOperator
 
@@ -143,29 +148,28 @@ class ModelDoneTrigger(WatcherTrigger):
             if ti.try_number > 1:
                 yield TriggerEvent({"status": "retry", "try_number": ti.try_number})
                 return
-        node: dict[str, Any] = {}
-        async for event in super().run():  # Cosmos's reading of the node's status
-            node = event.payload
-            break
-        if node.get("status") != EventStatus.SUCCESS or node.get("reason"):
-            yield TriggerEvent({k: v for k, v in node.items() if k != "compiled_sql"})
+        # the fewest reads: the triggerer serves every trigger's XCom reads one at a time, and a
+        # layer of the dbt DAG starts at once (Cosmos's own trigger reads 6 per model)
+        node = await self._final(get_status_xcom_key(self.model_unique_id))
+        status = node.get("status") if isinstance(node, dict) else None
+        if not is_dbt_node_status_success(status):
+            yield TriggerEvent({"status": status, "reason": "node"})
             return
-        tests = DbtTestStatus.PASS if not self.has_tests else await self._tests_status()
-        if tests != DbtTestStatus.PASS:
-            yield TriggerEvent({"status": EventStatus.FAILED, "tests": tests})
-            return
+        if self.has_tests:
+            tests = await self._final(get_tests_status_xcom_key(self.model_unique_id))
+            if tests != DbtTestStatus.PASS:
+                yield TriggerEvent({"status": tests, "reason": "tests"})
+                return
         self.log.info("%s built%s", self.model_unique_id, "; its dbt tests passed" if self.has_tests else "")
         yield TaskSuccessEvent()
 
-    async def _tests_status(self) -> str | None:
-        """The aggregated status of the model's tests; None when the producer ended without it."""
-        key = get_tests_status_xcom_key(self.model_unique_id)
-        while True:
-            producer_state = await self._get_producer_task_status()  # before the status: no race
-            status = await self.get_xcom_val(key)
-            if status is not None or is_producer_task_terminated(producer_state):
-                return status
+    async def _final(self, key: str) -> Any:
+        """The producer's XCom `key` once set; None when the producer ended without setting it."""
+        while (value := await self.get_xcom_val(key)) is None:
+            if is_producer_task_terminated(await self._get_producer_task_status()):
+                return await self.get_xcom_val(key)  # it may have pushed it just before ending
             await asyncio.sleep(self.poke_interval)
+        return value
 
 
 class DbtModelWatcherSensor(_WithTests, DbtRunWatcherOperator):
