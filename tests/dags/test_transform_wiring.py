@@ -67,3 +67,29 @@ def test_watcher_model_tasks_carry_their_tests(dags):
     assert "test.cs_analytics.unique_fct_calls_call_id" in {t.rsplit(".", 1)[0] for t in fct_calls.model_tests}
     models = [t for t in dbt.values() if isinstance(t, DbtModelWatcherSensor)]
     assert len(models) > 40 and sum(bool(t.model_tests) for t in models) > 30
+
+
+def test_watcher_model_tasks_start_in_the_triggerer(dags):
+    """Under the scheduler a model task starts in the triggerer (ModelDoneTrigger, transform/watcher.py)
+    and resumes on a worker only when it did not simply succeed; the serialized DAG, which the
+    scheduler and the triggerer read, keeps that."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    from cs_analytics.transform.watcher import DbtModelWatcherSensor, ModelDoneTrigger
+
+    dag = DagSerialization.from_dict(DagSerialization.to_dict(dags["transform"]))
+    dbt = _group_tasks(dags["transform"], "dbt")
+    models = [tid for tid, t in dbt.items() if isinstance(t, DbtModelWatcherSensor)]
+    for tid in models:
+        task, source = dag.get_task(tid), dbt[tid]
+        assert task.start_from_trigger, tid
+        args = task.start_trigger_args
+        assert args.trigger_cls == f"{ModelDoneTrigger.__module__}.ModelDoneTrigger"
+        assert hasattr(source, args.next_method)
+        kwargs = args.trigger_kwargs
+        kwargs = kwargs.get("__var", kwargs)  # stored serde-encoded
+        assert kwargs["model_unique_id"] == source.model_unique_id
+        assert kwargs["has_tests"] == bool(source.model_tests)
+        assert not source.outlets  # no asset event lost when the task ends in the triggerer (emit_datasets=False)
+    # the producer runs dbt on a worker
+    assert not dag.get_task("dbt.dbt_producer_watcher").start_from_trigger

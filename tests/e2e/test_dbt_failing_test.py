@@ -67,8 +67,41 @@ def _task_states(output: str, env: dict[str, str]) -> dict[str, str]:
     return {row["task_id"]: row["state"] for row in rows}
 
 
-@pytest.mark.parametrize("mode", ["watcher", "local"])
+def _scheduler_run(tmp_path: Path, env: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """The DAG run once under the scheduler (LocalExecutor, triggerer; scripts/celery_run.py's stack
+    on a metadata database of its own): every task log together, and every task's final state."""
+    import socket
+    from datetime import UTC, datetime
+
+    from scripts.celery_run import CeleryStack, _pg_url, own_metadata_database
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    home = tmp_path.with_name(f"{tmp_path.name}_airflow")  # outside the DAGs folder, which the processor walks
+    stack = CeleryStack(
+        home=home, metadata_url=own_metadata_database("airflow_e2e_failing_test"), broker_port=0,
+        api_port=port, base_env=env, executor="LocalExecutor", workers=(),
+    )  # fmt: skip
+    stack.migrate()
+    with psycopg.connect(_pg_url(stack.metadata_url), autocommit=True) as db:
+        db.execute("delete from dag_run where dag_id = %s", (DAG_ID,))  # a run an interrupted test left
+    try:
+        stack.start((DAG_ID,))
+        runs = stack.trigger((DAG_ID,), datetime.now(UTC))
+        state = stack.wait(runs, timeout=900)
+        assert state.get(DAG_ID) in ("success", "failed"), (state, stack.log_tail("scheduler"))
+        states = {t["task_id"]: t["state"] for t in stack.task_instances(runs)}
+    finally:
+        stack.stop()
+    logs = "\n".join(p.read_text(errors="replace") for p in sorted((home / "logs").rglob("*.log")))
+    return logs + "\nstate=" + state[DAG_ID], states
+
+
+@pytest.mark.parametrize("mode", ["watcher", "local", "watcher@scheduler"])
 def test_failing_test_stops_its_dependants(tmp_path, server_url, mode):
+    scheduler = mode.endswith("@scheduler")
+    mode = mode.removesuffix("@scheduler")
     project = _write_project(tmp_path)
     dag_file = tmp_path / f"{DAG_ID}.py"
     dag_file.write_text(
@@ -106,12 +139,15 @@ def test_failing_test_stops_its_dependants(tmp_path, server_url, mode):
             env=env, capture_output=True, text=True,
         )  # fmt: skip
         assert parse.returncode == 0, parse.stdout[-2000:]
-        run = subprocess.run(
-            ["airflow", "dags", "test", DAG_ID, "-f", str(dag_file)],
-            env=env, capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=900,
-        )  # fmt: skip
-        output = run.stdout + run.stderr
-        states = _task_states(output, env)
+        if scheduler:
+            output, states = _scheduler_run(tmp_path, env)
+        else:
+            run = subprocess.run(
+                ["airflow", "dags", "test", DAG_ID, "-f", str(dag_file)],
+                env=env, capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=900,
+            )  # fmt: skip
+            output = run.stdout + run.stderr
+            states = _task_states(output, env)
         with psycopg.connect(url) as db:
             tables = {
                 r[0]
@@ -138,6 +174,8 @@ def test_failing_test_stops_its_dependants(tmp_path, server_url, mode):
     # dbt never built the dependants of the failing test; the rest was built
     assert tables == {"bad_source", "independent"}, tables
     assert owners == {"transformer"}, owners
+    if scheduler:  # the model that passed ended in the triggerer (ModelDoneTrigger), no worker
+        assert "model.dbt_check.independent built; its dbt tests passed" in output
     if mode == "watcher":  # one dbt build did the work; it failed, visibly
         assert states.get("dbt.dbt_producer_watcher") == "failed", states
-    assert run.returncode != 0 or "state=failed" in output
+    assert "state=failed" in output if scheduler else (run.returncode != 0 or "state=failed" in output)

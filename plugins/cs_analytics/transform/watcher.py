@@ -8,18 +8,33 @@ and its tests as one step: a failing test stops the models downstream. This task
 succeeds when the model was built and all its tests passed, and fails naming the model's tests
 when one failed, so what depends on the model ends upstream_failed in the UI, as dbt skipped it.
 
-Imported only where the dbt task group is built (cosmos is heavy).
+Under the scheduler each such task starts in the triggerer (`start_from_trigger`, ModelDoneTrigger)
+and, in the common case (built, tests passed), ends there: a worker process imports Cosmos and
+parses the DAG file, ~15 s a task with many at once on 2 cores, most of what the group cost on top
+of a plain `dbt build`. `airflow dags test` never starts a task from a trigger: it runs `execute`,
+the worker's path, as does every outcome but success (ModelDoneTrigger).
+
+Imported only where the dbt task group is built and by the triggerer (cosmos is heavy).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from airflow.exceptions import AirflowException
+from airflow.triggers.base import StartTriggerArgs, TaskSuccessEvent, TriggerEvent
 from cosmos.operators._watcher.aggregation import get_tests_status_xcom_key
-from cosmos.operators._watcher.state import DbtTestStatus, get_xcom_val, is_producer_task_terminated
+from cosmos.operators._watcher.state import (
+    DbtTestStatus,
+    get_status_xcom_key,
+    get_xcom_val,
+    is_dbt_node_status_success,
+    is_producer_task_terminated,
+)
 from cosmos.operators._watcher.triggerer import WatcherTrigger
 from cosmos.operators.watcher import DbtRunWatcherOperator, DbtSeedWatcherOperator, DbtSnapshotWatcherOperator
 
@@ -91,6 +106,70 @@ class _WithTests:
         # the trigger fires on the tests' final status, or when the producer ended without it
         if not self._tests_passed(context):
             raise AirflowException(f"dbt tests of model '{self.model_unique_id}' have no final status: {event}")
+
+    def resume_on_worker(self, context: Any, event: Any = None) -> None:
+        """Started in the triggerer, which saw no plain success: the worker's path from the start
+        (`execute`), which raises the same errors and, on a retry, builds the node by itself."""
+        self.log.info("the triggerer handed the task over: %s", event)
+        self.execute(context)
+
+
+class ModelDoneTrigger(WatcherTrigger):
+    """Where a model task starts under the scheduler (start_from_trigger). The task ends here, a
+    success, when its node was built and, when it has tests, their aggregated status is `pass`; any
+    other outcome (node failed or skipped, a test failed, the producer ended without reporting, or
+    a retry, which runs dbt for the node) resumes it on a worker at `resume_on_worker`.
+
+    The run, DAG and map index come from the task instance the triggerer gives the trigger (its
+    arguments are fixed when the DAG is parsed)."""
+
+    def __init__(
+        self, model_unique_id: str, producer_task_id: str, poke_interval: float = 5.0, has_tests: bool = False,
+        dag_id: str = "", run_id: str = "", map_index: int | None = -1,
+    ) -> None:  # fmt: skip
+        super().__init__(model_unique_id, producer_task_id, dag_id, run_id, map_index, poke_interval)
+        self.has_tests = has_tests
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return f"{__name__}.{type(self).__name__}", {
+            "model_unique_id": self.model_unique_id,
+            "producer_task_id": self.producer_task_id,
+            "poke_interval": self.poke_interval,
+            "has_tests": self.has_tests,
+            "dag_id": self.dag_id,
+            "run_id": self.run_id,
+            "map_index": self.map_index,
+        }
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        ti = self.task_instance
+        if ti is not None:
+            self.dag_id, self.run_id, self.map_index = ti.dag_id, ti.run_id, ti.map_index
+            if ti.try_number > 1:
+                yield TriggerEvent({"status": "retry", "try_number": ti.try_number})
+                return
+        # the fewest reads: the triggerer serves every trigger's XCom reads one at a time, and a
+        # layer of the dbt DAG starts at once (Cosmos's own trigger reads 6 per model)
+        node = await self._final(get_status_xcom_key(self.model_unique_id))
+        status = node.get("status") if isinstance(node, dict) else None
+        if not is_dbt_node_status_success(status):
+            yield TriggerEvent({"status": status, "reason": "node"})
+            return
+        if self.has_tests:
+            tests = await self._final(get_tests_status_xcom_key(self.model_unique_id))
+            if tests != DbtTestStatus.PASS:
+                yield TriggerEvent({"status": tests, "reason": "tests"})
+                return
+        self.log.info("%s built%s", self.model_unique_id, "; its dbt tests passed" if self.has_tests else "")
+        yield TaskSuccessEvent()
+
+    async def _final(self, key: str) -> Any:
+        """The producer's XCom `key` once set; None when the producer ended without setting it."""
+        while (value := await self.get_xcom_val(key)) is None:
+            if is_producer_task_terminated(await self._get_producer_task_status()):
+                return await self.get_xcom_val(key)  # it may have pushed it just before ending
+            await asyncio.sleep(self.poke_interval)
+        return value
 
 
 class DbtModelWatcherSensor(_WithTests, DbtRunWatcherOperator):
@@ -167,3 +246,15 @@ def fold_tests_into_models(group, producer, manifest_path: Path) -> None:
     for task in folded:
         task.__class__ = _FOLDED[type(task)]
         task.model_tests = tuple(tests_per_model.get(task.model_unique_id, ()))
+        task.start_from_trigger = True
+        task.start_trigger_args = StartTriggerArgs(
+            trigger_cls=f"{__name__}.{ModelDoneTrigger.__name__}",
+            trigger_kwargs={
+                "model_unique_id": task.model_unique_id,
+                "producer_task_id": task.producer_task_id,
+                "poke_interval": task.poke_interval,
+                "has_tests": bool(task.model_tests),
+            },
+            next_method=_WithTests.resume_on_worker.__name__,
+            timeout=task.execution_timeout,
+        )
