@@ -230,3 +230,37 @@ def test_a_customer_change_becomes_a_new_dim_customer_version(dbt_world: DbtWorl
         dbt_world.warehouse.execute(
             "update raw_crm.contacts set payload = %s where id = %s", (psycopg.types.json.Jsonb(original), contact_id)
         )
+
+
+def test_a_retired_provisional_customer_key_keeps_its_history_and_no_current_version(dbt_world: DbtWorld):
+    """A CRM contact no Sage account matches is customer crm:<id>; once its Sage code, e-mail or phone
+    links it to an account, crm:<id> is retired: the snapshot closes its version, and the dimension's
+    one-current-version test accepts a key its source no longer knows (it failed the scale-10 daily
+    run on app:CL001431, when the office created the Sage account the technician's app already used)."""
+    contact_id, customer_id = dbt_world.query(
+        "select i.source_record_id, i.customer_id from intermediate.int_customer_identities_matched as i "
+        "where i.source_system = 'crm' and i.match_method = 'erp_code' order by i.source_record_id limit 1"
+    )[0]
+    provisional = f"crm:{contact_id}"
+    original = dbt_world.query("select payload from raw_crm.contacts where id = %s", (contact_id,))[0][0]
+    # the contact as first entered: no Sage code, no e-mail or phone any account shares
+    dbt_world.warehouse.execute(
+        "update raw_crm.contacts set payload = jsonb_set(payload, '{properties}', payload -> 'properties' "
+        "|| jsonb_build_object('code_client_erp', null, 'email', 'new-' || id || '@example.invalid', 'phone', null, "
+        "'mobilephone', null)) where id = %s",
+        (contact_id,),
+    )
+    try:
+        dbt_world.dbt("build", "--select", "snap_customers", "dim_customer")
+        current = (
+            "select count(*), count(*) filter (where is_current) from marts_build.dim_customer where customer_id = %s"
+        )
+        assert dbt_world.query(current, (provisional,))[0] == (1, 1)
+    finally:
+        # the agent fills the Sage code: the contact joins its account, the provisional key retires
+        dbt_world.warehouse.execute(
+            "update raw_crm.contacts set payload = %s where id = %s", (psycopg.types.json.Jsonb(original), contact_id)
+        )
+        dbt_world.dbt("build", "--select", "snap_customers", "dim_customer")  # its tests included: must pass
+    assert dbt_world.query(current, (provisional,))[0] == (1, 0)  # the history stays, closed
+    assert dbt_world.query(current, (customer_id,))[0][1] == 1
