@@ -28,7 +28,7 @@ from ml_tasks import routing as R  # noqa: E402
 
 DAYS = 60
 # At 10x a weekday holds 40 technicians and 135-176 visits: the spec's GA (100 x 100 plannings)
-# takes 15-21 CPU s a day there and OR-Tools up to 20 s of wall time, so fewer days at that scale.
+# takes 15-21 CPU s a day there, so fewer days at that scale.
 DAYS_AT_SCALE = {1.0: DAYS, 10.0: 10}
 BASELINES = ("genetic", "nearest_neighbour", "ortools_same_technician", "office")
 
@@ -61,6 +61,10 @@ def evaluate(ctx) -> list[dict[str, Any]]:
             "overtime_h": sum(p.overtime_minutes for p in plans) / 60,
             "max_seconds": max(p.solve_seconds for p in plans),
             "mean_seconds": float(np.mean([p.solve_seconds for p in plans])),
+            # A large day is planned in groups (`R.SPLIT_VISITS`): its cost per visit is the one to compare.
+            "max_seconds_per_15_visits": max(
+                15 * p.solve_seconds / day.size for p, day in zip(plans, problems.values(), strict=True) if day.size
+            ),
         }
         print(f"    {name:<24} {totals[name]}", flush=True)
     office = totals["office"]["km"]
@@ -107,8 +111,9 @@ def evaluate(ctx) -> list[dict[str, Any]]:
             target="< 2 s",
             met=prod["max_seconds"] < 2.0,
             score_seconds=prod["mean_seconds"],
-            note=f"mean {prod['mean_seconds']:.2f} s a day; CPU time of the planner's process (wall time on a "
-            "shared machine measures the other users' load; the search's guided phase is capped at 1.2 s of wall time)",
+            note=f"mean {prod['mean_seconds']:.2f} s a day, at most {prod['max_seconds_per_15_visits']:.2f} s per 15 "
+            "visits; CPU time of the planner's process (wall time on a shared machine measures the other users' load; "
+            f"a day of more than {R.SPLIT_VISITS} visits is planned in groups of neighbouring technicians)",
         ),
     ]
 

@@ -141,6 +141,39 @@ def test_the_day_planner_hands_a_visit_to_the_technician_next_door():
     assert frame.groupby("technician_id")["position"].apply(list).to_dict() == {"T1": [1], "T2": [1, 2]}
 
 
+def test_a_large_day_is_planned_in_groups_of_neighbours_never_worse_than_the_office():
+    # 12 technicians 6 km apart, 4 visits each around a neighbour's home (the office's zig-zag):
+    # 48 visits, more than a day solved whole.
+    homes = {f"T{r}{c}": point(6 * c, 6 * r) for r in range(3) for c in range(4)}
+    names = list(homes)
+    rng = np.random.default_rng(7)
+    visits = []
+    for k, tech in enumerate(names):
+        near = (k + 1) % len(names)  # the next technician's home, give or take 2 km
+        for j in range(4):
+            east, north = np.array([6 * (near % 4), 6 * (near // 4)]) + rng.uniform(-2, 2, 2)
+            window = (8 * 60, 12 * 60) if j < 2 else (13 * 60, 18 * 60)
+            visits.append({"id": f"{tech}-{j}", "at": point(east, north), "tech": tech, "window": window,
+                           "duration": 45, "rank": window[0] + j})  # fmt: skip
+    problem = day(visits, homes)
+    assert problem.size > R.SPLIT_VISITS
+    groups = R.technician_groups(problem, R.GROUP_VISITS)
+    load = np.bincount(problem.office_technician, minlength=len(homes))
+    assert len(groups) > 1 and all(load[g].sum() <= R.GROUP_VISITS for g in groups)
+    assert sorted(t for g in groups for t in g) == list(range(len(homes)))
+
+    office, plan = R.office_plan(problem), R.plan_ortools(problem)
+    assert sorted(v for r in plan.routes.values() for v in r) == list(range(problem.size))
+    assert plan.windows_missed == 0 and office.windows_missed == 0
+    for g in groups:
+        # Visits stay in the group of the technician the office gave them ...
+        assert {int(problem.office_technician[v]) for t in g for v in plan.routes[t]} <= set(g)
+        # ... and each group's plan costs no more than the office's.
+        assert sum(plan.plans[t].cost for t in g) <= sum(office.plans[t].cost for t in g) + 1e-6
+    assert plan.total_km < 0.8 * office.total_km
+    assert plan.solve_seconds > 0
+
+
 def test_genetic_algorithm_keeps_the_spec_parameters_and_is_deterministic():
     problem = square()
     a, b = R.plan_genetic(problem, seed=4), R.plan_genetic(problem, seed=4)
