@@ -120,11 +120,12 @@ def scale_stages_rows(scale: dict | None) -> list[str]:
     if not scale:
         return []
     m = scale["machine"]
-    where = f"scale_stages ({scale['measured_at'][:10]}, {m['cores']} cores, load {m['load_1m']} at start)"
     lines = []
     worlds = [w for w in scale["worlds"].values() if "daily" in w]
     for w in worlds:
         full, daily = w["full"], w["daily"]
+        when = w.get("measured_at", scale["measured_at"])[:10]
+        where = f"scale_stages ({when}, {m['cores']} cores, load {w.get('load_1m_before', m['load_1m'])} at start)"
         lines.append(
             f"| scale {w['scale']:g}, {w['years']} y of history: full backfill / one daily run (peak RSS, Postgres excluded) "
             f"| {full['total_s']:.0f} s ({full['peak_rss_mb']} MB) / {daily['total_s']:.0f} s ({daily['peak_rss_mb']} MB): "

@@ -59,7 +59,7 @@ LOGS = ROOT / "build" / "benchmarks" / "scale_stages"
 ISSUE_SCALES = (1.0, 10.0, 100.0)
 # why the scales absent from the results were not run (shown in the summary table)
 NOT_MEASURED_WHY = (
-    "not run on this 2-core machine: the scale-10 full backfill took about 31 min through Airflow, and a "
+    "not run on this 2-core machine: the scale-10 full backfill took about 20 min through Airflow, and a "
     "scale-100 world (about 30,000 customers, 3.5 million tickets) would hold the machine for hours"
 )
 INGEST = demo.PIPELINE[: demo.PIPELINE.index("transform")]
@@ -379,7 +379,10 @@ def release_mailbox() -> int:
 def measure_world(scale: float, years: int, end: date, runs: int) -> dict:
     name = f"scale {scale:g}, {years} year{'s' if years > 1 else ''}"
     log(f"\n===== {name}, end date {end}")
-    world: dict = {"scale": scale, "years": years, "end_date": end.isoformat(), "load_1m_before": machine()["load_1m"]}
+    world: dict = {
+        "scale": scale, "years": years, "end_date": end.isoformat(), "measured_at": datetime.now(UTC).isoformat(),
+        "load_1m_before": machine()["load_1m"],
+    }  # fmt: skip
     world["setup_s"] = reset_world(scale, years, end)
     full_after = datetime.combine(end, datetime.min.time(), demo.PARIS)
     daily_after = full_after + timedelta(days=1)
