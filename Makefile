@@ -85,7 +85,7 @@ status:
 lint: install
 	@$(RUN) ruff check dags plugins ml_tasks simulators scripts benchmarks tests
 	@$(RUN) ruff format --check dags plugins ml_tasks simulators scripts benchmarks tests
-	@$(RUN) sqlfluff lint dbt_project/models --disable-progress-bar
+	@$(RUN) sqlfluff lint dbt_project/models --disable-progress-bar --processes 2
 
 benchmarks: up install-bi browser
 	@$(RUN) python benchmarks/run_all.py

@@ -6,6 +6,7 @@ through the Task SDK (XCom.get_one, RuntimeTaskInstance.get_task_states)."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from types import SimpleNamespace
 
 import pytest
@@ -18,6 +19,13 @@ from cs_analytics.transform.watcher import ModelDoneTrigger
 MODEL = "model.cs_analytics.fct_calls"
 PRODUCER = "dbt.dbt_producer_watcher"
 RUN_ID = "scheduled__2026-12-03T00:00:00+00:00"
+
+
+def _run(make_coroutine):
+    """The trigger's coroutine on an event loop of its own thread: an earlier test in the same
+    pytest process may leave a loop marked running in the main one (asyncio.run then refuses)."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(make_coroutine())).result()
 
 
 def _event(xcoms: dict, producer_state: str | None, has_tests: bool = True, try_number: int = 1, monkeypatch=None):
@@ -44,7 +52,7 @@ def _event(xcoms: dict, producer_state: str | None, has_tests: bool = True, try_
     async def first():
         return await asyncio.wait_for(anext(trigger.run()), timeout=5)
 
-    return asyncio.run(first()), reads
+    return _run(first), reads
 
 
 def _node(status: str) -> dict:
@@ -110,7 +118,7 @@ def test_waits_for_the_tests_while_the_producer_runs(monkeypatch):
     trigger.task_instance = SimpleNamespace(
         dag_id="transform", run_id=RUN_ID, map_index=-1, try_number=1, task_id="dbt.fct_calls_run"
     )
-    event = asyncio.run(asyncio.wait_for(anext(trigger.run()), timeout=5))
+    event = _run(lambda: asyncio.wait_for(anext(trigger.run()), timeout=5))
     assert isinstance(event, TaskSuccessEvent) and polls >= 3
 
 
