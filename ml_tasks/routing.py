@@ -19,8 +19,9 @@ definition of a violation):
   office's plan to a local optimum (no time limit decides the plan: the same whatever the
   machine's load); if a window is still missed, again from scratch with the windows hard. Never
   worse than the office's plan. A day of more than `SPLIT_VISITS` visits is planned in groups of
-  neighbouring technicians, each with the visits the office gave them. It may hand a visit to another technician (the customer booked a
-  window, not a person); `reassign=False` keeps the office's assignment and only reorders;
+  neighbouring technicians, each with the visits the office gave them. It may hand a visit to
+  another technician (the customer booked a window, not a person); `reassign=False` keeps the
+  office's assignment and only reorders;
 - `plan_genetic` — the specification's algorithm on whole-day plannings: population 100, 100
   generations, the best 20% kept, crossover, mutation; a planning is a random key per visit
   (integer part: the technician, fraction: the order); fitness = km + penalties;
@@ -36,6 +37,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -242,17 +244,23 @@ class DayProblem:
         lon = np.concatenate([self.homes[:, 1], self.longitude])
         return haversine_km(lat[:, None], lon[:, None], lat[None, :], lon[None, :]) * self.rules.road_factor
 
+    def _visit_fields(self, v: np.ndarray) -> dict[str, Any]:
+        """These visits' own fields, as RouteProblem and DayProblem both take them."""
+        return {
+            "ids": tuple(self.ids[i] for i in v),
+            "latitude": self.latitude[v],
+            "longitude": self.longitude[v],
+            "window_start": self.window_start[v],
+            "window_end": self.window_end[v],
+            "duration": self.duration[v],
+        }
+
     def route(self, tech: int, visits: list[int]) -> RouteProblem:
         v = np.asarray(visits, dtype=int)
         places = np.concatenate([[tech], len(self.technicians) + v]).astype(int)
         return RouteProblem(
             home=(float(self.homes[tech, 0]), float(self.homes[tech, 1])),
-            ids=tuple(self.ids[i] for i in v),
-            latitude=self.latitude[v],
-            longitude=self.longitude[v],
-            window_start=self.window_start[v],
-            window_end=self.window_end[v],
-            duration=self.duration[v],
+            **self._visit_fields(v),
             rules=self.rules,
             road_km=self.road_km[np.ix_(places, places)],
         )
@@ -265,12 +273,7 @@ class DayProblem:
         group = DayProblem(
             technicians=tuple(self.technicians[t] for t in techs),
             homes=self.homes[techs],
-            ids=tuple(self.ids[v] for v in visits),
-            latitude=self.latitude[visits],
-            longitude=self.longitude[visits],
-            window_start=self.window_start[visits],
-            window_end=self.window_end[visits],
-            duration=self.duration[visits],
+            **self._visit_fields(visits),
             office_technician=np.array([position[int(t)] for t in self.office_technician[visits]], dtype=int),
             office_rank=self.office_rank[visits],
             rules=self.rules,
