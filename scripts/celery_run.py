@@ -37,15 +37,12 @@ from pathlib import Path
 
 import psycopg
 
+from scripts.demo import INGESTION
 from scripts.stack import redis_command
 
 REPO = Path(__file__).resolve().parents[1]
 WORKERS = ("worker-a", "worker-b")
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
-INGESTION = (
-    "ingest_crm", "ingest_cti", "ingest_erp", "ingest_mobile_app", "ingest_portal_analytics", "ingest_mailbox",
-    "ingest_weather",
-)  # fmt: skip
 # ml_training is weekly; a fresh warehouse has no champion model until it has run once
 DAILY = (INGESTION, ("transform",), ("ml_training",), ("ml_scoring",), ("alerts", "report_daily"))
 
