@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
@@ -104,9 +105,12 @@ def dbt_parse() -> None:
     say("   dbt manifest written (dbt_project/target/manifest.json)")
 
 
-def dags_test(dag_id: str, logical_date: datetime, log_dir: Path = LOGS, env: dict[str, str] | None = None) -> float:
+def dags_test(
+    dag_id: str, logical_date: datetime, log_dir: Path = LOGS, env: dict[str, str] | None = None,
+    run_created: threading.Event | None = None,
+) -> float:  # fmt: skip
     """Run one DAG with `airflow dags test`, printing a line per finished task; SystemExit on failure.
-    Returns its wall time in seconds."""
+    Sets `run_created` once its DAG run exists (or it ended). Returns its wall time in seconds."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{dag_id}.log"
     start = time.time()
@@ -124,6 +128,8 @@ def dags_test(dag_id: str, logical_date: datetime, log_dir: Path = LOGS, env: di
         assert proc.stdout is not None
         for line in proc.stdout:
             log.write(line)
+            if run_created is not None and "Created dag run" in line:
+                run_created.set()
             m = _TASK_STATE.search(line)
             if m:
                 states.append(m.group(1))
@@ -135,6 +141,8 @@ def dags_test(dag_id: str, logical_date: datetime, log_dir: Path = LOGS, env: di
                     failed.append(task)
                 say(f"   {dag_id:<18} {task:<48} {state:<10} {time.time() - start:6.1f}s")
         rc = proc.wait()
+    if run_created is not None:
+        run_created.set()
     if rc != 0 or failed or "state=failed" in log_path.read_text()[-3000:]:
         tail = "".join(log_path.read_text().splitlines(keepends=True)[-40:])
         raise SystemExit(
@@ -152,8 +160,16 @@ def dags_test_together(
     (imports, parsing the DAG folder, the in-process execution API: ~15 s against ~1-5 s of work at
     the default scale), so two at a time on 2 cores nearly halve the stage. Every DAG runs to its
     end; SystemExit naming each one that failed. Returns each DAG's wall time in seconds."""
+    (first, first_when), *rest = runs
+    first_created = threading.Event()
     with ThreadPoolExecutor(max_workers=at_once) as pool:
-        futures = {dag_id: pool.submit(dags_test, dag_id, when, log_dir, env) for dag_id, when in runs}
+        futures = {first: pool.submit(dags_test, first, first_when, log_dir, env, first_created)}
+        # Each `dags test` first writes every DAG of the folder to the metadata database: on a
+        # fresh one, two such first writes at once collide (dag_pkey). The others start once the
+        # first has written them and created its run.
+        while not first_created.wait(1) and not futures[first].done():
+            pass
+        futures.update({dag_id: pool.submit(dags_test, dag_id, when, log_dir, env) for dag_id, when in rest})
     failed = [str(f.exception()) for f in futures.values() if f.exception() is not None]
     if failed:
         raise SystemExit("\n".join(failed))
