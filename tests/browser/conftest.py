@@ -22,6 +22,7 @@ from tests.integration.dbt_world import DbtWorld, shared_world
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
 SCREENSHOTS = REPO / "build" / "screenshots"
+_STACK = [sys.executable, str(REPO / "scripts" / "stack.py")]
 
 
 @dataclass
@@ -59,51 +60,72 @@ def run_provision(env: dict[str, str], *args: str, check: bool = True) -> subpro
 
 
 @pytest.fixture(scope="session")
-def bi_world(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> DbtWorld:
+def bi_world(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest, server_url: str) -> DbtWorld:
     from cs_analytics.transform.bi_access import ensure_bi_reader
 
     world = shared_world(tmp_path_factory, request)
     if world.build_returncode != 0:  # type: ignore[attr-defined]
         pytest.fail(f"dbt build of the test world failed:\n{world.build_output[-3000:]}")  # type: ignore[attr-defined]
     ensure_bi_reader(world.warehouse, os.environ["BI_READER_PASSWORD"])
-    _score_the_forecast(world)
+    _score_the_models(world, server_url, tmp_path_factory)
     return world
 
 
-def _score_the_forecast(world: DbtWorld) -> None:
-    """What ml_scoring does after the marts: the production forecast task writes
-    ml.call_volume_forecast (empty when dbt built the world, so the `ml_outputs` marts were
-    built empty), then the `ml_outputs` models are rebuilt and published and the models
-    dashboard shows it."""
+def _score_the_models(world: DbtWorld, server_url: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """What ml_training and ml_scoring do after the marts, as of the world's last day, through
+    the production functions: each model writes its `ml` table (churn and segments are trained
+    first: scoring needs a champion, here in a throw-away MLflow registry), then the
+    `ml_outputs` marts are rebuilt and published, so the models dashboard and the plannings'
+    travel times show what a scoring run wrote."""
     import pendulum
 
+    from cs_analytics.ml import anomalies, churn, routes, segmentation
     from cs_analytics.ml.forecast import run_call_forecast
+    from cs_analytics.ml.registry import ModelRegistry
+    from cs_analytics.transform.publish import publish_ml_outputs
+    from tests.conftest import throwaway_database
 
-    last_day = world.query("select max(kpi_date) from marts.mart_kpi_daily")[0][0]
-    if world.query(
-        "select to_regclass('ml.call_volume_forecast') is not null "
-        "and exists (select 1 from ml.call_volume_forecast)"  # the schema module creates it empty
-    )[0][0]:
+    if world.query("select to_regclass('ml.churn_scores') is not null and exists (select 1 from ml.churn_scores)")[0][
+        0
+    ]:
         return  # another module of the session scored it already
+    wh = world.warehouse
+    as_of = world.query("select max(kpi_date) from marts.mart_kpi_daily")[0][0]
     saved = os.environ.get("AIRFLOW_CONN_WAREHOUSE")
     os.environ["AIRFLOW_CONN_WAREHOUSE"] = world.warehouse_url
     try:
-        end = pendulum.datetime(last_day.year, last_day.month, last_day.day, tz="Europe/Paris").add(days=1)
+        end = pendulum.datetime(as_of.year, as_of.month, as_of.day, tz="Europe/Paris").add(days=1)
         run_call_forecast({"data_interval_end": end, "run_id": "browser_tests"})
     finally:
         if saved is None:
             os.environ.pop("AIRFLOW_CONN_WAREHOUSE", None)
         else:
             os.environ["AIRFLOW_CONN_WAREHOUSE"] = saved
-    world.dbt("run", "--select", "tag:ml_outputs")
-    # built into the hidden build schema like every mart: published as ml_scoring does
-    from cs_analytics.transform.publish import publish_ml_outputs
+    routes.plan_next_day(wh, as_of, run_id="browser_tests")
+    anomalies.score(wh, as_of)
+    with throwaway_database(server_url, "browser_mlflow") as url:
+        registry = ModelRegistry(
+            url.replace("postgresql://", "postgresql+psycopg2://", 1), tmp_path_factory.mktemp("mlruns")
+        )
+        for model in (churn, segmentation):
+            model.train(wh, registry, as_of, run_id="browser_tests")
+            model.score(wh, registry, as_of)
+    # built into the hidden build schema like every mart, then published as ml_scoring does
+    world.dbt("build", "--select", "tag:ml_outputs")  # with their tests, on real scores
+    publish_ml_outputs(wh, world.root / "dbt_target" / "manifest.json")
 
-    publish_ml_outputs(world.warehouse, world.root / "dbt_target" / "manifest.json")
+
+@dataclass
+class _SupersetBoot:
+    env: dict[str, str]
+    proc: subprocess.Popen
+    log: Path
 
 
 @pytest.fixture(scope="session")
-def superset(bi_world: DbtWorld, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SupersetInstance]:
+def superset_boot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_SupersetBoot]:
+    """`stack.py bi-up` started in the background: Superset's metadata migrations (~45 s on one
+    core) need no warehouse, so they run while `bi_world` builds the dbt world."""
     for key in ("BI_ADMIN_PASSWORD", "BI_USERS_PASSWORD", "BI_READER_PASSWORD", "SUPERSET_SECRET_KEY"):
         if not os.environ.get(key):
             pytest.fail(f"{key} is not set: run the tests with `make test` (or scripts/run.sh pytest)")
@@ -117,25 +139,38 @@ def superset(bi_world: DbtWorld, tmp_path_factory: pytest.TempPathFactory) -> It
         "SUPERSET_DATABASE_URL": f"sqlite:///{home / 'superset.db'}?check_same_thread=false",
         "BI_PORT": str(port),
         "BI_URL": f"http://127.0.0.1:{port}",
-        "BI_WAREHOUSE_URL": bi_world.warehouse_url,
     }
-    stack = [sys.executable, str(REPO / "scripts" / "stack.py")]
-    up = subprocess.run([*stack, "bi-up"], env=env, cwd=REPO, capture_output=True, text=True, timeout=900)
+    log = home / "bi-up.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([*_STACK, "bi-up"], env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
     try:
-        if up.returncode != 0:
-            pytest.fail(f"Superset did not start:\n{up.stderr[-4000:]}")
-        provisioned = run_provision(env)
-        yield SupersetInstance(
-            url=env["BI_URL"],
-            env=env,
-            world=bi_world,
-            admin_user=env.get("BI_ADMIN_USER", "admin"),
-            admin_password=env["BI_ADMIN_PASSWORD"],
-            users_password=env["BI_USERS_PASSWORD"],
-            provision_output=provisioned.stdout,
-        )
+        yield _SupersetBoot(env, proc, log)
     finally:
-        subprocess.run([*stack, "bi-down"], env=env, cwd=REPO, capture_output=True, timeout=120)
+        if proc.poll() is None:
+            proc.kill()
+        subprocess.run([*_STACK, "bi-down"], env=env, cwd=REPO, capture_output=True, timeout=120)
+
+
+# superset_boot before bi_world: pytest sets fixtures up in this order, so Superset starts first
+@pytest.fixture(scope="session")
+def superset(superset_boot: _SupersetBoot, bi_world: DbtWorld) -> SupersetInstance:
+    try:
+        returncode = superset_boot.proc.wait(timeout=900)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"Superset did not start within 900 s:\n{superset_boot.log.read_text()[-4000:]}")
+    if returncode != 0:
+        pytest.fail(f"Superset did not start:\n{superset_boot.log.read_text()[-4000:]}")
+    env = {**superset_boot.env, "BI_WAREHOUSE_URL": bi_world.warehouse_url}
+    provisioned = run_provision(env)
+    return SupersetInstance(
+        url=env["BI_URL"],
+        env=env,
+        world=bi_world,
+        admin_user=env.get("BI_ADMIN_USER", "admin"),
+        admin_password=env["BI_ADMIN_PASSWORD"],
+        users_password=env["BI_USERS_PASSWORD"],
+        provision_output=provisioned.stdout,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -47,6 +47,9 @@ def card(page, code: str) -> float:
 def screenshot(page, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
+    # ECharts draws a line left to right over about a second: a screenshot taken as soon as the
+    # data is in shows the series cut short (the forecast missing altogether)
+    page.wait_for_timeout(1500)
     page.screenshot(path=str(path), full_page=True)
     return path
 
@@ -108,8 +111,16 @@ def test_operations_dashboard_shows_todays_alerts_and_the_week(admin_page, super
     assert card(page, "quotes_awaiting_decision") == day[1]
     assert card(page, "technicians_without_time_entries") == day[2]
     assert (card(page, "tickets_created"), card(page, "tickets_closed"), card(page, "tickets_open")) == tuple(week)
+    # the mail tile is the shared mailbox's day (mart_kpi_mailbox_daily), not the CRM's tickets
+    mails = superset.world.query(
+        "select emails_received, emails_handled, emails_waiting from marts.mart_kpi_mailbox_daily where kpi_date = %s",
+        (day[3],),
+    )[0]
+    assert (card(page, "emails_received"), card(page, "emails_answered"), card(page, "emails_waiting")) == mails
     body = page.inner_text("body")
-    assert "source à venir" in body and "cible < 4 h" in body and "cible > 70 %" in body
+    assert "source à venir" not in body and "cible < 4 h" in body and "cible > 70 %" in body
+    # the planning carries the route plan's travel times (ml.technician_routes of the planning day)
+    assert "min de trajet" in body
     screenshot(page, "operations")
 
 
@@ -133,23 +144,58 @@ def test_technician_dashboard_filters_to_one_technician(admin_page, superset: Su
     screenshot(page, "technician")
 
 
-def test_models_dashboard_shows_the_forecast_and_names_what_is_to_come(admin_page, superset: SupersetInstance):
+def chart_rows(opened: Opened, column: str) -> list[dict]:
+    """The rows of the dashboard's chart data that carry `column`."""
+    return [
+        row for response in opened.chart_responses for result in response["body"].get("result", [])
+        for row in result.get("data", []) if row.get(column) is not None
+    ]  # fmt: skip
+
+
+def test_models_dashboard_shows_every_models_output(admin_page, superset: SupersetInstance):
     opened = open_dashboard(admin_page, superset.url, "models", n_charts("models"))
     assert_no_chart_error(opened, "models")
+    world = superset.world
     # the forecast drawn is the latest one of ml.call_volume_forecast, through the ml_outputs views
-    expected = superset.world.query(
+    expected = world.query(
         "select round(yhat::numeric, 1) from ml.call_volume_forecast "
         "where forecast_date = (select max(forecast_date) from ml.call_volume_forecast) and horizon_days = 1"
     )[0][0]
-    drawn = [
-        row for response in opened.chart_responses for result in response["body"].get("result", [])
-        for row in result.get("data", []) if row.get("forecast_calls") is not None
-    ]  # fmt: skip
+    drawn = chart_rows(opened, "forecast_calls")
     assert len(drawn) == 30
     assert min(drawn, key=lambda row: row["day"])["forecast_calls"] == float(expected)
+    # customers at risk: the latest run's 25 highest scores, those in the retention campaign with its action
+    riskiest = world.query(
+        "select customer_id, score from ml.churn_scores "
+        "where as_of_date = (select max(as_of_date) from ml.churn_scores) order by score desc, customer_id limit 25"
+    )
+    in_campaign = world.query(
+        "select count(*) from ml.retention_campaign where as_of_date = (select max(as_of_date) from ml.churn_scores)"
+    )[0][0]
+    shown = chart_rows(opened, "churn_score")
+    assert sorted(row["churn_score"] for row in shown) == sorted(score for _, score in riskiest)
+    assert len([row for row in shown if row["campaign_action"] != "aucune (hors campagne)"]) == min(in_campaign, 25)
+    top_name = world.query(
+        "select customer_name from marts.dim_customer where is_current and customer_id = %s", (riskiest[0][0],)
+    )[0][0]
+    assert top_name in [row["customer_name"] for row in shown]
+    # segments: every customer scored is in one bar, the six segments are listed with their actions
+    segmented = world.query(
+        "select segment, count(*) from ml.customer_segments "
+        "where as_of_date = (select max(as_of_date) from ml.customer_segments) group by segment"
+    )
+    bars = {row["segment_label"]: row["customers"] for row in chart_rows(opened, "customers") if "segment_label" in row}
+    assert sum(bars.values()) == sum(n for _, n in segmented) and len([n for n in bars.values() if n]) == len(segmented)
     body = opened.page.inner_text("body")
-    assert "Prévision des appels" in body
-    assert body.count("source à venir") >= 3
+    assert "Programme fidélité premium" in body  # the VIP segment's action, from the seed
+    # anomalies of the last 30 days, with their French explanation
+    recent = world.query(
+        "select explanation from ml.anomalies where anomaly_date > "
+        "(select max(last_detected_on) from ml.anomalies) - 30 order by anomaly_date desc, kind limit 1"
+    )
+    if recent:
+        assert recent[0][0][:40] in body
+    assert "source à venir" not in body
     screenshot(opened.page, "models")
 
 
@@ -177,6 +223,8 @@ def test_a_technician_sees_only_their_own_rows(browser, superset: SupersetInstan
         )[0][0]
         rows = page.locator('[data-test-chart-name^="Mes rendez-vous"] tbody tr')
         assert rows.count() == appointments
+        if appointments:  # the planning day was planned (ml.technician_routes): each visit says where it stands
+            assert "pas encore calculé" not in body and ("min de trajet" in body or "confiée à un collègue" in body)
         screenshot(page, "technician-login")
         # and the operations dashboard is not theirs
         listed = page.request.get(f"{superset.url}/api/v1/dashboard/").json()["result"]

@@ -246,6 +246,31 @@ def test_the_models_dashboard_view_shows_the_first_forecast(pipeline):
     assert rows[0] == (30, END)
 
 
+def test_the_models_tiles_and_the_plannings_show_what_ml_scoring_wrote(pipeline):
+    """The other ml_outputs marts, rebuilt after the scoring run: the customers at risk carry the
+    day's retention campaign, every segmented customer is in a segment's count, the anomalies
+    tile lists the last 30 days', and the planning day's visits carry the route plan."""
+    wh = pipeline["wh"]
+    at_risk, campaign, segmented, scored, listed, recent = wh.query(
+        "select (select count(*) filter (where is_in_campaign) from marts.pres_churn_risk where as_of_date = %(d)s), "
+        "(select count(*) from ml.retention_campaign where as_of_date = %(d)s), "
+        "(select sum(customers) from marts.pres_customer_segments where as_of_date = %(d)s), "
+        "(select count(*) from ml.customer_segments where as_of_date = %(d)s), "
+        "(select count(*) from marts.pres_anomalies), "
+        "(select count(*) from ml.anomalies where anomaly_date > %(d)s::date - 30)",
+        {"d": END},
+    )[0]
+    assert at_risk == campaign and segmented == scored > 0 and listed == recent
+    planned, routed, unplanned = wh.query(
+        "select count(*) filter (where appointments.route_order is not null), "
+        "(select count(*) from ml.technician_routes where route_date = min(appointments.planning_date) "
+        "and technician_id = office_technician_id), "
+        "count(*) filter (where appointments.travel_label like '%%pas encore calculé%%') "
+        "from marts.pres_technician_appointments as appointments"
+    )[0]
+    assert planned == routed > 0 and unplanned == 0
+
+
 def test_weather_loaded_and_forecast_uses_it(pipeline):
     wh = pipeline["wh"]
     observed, runs, last_run = wh.query(

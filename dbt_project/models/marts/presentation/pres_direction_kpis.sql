@@ -116,7 +116,12 @@ cards as (
                 then current_month.is_cost_per_call_on_target
         end,
         {{ fr_month_label('current_month.month_start') }},
-        'coût par appel',
+        -- null until the month is final (mart_kpi_monthly): the card says why instead of a blank
+        case
+            when current_month.cost_per_call_eur is not null then 'coût par appel'
+            when not current_month.is_ledger_closed then 'coût par appel : à la clôture des comptes du mois'
+            else 'coût par appel : appels du mois incomplets'
+        end,
         round(current_month.cost_per_call_eur, 2),
         '€'
     from current_month
