@@ -82,6 +82,7 @@ select
         case when planned.technician_id = visits.technician_id then planned.travel_minutes end
     )::integer as travel_minutes,
     (case
+        when visits.is_cancelled then 'annulée'
         when not exists (select from routes) then 'plan de tournée pas encore calculé'
         when planned.intervention_id is null then 'hors tournée'
         -- no colleague's name here: a technician's login reads this column (operations has it below)
@@ -90,7 +91,8 @@ select
             || (case when planned.route_order = 1 then ' depuis le domicile' else '' end)
             || ' · arrivée ' || {{ fr_time('planned.planned_arrival_at') }}
     end)::text as travel_label,
-    (case when planned.technician_id <> visits.technician_id then planned.technician_name end)::text
+    -- empty rather than null: the table shows N/A for a null
+    (case when planned.technician_id <> visits.technician_id then planned.technician_name else '' end)::text
         as planned_technician_name
 from visits
 cross join planning_day
