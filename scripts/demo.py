@@ -56,6 +56,11 @@ class Stages:
             self.timings[name] = round(time.time() - start, 1)
             say(f"   {name}: {self.timings[name]:.1f}s")
 
+    def run_together(self, name: str, runs: list[tuple[str, datetime]]) -> None:
+        """dags_test_together as one stage, each DAG's own seconds listed under it."""
+        seconds = self.run(name, dags_test_together, runs)
+        self.timings.update({f"  dag {dag_id}": s for dag_id, s in seconds.items()})
+
 
 def end_date() -> date:
     if os.environ.get("SIM_END_DATE"):
@@ -116,33 +121,35 @@ def dags_test(
     start = time.time()
     states: list[str] = []
     failed: list[str] = []
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            ["airflow", "dags", "test", dag_id, logical_date.isoformat()],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            cwd=REPO,
-            env=env,
-        )
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            log.write(line)
-            if run_created is not None and "Created dag run" in line:
-                run_created.set()
-            m = _TASK_STATE.search(line)
-            if m:
-                states.append(m.group(1))
-            m = _TASK_END.search(line)
-            if m:
-                task = m.group(1) + (f"[{m.group(2)}]" if m.group(2) not in (None, "-1") else "")
-                state = states[-1] if states else "?"
-                if state in ("failed", "upstream_failed"):
-                    failed.append(task)
-                say(f"   {dag_id:<18} {task:<48} {state:<10} {time.time() - start:6.1f}s")
-        rc = proc.wait()
-    if run_created is not None:
-        run_created.set()
+    try:
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen(
+                ["airflow", "dags", "test", dag_id, logical_date.isoformat()],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                cwd=REPO,
+                env=env,
+            )
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                log.write(line)
+                if run_created is not None and "Created dag run" in line:
+                    run_created.set()
+                m = _TASK_STATE.search(line)
+                if m:
+                    states.append(m.group(1))
+                m = _TASK_END.search(line)
+                if m:
+                    task = m.group(1) + (f"[{m.group(2)}]" if m.group(2) not in (None, "-1") else "")
+                    state = states[-1] if states else "?"
+                    if state in ("failed", "upstream_failed"):
+                        failed.append(task)
+                    say(f"   {dag_id:<18} {task:<48} {state:<10} {time.time() - start:6.1f}s")
+            rc = proc.wait()
+    finally:  # the DAG run exists, or never will: let the others start
+        if run_created is not None:
+            run_created.set()
     if rc != 0 or failed or "state=failed" in log_path.read_text()[-3000:]:
         tail = "".join(log_path.read_text().splitlines(keepends=True)[-40:])
         raise SystemExit(
@@ -167,8 +174,7 @@ def dags_test_together(
         # Each `dags test` first writes every DAG of the folder to the metadata database: on a
         # fresh one, two such first writes at once collide (dag_pkey). The others start once the
         # first has written them and created its run.
-        while not first_created.wait(1) and not futures[first].done():
-            pass
+        first_created.wait()
         futures.update({dag_id: pool.submit(dags_test, dag_id, when, log_dir, env) for dag_id, when in rest})
     failed = [str(f.exception()) for f in futures.values() if f.exception() is not None]
     if failed:
@@ -218,15 +224,13 @@ def main() -> int:
         stages.run("airflow metadata db", airflow_db)
         stages.run("dbt manifest", dbt_parse)
         ingestion = [(dag_id, run_after) for dag_id in INGESTION]
-        seconds = stages.run(f"ingestion, {len(INGESTION)} DAGs 2 at a time", dags_test_together, ingestion)
-        stages.timings.update({f"  dag {dag_id}": s for dag_id, s in seconds.items()})
+        stages.run_together(f"ingestion, {len(INGESTION)} DAGs 2 at a time", ingestion)
         for dag_id in PIPELINE[len(INGESTION) :]:
             stages.run(f"dag {dag_id}", dags_test, dag_id, run_after)
         # the real-time alerts' first quarter hour of business after the history ends, and the
         # latest run of each report: each reads the marts and sends its own messages
         later = [("alerts_intraday", first_business_quarter_hour(run_after)), *latest_report_runs(run_after)]
-        seconds = stages.run("alerts_intraday and reports, 2 at a time", dags_test_together, later)
-        stages.timings.update({f"  dag {dag_id}": s for dag_id, s in seconds.items()})
+        stages.run_together("alerts_intraday and reports, 2 at a time", later)
     except (SystemExit, subprocess.CalledProcessError) as exc:
         ok, error = False, str(exc)
         say(str(exc))
