@@ -3,8 +3,8 @@
 
 For each scale, on throw-away databases of the local cluster:
   1. generate the world, load it with the production loaders and `dbt build` it
-     (benchmarks/quality_gate.py's steps), then write the call forecast with the production
-     task and rebuild the `ml_outputs` views, as ml_scoring does;
+     (benchmarks/quality_gate.py's steps), then write every model's output with the production
+     functions and rebuild the `ml_outputs` marts, as ml_training and ml_scoring do;
   2. start Superset the way `make bi` does (scripts/stack.py bi-up, on a throw-away home and
      port) and provision the dashboards of bi/ onto that warehouse;
   3. in headless Chromium, logged in as the admin, open each dashboard --runs times and time
@@ -62,15 +62,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def score_forecast(wh_url: str, wh: Warehouse, work: Path, db_name: str) -> None:
-    import pendulum
-
-    from cs_analytics.ml.forecast import run_call_forecast
+def score_models(server_url: str, wh: Warehouse, work: Path, db_name: str, stack: ExitStack) -> None:
+    """Every model's output (tests/browser/scoring.py; churn and segments in a throw-away MLflow
+    registry), then the `ml_outputs` marts rebuilt, as ml_scoring does: every tile has data."""
+    from cs_analytics.ml.registry import ModelRegistry
+    from tests.browser.scoring import score_every_model
 
     last_day = wh.query("select max(kpi_date) from marts.mart_kpi_daily")[0][0]
-    os.environ["AIRFLOW_CONN_WAREHOUSE"] = wh_url
-    end = pendulum.datetime(last_day.year, last_day.month, last_day.day, tz="Europe/Paris").add(days=1)
-    run_call_forecast({"data_interval_end": end, "run_id": "benchmark"})
+    _, registry_url = stack.enter_context(scratch_db(server_url, "bench_bi_mlflow", False))
+    registry = ModelRegistry(registry_url.replace("postgresql://", "postgresql+psycopg2://", 1), work / "mlruns")
+    score_every_model(wh, last_day, registry, "benchmark")
     env = {**os.environ, "WAREHOUSE_DB": db_name}
     subprocess.run(
         ["dbt", "run", "--select", "tag:ml_outputs", "--project-dir", str(ROOT / "dbt_project"),
@@ -102,7 +103,7 @@ def measure_scale(scale: float, years: int, runs: int, server_url: str, stack: E
         if dbt["returncode"] != 0:
             raise SystemExit(f"dbt build failed at scale {scale:g}: {dbt['summary']} (see {work / 'dbt_build.log'})")
         ensure_bi_reader(wh, os.environ["BI_READER_PASSWORD"])
-        score_forecast(wh_url, wh, work, wh_name)
+        score_models(server_url, wh, work, wh_name, stack)
     calls = wh.query("select count(*) from marts.fct_calls")[0][0]
 
     port = free_port()

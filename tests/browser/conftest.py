@@ -72,47 +72,27 @@ def bi_world(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRe
 
 
 def _score_the_models(world: DbtWorld, server_url: str, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """What ml_training and ml_scoring do after the marts, as of the world's last day, through
-    the production functions: each model writes its `ml` table (churn and segments are trained
-    first: scoring needs a champion, here in a throw-away MLflow registry), then the
-    `ml_outputs` marts are rebuilt and published, so the models dashboard and the plannings'
-    travel times show what a scoring run wrote."""
-    import pendulum
-
-    from cs_analytics.ml import anomalies, churn, routes, segmentation
-    from cs_analytics.ml.forecast import run_call_forecast
+    """Every model writes its `ml` table (tests/browser/scoring.py, churn and segments in a
+    throw-away MLflow registry), then the `ml_outputs` marts are rebuilt and published as
+    ml_scoring does, so the models dashboard and the plannings' travel times show a scoring run."""
     from cs_analytics.ml.registry import ModelRegistry
     from cs_analytics.transform.publish import publish_ml_outputs
+    from tests.browser.scoring import score_every_model
     from tests.conftest import throwaway_database
 
     if world.query("select to_regclass('ml.churn_scores') is not null and exists (select 1 from ml.churn_scores)")[0][
         0
     ]:
         return  # another module of the session scored it already
-    wh = world.warehouse
     as_of = world.query("select max(kpi_date) from marts.mart_kpi_daily")[0][0]
-    saved = os.environ.get("AIRFLOW_CONN_WAREHOUSE")
-    os.environ["AIRFLOW_CONN_WAREHOUSE"] = world.warehouse_url
-    try:
-        end = pendulum.datetime(as_of.year, as_of.month, as_of.day, tz="Europe/Paris").add(days=1)
-        run_call_forecast({"data_interval_end": end, "run_id": "browser_tests"})
-    finally:
-        if saved is None:
-            os.environ.pop("AIRFLOW_CONN_WAREHOUSE", None)
-        else:
-            os.environ["AIRFLOW_CONN_WAREHOUSE"] = saved
-    routes.plan_next_day(wh, as_of, run_id="browser_tests")
-    anomalies.score(wh, as_of)
     with throwaway_database(server_url, "browser_mlflow") as url:
         registry = ModelRegistry(
             url.replace("postgresql://", "postgresql+psycopg2://", 1), tmp_path_factory.mktemp("mlruns")
         )
-        for model in (churn, segmentation):
-            model.train(wh, registry, as_of, run_id="browser_tests")
-            model.score(wh, registry, as_of)
+        score_every_model(world.warehouse, as_of, registry, "browser_tests")
     # built into the hidden build schema like every mart, then published as ml_scoring does
     world.dbt("build", "--select", "tag:ml_outputs")  # with their tests, on real scores
-    publish_ml_outputs(wh, world.root / "dbt_target" / "manifest.json")
+    publish_ml_outputs(world.warehouse, world.root / "dbt_target" / "manifest.json")
 
 
 @dataclass
