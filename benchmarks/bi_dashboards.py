@@ -66,13 +66,11 @@ def free_port() -> int:
 def score_models(server_url: str, wh: Warehouse, work: Path, db_name: str, stack: ExitStack) -> None:
     """Every model's output (tests/browser/scoring.py; churn and segments in a throw-away MLflow
     registry), then the `ml_outputs` marts rebuilt, as ml_scoring does: every tile has data."""
-    from cs_analytics.ml.registry import ModelRegistry
     from tests.browser.scoring import score_every_model
 
     last_day = wh.query("select max(kpi_date) from marts.mart_kpi_daily")[0][0]
     _, registry_url = stack.enter_context(scratch_db(server_url, "bench_bi_mlflow", False))
-    registry = ModelRegistry(registry_url.replace("postgresql://", "postgresql+psycopg2://", 1), work / "mlruns")
-    score_every_model(wh, last_day, registry, "benchmark")
+    score_every_model(wh, last_day, registry_url, work / "mlruns", "benchmark")
     env = {**os.environ, "WAREHOUSE_DB": db_name}
     subprocess.run(
         ["dbt", "run", "--select", "tag:ml_outputs", "--project-dir", str(ROOT / "dbt_project"),

@@ -75,21 +75,16 @@ def _score_the_models(world: DbtWorld, server_url: str, tmp_path_factory: pytest
     """Every model writes its `ml` table (tests/browser/scoring.py, churn and segments in a
     throw-away MLflow registry), then the `ml_outputs` marts are rebuilt and published as
     ml_scoring does, so the models dashboard and the plannings' travel times show a scoring run."""
-    from cs_analytics.ml.registry import ModelRegistry
     from cs_analytics.transform.publish import publish_ml_outputs
     from tests.browser.scoring import score_every_model
     from tests.conftest import throwaway_database
 
-    if world.query("select to_regclass('ml.churn_scores') is not null and exists (select 1 from ml.churn_scores)")[0][
-        0
-    ]:
+    scored = "select to_regclass('ml.churn_scores') is not null and exists (select 1 from ml.churn_scores)"
+    if world.query(scored)[0][0]:
         return  # another module of the session scored it already
     as_of = world.query("select max(kpi_date) from marts.mart_kpi_daily")[0][0]
     with throwaway_database(server_url, "browser_mlflow") as url:
-        registry = ModelRegistry(
-            url.replace("postgresql://", "postgresql+psycopg2://", 1), tmp_path_factory.mktemp("mlruns")
-        )
-        score_every_model(world.warehouse, as_of, registry, "browser_tests")
+        score_every_model(world.warehouse, as_of, url, tmp_path_factory.mktemp("mlruns"), "browser_tests")
     # built into the hidden build schema like every mart, then published as ml_scoring does
     world.dbt("build", "--select", "tag:ml_outputs")  # with their tests, on real scores
     publish_ml_outputs(world.warehouse, world.root / "dbt_target" / "manifest.json")
