@@ -34,7 +34,7 @@ from collections.abc import Mapping
 import psycopg
 from psycopg import sql
 
-from cs_analytics.warehouse import Warehouse
+from cs_analytics.warehouse import Warehouse, retry_cluster_race
 
 log = logging.getLogger(__name__)
 
@@ -111,14 +111,7 @@ def ensure_roles(warehouse: Warehouse, passwords: Mapping[str, str]) -> dict[str
     if unknown:
         raise ValueError(f"unknown warehouse roles {sorted(unknown)}; known: {', '.join(FLOW_ROLES)}")
     ensure_schema(warehouse)  # meta and ml exist before they are granted
-    for attempt in range(5):
-        try:
-            return _apply(warehouse, passwords)
-        except (psycopg.errors.InternalError_, psycopg.errors.UniqueViolation) as exc:
-            # roles are cluster-wide: two databases set up at once may touch the same pg_authid row
-            if attempt == 4 or "concurrently" not in str(exc) and "duplicate key" not in str(exc):
-                raise
-    raise AssertionError("unreachable")
+    return retry_cluster_race(lambda: _apply(warehouse, passwords))
 
 
 def _apply(warehouse: Warehouse, passwords: Mapping[str, str]) -> dict[str, object]:

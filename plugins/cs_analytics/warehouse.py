@@ -70,6 +70,25 @@ def create_schema_if_missing(name: str) -> str:
     return f"do $$ begin if to_regnamespace('{name}') is null then create schema {name}; end if; end $$;"
 
 
+def retry_cluster_race(apply, attempts: int = 5):
+    """`apply()` again when it lost a race on a cluster-wide catalog row. Roles and databases belong
+    to the cluster, and an advisory lock only serialises sessions of one database: two warehouses
+    set up at once (a second environment, parallel tests) can update the same pg_authid row
+    ("tuple concurrently updated") or create the same role (duplicate key); the second attempt
+    finds the work done."""
+    import random
+    import time
+
+    for attempt in range(attempts):
+        try:
+            return apply()
+        except (psycopg.errors.InternalError_, psycopg.errors.UniqueViolation) as exc:
+            if attempt == attempts - 1 or "concurrently" not in str(exc) and "duplicate key" not in str(exc):
+                raise
+            time.sleep(random.uniform(0.05, 0.2) * (attempt + 1))  # out of step with the other session
+    raise AssertionError("unreachable")
+
+
 # ----------------------------------------------------------------------------- COPY text format
 def _escape(text: str) -> str:
     # str.replace runs in C; str.translate with a mapping walks a non-ASCII string in Python (100x slower).
@@ -124,7 +143,8 @@ def copy_rows(
 
 def drop_database(server_url: str, name: str, attempts: int = 60) -> None:
     """DROP DATABASE ... WITH (FORCE), retried: an autovacuum worker on a freshly loaded table
-    cannot be terminated by a non-superuser, but it finishes within moments."""
+    cannot be terminated by a non-superuser, but it finishes within moments; and another session
+    may be revoking PUBLIC's rights on it (bi_access), which updates the same catalog row."""
     import time
 
     for attempt in range(attempts):
@@ -132,7 +152,7 @@ def drop_database(server_url: str, name: str, attempts: int = 60) -> None:
             with psycopg.connect(server_url, autocommit=True) as conn:
                 conn.execute(f'drop database if exists "{name}" with (force)')
             return
-        except psycopg.errors.InsufficientPrivilege:
-            if attempt == attempts - 1:
+        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.InternalError_) as exc:
+            if attempt == attempts - 1 or "concurrently" not in str(exc) and "permission" not in str(exc):
                 raise
             time.sleep(0.5)

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import logging
 
+import psycopg
 from psycopg import sql
 
 from cs_analytics.config import BI_READER_PASSWORD_ENV, bi_reader_password
-from cs_analytics.warehouse import Warehouse
+from cs_analytics.warehouse import Warehouse, retry_cluster_race
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +41,13 @@ def ensure_bi_reader(
     password = password if password is not None else bi_reader_password()
     if not password:
         raise ValueError(f"{BI_READER_PASSWORD_ENV} is not set: the {role} role needs a password")
+    return retry_cluster_race(lambda: _apply(warehouse, password, role, schema))
+
+
+def _apply(warehouse: Warehouse, password: str, role: str, schema: str) -> dict[str, object]:
     r, s = sql.Identifier(role), sql.Identifier(schema)
     with warehouse.transaction() as conn:
-        # Roles are cluster-wide: serialise concurrent runs (other databases, parallel tests).
+        # Serialises this database's concurrent runs; other databases' runs: retry_cluster_race.
         conn.execute("select pg_advisory_xact_lock(hashtext('cs_analytics.bi_reader'))")
         if not conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone():
             # a new role is NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION by default
@@ -128,6 +133,17 @@ def _close_other_databases(conn, warehouse: str) -> list[str]:
             (warehouse,),
         ).fetchall()
     ]
+    closed = []
     for name in names:
-        conn.execute(sql.SQL("revoke connect, temporary on database {} from public").format(sql.Identifier(name)))
-    return names
+        try:
+            with conn.transaction():  # a savepoint: a database dropped since the listing is no error
+                conn.execute(
+                    sql.SQL("revoke connect, temporary on database {} from public").format(sql.Identifier(name))
+                )
+            closed.append(name)
+        except (psycopg.errors.InvalidCatalogName, psycopg.errors.InternalError_) as exc:
+            # dropped before the revoke ("does not exist") or during it ("cache lookup failed")
+            if not isinstance(exc, psycopg.errors.InvalidCatalogName) and "cache lookup failed" not in str(exc):
+                raise
+            log.info("database %s was dropped while %s closed the others", name, warehouse)
+    return closed
