@@ -60,8 +60,11 @@ up: install warehouse-up simulators-up airflow-db dbt-parse warehouse-roles
 demo: up
 	@$(RUN) python scripts/demo.py
 
+# Two pytest-xdist workers: most tests wait on a subprocess or the database half the time, so two
+# at once nearly halve the suite on 2 cores (tests/conftest.py keeps what shares state on one worker).
+TEST_WORKERS ?= 2
 test: up install-bi browser redis lint
-	@$(RUN) python -m pytest $(PYTEST_ARGS)
+	@$(RUN) python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS)
 
 ui: up
 	@$(RUN) python3 scripts/stack.py ui-up

@@ -1,5 +1,9 @@
 """Shared fixtures. Everything that touches a database uses the real local PostgreSQL
-(`make test` starts it), each test in a throw-away database dropped at the end."""
+(`make test` starts it), each test in a throw-away database dropped at the end.
+
+`make test` runs the suite on two pytest-xdist workers (`-n 2 --dist loadgroup`): a module's tests
+stay on one worker, so its module-scoped fixture (a whole pipeline run) is built once; see
+`pytest_collection_modifyitems` for what else must share a worker."""
 
 from __future__ import annotations
 
@@ -13,6 +17,40 @@ import psycopg
 import pytest
 
 from cs_analytics.warehouse import Warehouse, drop_database
+
+# The modules that run Airflow on the local metadata database (`airflow dags test`, the UI): each
+# `dags test` first writes every DAG of the folder to it, and two such writes at once collide.
+AIRFLOW_METADATA = pytest.mark.xdist_group("airflow_metadata")
+# The fixtures of the session's shared dbt world (tests/integration/dbt_world.py): built once per worker.
+_SHARED_WORLD = {"dbt_world", "bi_world"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every module gets one xdist group: AIRFLOW_METADATA where a module says so, one group for the
+    modules on the shared dbt world (it is built once and the modules change it in turn), else the
+    module's own."""
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+    for path, module_items in modules.items():
+        if any(item.get_closest_marker("xdist_group") for item in module_items):
+            continue
+        shares_world = any(_SHARED_WORLD & set(item.fixturenames) for item in module_items)
+        group = pytest.mark.xdist_group("shared_dbt_world" if shares_world else path)
+        for item in module_items:
+            item.add_marker(group)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """On an xdist worker, refuse to run ungrouped: pytest 9.2 ignores the group xdist 3.8 writes
+    into the node id (pytest-xdist#1386), and ungrouped tests would silently build a module's
+    pipeline on both workers at once, colliding in the Airflow metadata DB."""
+    if getattr(session.config.option, "loadgroup", False) and session.items and "@" not in session.items[0].nodeid:
+        raise pytest.UsageError(
+            f"pytest-xdist did not group the tests (pytest {pytest.__version__}; pytest-xdist#1386): "
+            "keep the pytest pinned in requirements.txt, or run without -n"
+        )
 
 
 def url_with_database(url: str, database: str) -> str:

@@ -22,8 +22,9 @@ from pathlib import Path
 import pytest
 
 from tests.browser.conftest import REPO, SCREENSHOTS
+from tests.conftest import AIRFLOW_METADATA
 
-pytestmark = [pytest.mark.integration, pytest.mark.browser]
+pytestmark = [pytest.mark.integration, pytest.mark.browser, AIRFLOW_METADATA]
 
 # The chain the asset graph must read, left to right (plugins/cs_analytics/orchestration.py).
 CHAIN = ["ingest_crm", "raw_crm", "transform", "marts", "ml_scoring", "ml_scores", "alerts"]

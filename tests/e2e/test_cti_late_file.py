@@ -13,8 +13,9 @@ import pytest
 from cs_analytics.warehouse import Warehouse
 from scripts.demo import dags_test
 from simulators.world.config import PARIS
+from tests.conftest import AIRFLOW_METADATA
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, AIRFLOW_METADATA]
 
 HEADER = (
     "call_id;start_time;end_time;caller_number;called_number;direction;queue;wait_seconds;talk_seconds;"

@@ -21,9 +21,9 @@ import psycopg
 import pytest
 
 from cs_analytics.config import PROJECT_ROOT
-from tests.conftest import throwaway_database
+from tests.conftest import AIRFLOW_METADATA, throwaway_database
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, AIRFLOW_METADATA]
 
 DAG_ID = "dbt_failing_test_check"
 _RUN_ID = re.compile(r"run_id=(manual__[^\s,']+)")

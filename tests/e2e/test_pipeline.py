@@ -27,9 +27,9 @@ from simulators.httpbase import serve_in_thread
 from simulators.sinks import inbox, slack_api, smtp_sink
 from simulators.world import WorldConfig
 from simulators.world.config import PARIS
-from tests.conftest import throwaway_database
+from tests.conftest import AIRFLOW_METADATA, throwaway_database
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, AIRFLOW_METADATA]
 
 # A winter Sunday: Mondays ahead are the busiest days, so the forecast-overload alert fires.
 END = date(2026, 1, 11)

@@ -12,6 +12,9 @@ from datetime import date
 from cs_analytics.alerts.notifiers import marts_deadline_missed
 from cs_analytics.alerts.tasks import daily_marts_ready
 from cs_analytics.schema import ensure_schema
+from tests.conftest import AIRFLOW_METADATA
+
+pytestmark = AIRFLOW_METADATA
 
 FAILING_DAG = '''
 """A DAG whose only task fails: the failure notifier's test."""
