@@ -42,6 +42,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(group)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    if getattr(config.option, "numprocesses", None) and config.option.dist != "loadgroup":
+        raise pytest.UsageError("with -n, run with --dist loadgroup (as make test does): see tests/conftest.py")
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """On an xdist worker, refuse to run ungrouped: pytest 9.2 ignores the group xdist 3.8 writes
     into the node id (pytest-xdist#1386), and ungrouped tests would silently build a module's
