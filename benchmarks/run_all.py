@@ -56,18 +56,15 @@ def _load(name: str) -> dict | None:
 def summary_markdown() -> str:
     """The headline figures from the result files present, each with when and where it was measured."""
     lines = ["| measure | value | source |", "|---|---|---|"]
-    overhead = _load("transform_overhead.json")
-    if overhead:
-        m = overhead["machine"]
-        where = f"{overhead['measured_at'][:10]}, {m['cores']} cores / {m['memory_gb']} GB shared, median of {overhead['runs']}"
+    for overhead in filter(None, map(_load, ["transform_overhead.json", "transform_overhead_scale10.json"])):
+        m, scale = overhead["machine"], overhead.get("scale") or "1"
+        where = f"{overhead['measured_at'][:10]}, {m['cores']} cores / {m['memory_gb']} GB, load {m['load_1m']} at the start, median of {overhead['runs']}"
         for name, v in overhead["summary"].items():
             if name == "plain dbt build":
-                lines.append(
-                    f"| plain `dbt build` (scale {overhead.get('scale')}) | {v['wall_s']} s | transform_overhead ({where}) |"
-                )
+                lines.append(f"| plain `dbt build` (scale {scale}) | {v['wall_s']} s | transform_overhead ({where}) |")
             else:
                 lines.append(
-                    f"| {name}: dbt group / whole DAG | {v['dbt_group_s']} s ({v['dbt_group_vs_plain']}x plain) / "
+                    f"| {name} (scale {scale}): dbt group / whole DAG | {v['dbt_group_s']} s ({v['dbt_group_vs_plain']}x plain) / "
                     f"{v['wall_s']} s ({v['dag_vs_plain']}x), {v['tasks']} tasks | transform_overhead |"
                 )
     dlt = _load("loaders_vs_dlt.json")

@@ -21,7 +21,10 @@ generates the world if needed and runs the six ingestion DAGs first.
     nice scripts/run.sh python benchmarks/transform_overhead.py [--runs 3] [--modes watcher:subprocess,local:dbt_runner] [--prepare]
     ... --modes watcher:subprocess,watcher:subprocess@scheduler    # dags test and the scheduler side by side
 
-Prints a table and writes benchmarks/results/transform_overhead.json.
+    SIM_SCALE=10 ... --prepare    # in a clone of its own (.env: other ports): the scale-10 world
+
+Prints a table and writes benchmarks/results/transform_overhead.json (transform_overhead_scale10.json
+at SIM_SCALE=10).
 """
 
 from __future__ import annotations
@@ -46,7 +49,14 @@ from benchmarks.machine import machine  # noqa: E402
 from benchmarks.scale_stages import task_spans, transform_parts  # noqa: E402
 from scripts import demo  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results" / "transform_overhead.json"
+# scale 1 (the default world) in transform_overhead.json, another scale beside it
+_SCALE = os.environ.get("SIM_SCALE", "1")
+RESULTS = (
+    ROOT
+    / "benchmarks"
+    / "results"
+    / ("transform_overhead.json" if float(_SCALE) == 1 else f"transform_overhead_scale{float(_SCALE):g}.json")
+)
 LOGS = ROOT / "build" / "benchmarks" / "transform_overhead"
 _START = re.compile(r"\[DAG TEST\] starting task_id=(\S+)")
 _END = re.compile(r"\[DAG TEST\] end task task_id=(\S+)")
