@@ -38,6 +38,10 @@ select
     customers.city::text as city,
     segments.segment_label::text as segment_label,
     latest.churn_score::integer as churn_score,
+    -- the tile shows ranks 1-25: a filter, not a row limit (Superset flags a table cut at its limit)
+    row_number() over (
+        order by latest.churn_score desc, coalesce(customers.customer_name, latest.customer_id), latest.customer_id
+    )::integer as risk_rank,
     latest.risk_band::text as risk_band,
     array_to_string(latest.reasons, ' ; ')::text as reasons,
     coalesce(campaign.campaign_action, 'aucune (hors campagne)')::text as campaign_action,
