@@ -41,11 +41,17 @@ def ensure_bi_reader(
     password = password if password is not None else bi_reader_password()
     if not password:
         raise ValueError(f"{BI_READER_PASSWORD_ENV} is not set: the {role} role needs a password")
-    return retry_cluster_race(lambda: _apply(warehouse, password, role, schema))
+    # The role (a cluster row) in a transaction of its own, committed at once: another warehouse's
+    # run touching it meanwhile is the race retry_cluster_race retries, and that window stays short.
+    retry_cluster_race(lambda: _apply_role(warehouse, password, role))
+    # Each other database in a statement of its own: a transaction holding several pg_database
+    # rows would deadlock with another warehouse's run closing this one.
+    closed = _close_other_databases(warehouse)
+    return {**retry_cluster_race(lambda: _apply(warehouse, role, schema)), "databases_closed": closed}
 
 
-def _apply(warehouse: Warehouse, password: str, role: str, schema: str) -> dict[str, object]:
-    r, s = sql.Identifier(role), sql.Identifier(schema)
+def _apply_role(warehouse: Warehouse, password: str, role: str) -> None:
+    r = sql.Identifier(role)
     with warehouse.transaction() as conn:
         # Serialises this database's concurrent runs; other databases' runs: retry_cluster_race.
         conn.execute("select pg_advisory_xact_lock(hashtext('cs_analytics.bi_reader'))")
@@ -59,13 +65,18 @@ def _apply(warehouse: Warehouse, password: str, role: str, schema: str) -> dict[
         )
         conn.execute(sql.SQL("alter role {} set default_transaction_read_only = on").format(r))
         conn.execute(sql.SQL("alter role {} set statement_timeout = '120s'").format(r))
+
+
+def _apply(warehouse: Warehouse, role: str, schema: str) -> dict[str, object]:
+    r, s = sql.Identifier(role), sql.Identifier(schema)
+    with warehouse.transaction() as conn:
+        conn.execute("select pg_advisory_xact_lock(hashtext('cs_analytics.bi_reader'))")
         database = conn.execute("select current_database()").fetchone()[0]
         owner = conn.execute("select current_user").fetchone()[0]
         db = sql.Identifier(database)
         conn.execute(sql.SQL("grant connect on database {} to {}").format(db, r))
         # PUBLIC's default TEMP would let any session write temporary tables; the owner keeps its own.
         conn.execute(sql.SQL("revoke temporary on database {} from public").format(db))
-        closed = _close_other_databases(conn, database)
         conn.execute(sql.SQL("create schema if not exists {}").format(s))
         conn.execute(sql.SQL("grant usage on schema {} to {}").format(s, r))
         conn.execute(sql.SQL("grant select on all tables in schema {} to {}").format(s, r))
@@ -113,37 +124,40 @@ def _apply(warehouse: Warehouse, password: str, role: str, schema: str) -> dict[
         "schema": schema,
         "relations": readable,
         "revoked_on": others,
-        "databases_closed": closed,
         "databases_open_to_public": reachable,
     }
 
 
-def _close_other_databases(conn, warehouse: str) -> list[str]:
+def _close_other_databases(warehouse: Warehouse) -> list[str]:
     """Revoke PUBLIC's CONNECT and TEMP on the other databases this user may revoke them on."""
-    names = [
-        row[0]
-        for row in conn.execute(
-            """
-            select datname from pg_database
-            where datallowconn and datname <> %s
-              and (datdba = (select oid from pg_roles where rolname = current_user)
-                   or (select rolsuper from pg_roles where rolname = current_user))
-            order by 1
-            """,
-            (warehouse,),
-        ).fetchall()
-    ]
-    closed = []
-    for name in names:
-        try:
-            with conn.transaction():  # a savepoint: a database dropped since the listing is no error
+    with warehouse.connect(autocommit=True) as conn:
+        names = [
+            row[0]
+            for row in conn.execute(
+                """
+                select datname from pg_database
+                where datallowconn and datname <> current_database()
+                  and (datdba = (select oid from pg_roles where rolname = current_user)
+                       or (select rolsuper from pg_roles where rolname = current_user))
+                order by 1
+                """
+            ).fetchall()
+        ]
+        closed = []
+        for name in names:
+            try:
                 conn.execute(
                     sql.SQL("revoke connect, temporary on database {} from public").format(sql.Identifier(name))
                 )
-            closed.append(name)
-        except (psycopg.errors.InvalidCatalogName, psycopg.errors.InternalError_) as exc:
-            # dropped before the revoke ("does not exist") or during it ("cache lookup failed")
-            if not isinstance(exc, psycopg.errors.InvalidCatalogName) and "cache lookup failed" not in str(exc):
-                raise
-            log.info("database %s was dropped while %s closed the others", name, warehouse)
+                closed.append(name)
+            except (psycopg.errors.InvalidCatalogName, psycopg.errors.InternalError_) as exc:
+                # Dropped before the revoke ("does not exist") or during it ("cache lookup failed",
+                # "tuple concurrently deleted"), or revoked by another warehouse's run at the same
+                # moment ("tuple concurrently updated"): skipped; `databases_open_to_public`
+                # reports any database still open.
+                if not isinstance(exc, psycopg.errors.InvalidCatalogName) and not any(
+                    why in str(exc) for why in ("cache lookup failed", "concurrently")
+                ):
+                    raise
+                log.info("database %s changed or was dropped while closing the others: %s", name, exc)
     return closed
