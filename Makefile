@@ -61,7 +61,8 @@ demo: up
 	@$(RUN) python scripts/demo.py
 
 # Two pytest-xdist workers: most tests wait on a subprocess or the database half the time, so two
-# at once nearly halve the suite on 2 cores (tests/conftest.py keeps what shares state on one worker).
+# at once take about a fifth off the suite on 2 cores (the Airflow-metadata group is the long pole;
+# tests/conftest.py keeps what shares state on one worker).
 TEST_WORKERS ?= 2
 test: up install-bi browser redis lint
 	@$(RUN) python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS)

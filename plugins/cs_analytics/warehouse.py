@@ -153,6 +153,7 @@ def drop_database(server_url: str, name: str, attempts: int = 60) -> None:
                 conn.execute(f'drop database if exists "{name}" with (force)')
             return
         except (psycopg.errors.InsufficientPrivilege, psycopg.errors.InternalError_) as exc:
-            if attempt == attempts - 1 or "concurrently" not in str(exc) and "permission" not in str(exc):
+            retryable = isinstance(exc, psycopg.errors.InsufficientPrivilege) or "concurrently" in str(exc)
+            if attempt == attempts - 1 or not retryable:
                 raise
             time.sleep(0.5)

@@ -194,6 +194,9 @@ def test_incremental_fact_picks_up_a_late_call_and_reruns_idempotently(dbt_world
         dbt_world.warehouse.execute("delete from marts_build.fct_calls where call_id = %s", (late_id,))
 
 
+# what a contact change goes through: the identity resolution (tables), the snapshot, the dimension
+CUSTOMER_VERSIONS = ("path:models/intermediate/customers", "snap_customers", "dim_customer")
+
 def test_a_customer_change_becomes_a_new_dim_customer_version(dbt_world: DbtWorld):
     """VIP flag and city tracked as type 2 through the snapshot: the old version closes when the new opens."""
     contact_id, customer_id = dbt_world.query(
@@ -209,7 +212,7 @@ def test_a_customer_change_becomes_a_new_dim_customer_version(dbt_world: DbtWorl
         (contact_id,),
     )
     try:
-        dbt_world.dbt("build", "--select", "snap_customers", "dim_customer")
+        dbt_world.dbt("build", "--select", *CUSTOMER_VERSIONS)
         versions = dbt_world.query(
             "select version_number, is_vip, city, valid_from, valid_to, is_current from marts_build.dim_customer "
             "where customer_id = %s order by version_number",
@@ -251,7 +254,7 @@ def test_a_retired_provisional_customer_key_keeps_its_history_and_no_current_ver
         (contact_id,),
     )
     try:
-        dbt_world.dbt("build", "--select", "snap_customers", "dim_customer")
+        dbt_world.dbt("build", "--select", *CUSTOMER_VERSIONS)
         current = (
             "select count(*), count(*) filter (where is_current) from marts_build.dim_customer where customer_id = %s"
         )
@@ -261,6 +264,6 @@ def test_a_retired_provisional_customer_key_keeps_its_history_and_no_current_ver
         dbt_world.warehouse.execute(
             "update raw_crm.contacts set payload = %s where id = %s", (psycopg.types.json.Jsonb(original), contact_id)
         )
-        dbt_world.dbt("build", "--select", "snap_customers", "dim_customer")  # its tests included: must pass
+        dbt_world.dbt("build", "--select", *CUSTOMER_VERSIONS)  # its tests included: must pass
     assert dbt_world.query(current, (provisional,))[0] == (1, 0)  # the history stays, closed
     assert dbt_world.query(current, (customer_id,))[0][1] == 1
