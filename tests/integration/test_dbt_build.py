@@ -197,6 +197,7 @@ def test_incremental_fact_picks_up_a_late_call_and_reruns_idempotently(dbt_world
 # what a contact change goes through: the identity resolution (tables), the snapshot, the dimension
 CUSTOMER_VERSIONS = ("path:models/intermediate/customers", "snap_customers", "dim_customer")
 
+
 def test_a_customer_change_becomes_a_new_dim_customer_version(dbt_world: DbtWorld):
     """VIP flag and city tracked as type 2 through the snapshot: the old version closes when the new opens."""
     contact_id, customer_id = dbt_world.query(
