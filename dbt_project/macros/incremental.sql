@@ -1,15 +1,59 @@
-{#- The incremental facts re-read what was loaded since their latest load, minus a lookback
-    window (var incremental_lookback_days): a late CTI file or a CRM record updated days later
-    has a recent `loaded_at`, whatever its event date, so it is picked up; the merge on the
-    unique key makes the overlap harmless. A full refresh reads everything. -#}
-{% macro incremental_window(loaded_at_column='loaded_at') -%}
+{#- The incremental facts re-read the rows of the load batches they have not fully absorbed, by
+    batch, not by clock, so a daily run reads that day's loads however recent the backfill is:
+      - a batch none of whose rows the fact holds (a new load, a late CTI file, a record updated
+        weeks later: its new version carries its new batch), and
+      - a batch not recorded as finished before the fact's previous build started (a load still
+        running then, or one without a record): the CTI loader commits file by file and records
+        its batch after the last file, so the fact may hold part of such a batch.
+    Every loader commits a batch's rows with its record in meta.load_batches, except the CTI's,
+    which records it after its files; both times come from the warehouse's clock, so the test is
+    exact and needs no safety margin. Each fact keeps `batch_id` (the batch of the row's version it
+    merged) and `merged_at` (when: now() of the build, the start of its transaction, before its
+    snapshot). A fact whose merged_at is empty (built before it existed) re-reads everything once;
+    a full refresh reads everything. `batch_columns`: the row's batch columns, named as in the fact
+    (a survey has its invitation's and its answer's); `prefix`: the relation they are read from. -#}
+{% macro incremental_window(batch_columns=['batch_id'], prefix='') -%}
     {%- if is_incremental() -%}
-        {{ loaded_at_column }} > (
-            select coalesce(max(existing.loaded_at), '-infinity'::timestamptz)
-                - interval '{{ var("incremental_lookback_days") }} days'
-            from {{ this }} as existing
+        (
+        {%- for column in batch_columns %}
+            {% if not loop.first %}or {% endif -%}
+            {{ prefix }}{{ column }} not in (
+                select distinct existing.{{ column }} from {{ this }} as existing
+                where existing.{{ column }} is not null
+            )
+            or {{ prefix }}{{ column }} not in (
+                select batches.batch_id from {{ source('loads', 'load_batches') }} as batches
+                where batches.finished_at < (select max(existing.merged_at) from {{ this }} as existing)
+            )
+        {%- endfor %}
         )
     {%- else -%}
         true
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Rows another fact merged since this one's last build (`merged_at_column` is theirs): what an
+    incremental run must look at again because of them; nothing on a full build. -#}
+{% macro merged_since_last_build(merged_at_column) -%}
+    {%- if is_incremental() -%}
+        {{ merged_at_column }} >= (select max(existing.merged_at) from {{ this }} as existing)
+    {%- else -%}
+        false
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Rows archived at the source since the fact merged them: the model leaves archived rows out, so
+    a merge alone would keep them. Pre-hook of the incremental facts, run before the merge in its
+    transaction. It reads the raw table (one row per id, an `archived` column) rather than the
+    staging view, whose DISTINCT ON would sort the whole history again for a handful of rows. -#}
+{% macro delete_archived(key_column, source_name, table_name) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where {{ key_column }} in (
+            select archived.id from {{ source(source_name, table_name) }} as archived
+            where archived.archived
+        )
+    {%- else -%}
+        select 1
     {%- endif -%}
 {%- endmacro %}

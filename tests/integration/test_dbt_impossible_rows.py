@@ -57,10 +57,10 @@ def test_a_share_above_the_threshold_in_the_last_28_days_stops_the_build(dbt_wor
     wh.execute(
         """
         create table public.broken_tickets as
-        select id, payload, _loaded_at from raw_crm.tickets
+        select id, payload, _batch_id, _loaded_at from raw_crm.tickets
         where payload->'properties'->>'hs_pipeline_stage' = '4'
         order by (payload->'properties'->>'createdate') desc limit 40;
-        update raw_crm.tickets t set _loaded_at = now(),
+        update raw_crm.tickets t set _batch_id = 'test-clock-gone-wrong', _loaded_at = now(),
             payload = jsonb_set(t.payload, '{properties,closed_date}', to_jsonb(to_char(
                 ((t.payload->'properties'->>'createdate')::timestamptz - interval '3 hours') at time zone 'UTC',
                 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')))
@@ -76,9 +76,14 @@ def test_a_share_above_the_threshold_in_the_last_28_days_stops_the_build(dbt_wor
         assert proc.returncode != 0
         assert f"Failure in test {SHARE_TEST}" in proc.stdout
     finally:
+        # the corrected versions, as a later load brings them; then the raw rows' lineage as it was
         wh.execute(
-            "update raw_crm.tickets t set payload = b.payload, _loaded_at = now() "
-            "from public.broken_tickets b where b.id = t.id; drop table public.broken_tickets"
+            "update raw_crm.tickets t set payload = b.payload, _batch_id = 'test-clock-fixed', _loaded_at = now() "
+            "from public.broken_tickets b where b.id = t.id"
         )
         dbt_world.dbt("run", "--select", "fct_tickets")
+        wh.execute(
+            "update raw_crm.tickets t set _batch_id = b._batch_id, _loaded_at = b._loaded_at "
+            "from public.broken_tickets b where b.id = t.id; drop table public.broken_tickets"
+        )
     assert dbt_world.dbt("test", "--select", "fct_tickets,test_name:share_below", check=False).returncode == 0

@@ -59,6 +59,7 @@ enriched as (
             false
         ) as is_in_business_hours,
         calls.source_file,
+        calls.batch_id,
         calls.loaded_at
     from calls
     left join numbers on calls.party_number = numbers.phone_e164
@@ -102,5 +103,7 @@ select
         false
     ) as is_answered_within_service_level,
     source_file,
-    loaded_at
+    batch_id,
+    loaded_at,
+    now() as merged_at
 from enriched

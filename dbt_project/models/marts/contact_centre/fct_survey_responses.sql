@@ -1,4 +1,7 @@
-{{ config(unique_key='survey_key') }}
+-- A table, not incremental like the other contact-centre facts: which invitation an answer belongs
+-- to changes when an earlier-sent invitation is loaded after it, and a merge would keep the stale
+-- pairing; the matching reads every invitation and answer whatever the window anyway.
+{{ config(materialized='table') }}
 
 -- One row per survey sent (NPS or CSAT) with its answer when there is one, plus one row per
 -- answer that matches no invitation: the response rate is answered / sent, NPS and CSAT read
@@ -103,4 +106,3 @@ select
     surveys.loaded_at
 from surveys
 left join identities on surveys.contact_id = identities.source_record_id
-where {{ incremental_window() }}

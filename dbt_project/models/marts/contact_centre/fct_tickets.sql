@@ -1,4 +1,4 @@
-{{ config(unique_key='ticket_id') }}
+{{ config(unique_key='ticket_id', pre_hook="{{ delete_archived('ticket_id', 'crm', 'tickets') }}") }}
 
 -- One row per ticket: first reply and resolution times in calendar and business hours
 -- (Mon-Fri 08:00-18:00 Paris, French holidays closed), first-contact resolution, reopens and
@@ -73,6 +73,7 @@ measured as (
             when tickets.first_reply_at is null
                 then {{ business_seconds_between('tickets.created_at', 'as_of.as_of_at') }} / 3600.0
         end as unanswered_business_hours,
+        tickets.batch_id,
         tickets.loaded_at,
         tickets.is_closed_before_created,
         tickets.closed_at as recorded_closed_at
@@ -118,7 +119,9 @@ select
         open_age_calendar_hours > {{ var('kpi')['ticket_open_hours_alert_after'] }},
         false
     ) as is_resolution_sla_breached,
+    batch_id,
     loaded_at,
+    now() as merged_at,
     is_closed_before_created,
     recorded_closed_at
 from measured

@@ -1,10 +1,52 @@
+{{ config(
+    materialized='incremental', incremental_strategy='merge', unique_key='message_id',
+    on_schema_change='append_new_columns'
+) }}
+
 -- One row per message of the shared mailbox's inbox: the sender resolved to a customer, the CRM
 -- ticket it opened or belongs to, whether and when an agent handled it (follow-up flag completed)
 -- and how long that took in business and calendar hours.
 -- The CTEs the ticket match joins are materialized: inlined, the planner misjudged the identity
 -- views at one row and rescanned them in nested loops (11 minutes at scale 1 against 4 s).
-with messages as (
+-- Incremental (merge on message_id): a run rebuilds the conversations of the messages of load
+-- batches not yet absorbed, and of the messages an e-mail ticket merged since the last run may
+-- have opened (a ticket loaded a day after its message), whole, so a thread's ticket stays one.
+with all_messages as (
     select * from {{ ref('stg_mailbox__messages') }}
+),
+
+-- the e-mail tickets merged into fct_tickets since this fact's last build (none on a full build)
+new_email_tickets as materialized (
+    select tickets.created_at
+    from {{ ref('fct_tickets') }} as tickets
+    where tickets.channel_code = 'email' and {{ merged_since_last_build('tickets.merged_at') }}
+),
+
+touched as materialized (
+    select
+        message_id,
+        conversation_id
+    from all_messages
+    where {{ incremental_window() }}
+    union
+    select
+        all_messages.message_id,
+        all_messages.conversation_id
+    from all_messages
+    inner join new_email_tickets
+        on all_messages.received_at
+            between new_email_tickets.created_at - interval '2 minutes'
+            and new_email_tickets.created_at + interval '2 minutes'
+),
+
+messages as (
+    select * from all_messages
+    where
+        message_id in (select touched.message_id from touched)
+        or conversation_id in (
+            select touched.conversation_id from touched
+            where touched.conversation_id is not null
+        )
 ),
 
 senders as materialized (
@@ -77,7 +119,9 @@ select
         as response_business_hours,
     round((extract(epoch from messages.handled_at - messages.received_at) / 3600)::numeric, 4)
         as response_calendar_hours,
-    messages.loaded_at
+    messages.batch_id,
+    messages.loaded_at,
+    now() as merged_at
 from messages
 left join senders on messages.sender_address = senders.email
 left join ticket_openers on messages.message_id = ticket_openers.message_id
