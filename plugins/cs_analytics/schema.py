@@ -168,7 +168,7 @@ create table if not exists meta.dq_runs (
     started_at         timestamptz not null,
     finished_at        timestamptz,
     as_of              timestamptz not null,
-    validate_since     timestamptz not null,   -- new_rows suites validate rows loaded from here on
+    validate_since     timestamptz not null,   -- rows loaded outside a recorded batch: validated from here on
     passed             boolean,                -- null while running (or if the gate crashed)
     suites             integer,
     expectations       integer,
@@ -177,6 +177,15 @@ create table if not exists meta.dq_runs (
     quarantined_rows   integer,
     data_docs          text,
     seconds            double precision
+);
+
+-- The load batches each run found to validate (new_rows suites): a batch is validated once a run
+-- that listed it passed, as long as its record is unchanged (a retried load finishes it again).
+create table if not exists meta.dq_run_batches (
+    run_id       text not null,
+    batch_id     text not null,
+    finished_at  timestamptz,
+    primary key (run_id, batch_id)
 );
 
 -- The history BI charts: one row per expectation per run.

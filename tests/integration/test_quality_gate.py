@@ -353,6 +353,39 @@ def test_new_rows_scope_validates_what_was_loaded_since_the_last_passed_run(gate
     ]
 
 
+def record_batch(wh: Warehouse, batch_id: str) -> None:
+    """The batch's row in meta.load_batches, as a loader writes it when the batch commits."""
+    wh.execute(
+        "insert into meta.load_batches (batch_id, source, object, started_at, finished_at) "
+        "values (%s, 'cti', 'calls', now(), now()) on conflict (batch_id) do update set finished_at = now()",
+        (batch_id,),
+    )
+
+
+def test_new_rows_scope_validates_each_recorded_batch_once_however_recent(gate, world: Warehouse):
+    assert gate(["raw_cti__calls"]).passed
+    batch = "cti.calls:ingest_cti:scheduled__2026-03-11"
+    insert_calls(world, [call_row(60 + i, _batch_id=batch) for i in range(3)])
+    record_batch(world, batch)
+    first = gate(["raw_cti__calls"])
+    assert first.passed
+    listed = world.query("select batch_id from meta.dq_run_batches where run_id = %s", (first.run_id,))
+    assert (batch,) in listed
+    # a bad row in that batch, loaded now, but the batch's record unchanged: validated, not re-read
+    # (a load-time window would read it: the first daily after a backfill re-read the backfill)
+    insert_calls(world, [call_row(63, outcome="exploded", _batch_id=batch)])
+    assert gate(["raw_cti__calls"]).passed
+    # the load retried: its record written again, so the batch is validated again, bad row included
+    record_batch(world, batch)
+    result = gate(["raw_cti__calls"])
+    assert failures(result) == {("raw_cti__calls", "expect_column_values_to_be_in_set", "outcome", "critical")}
+    assert result.critical_failures[0].unexpected_count == 1
+    # a failed run validates nothing: the next run lists the batch again
+    again = gate(["raw_cti__calls"])
+    assert not again.passed
+    assert (batch,) in world.query("select batch_id from meta.dq_run_batches where run_id = %s", (again.run_id,))
+
+
 def test_gate_alert_names_the_failures_and_links_the_failing_suite_page():
     from cs_analytics.quality.tasks import gate_alert
 

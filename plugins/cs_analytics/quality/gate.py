@@ -40,7 +40,7 @@ CLOCK_TOLERANCE = timedelta(minutes=10)
 
 
 def _materialise_suites(
-    wh: Warehouse, specs: list[SuiteSpec], validate_since: datetime, as_of: datetime
+    wh: Warehouse, specs: list[SuiteSpec], validate_since: datetime, as_of: datetime, run_id: str
 ) -> list[Outcome]:
     """Rebuild dq.<suite> for every suite. A suite whose table cannot be built (its relation is
     missing, a column its SQL names is gone) becomes one failed outcome of severity on_error."""
@@ -49,7 +49,7 @@ def _materialise_suites(
         try:
             with wh.transaction() as conn:
                 drop_relation(conn, DQ_SCHEMA, spec.name)
-                conn.execute(materialise(spec, validate_since, as_of))
+                conn.execute(materialise(spec, validate_since, as_of, run_id))
         except Exception as exc:  # any SQL error: report it as the suite's outcome
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             log.warning("DQ suite %s cannot run: %s", spec.name, msg)
@@ -124,7 +124,7 @@ def run_gate(
     ensure_dq_schema(wh)
     _, validate_since = open_run(wh, run_id, as_of)
     lap("prepare")
-    outcomes = _materialise_suites(wh, reads, validate_since, as_of)
+    outcomes = _materialise_suites(wh, reads, validate_since, as_of, run_id)
     broken = {o.suite for o in outcomes}  # they stay in the checkpoint, on an empty stand-in table
     lap("materialise")
     result = GateResult(run_id=run_id, as_of=as_of, validate_since=validate_since, stage_seconds=stages)

@@ -10,13 +10,16 @@ from cs_analytics.quality.results import GateResult
 from cs_analytics.schema import ensure_schema
 from cs_analytics.warehouse import Warehouse, copy_rows
 
-# new_rows suites re-read this much before the previous passed run started: a load that
-# began before that run and committed after it carries an earlier _loaded_at.
+# Rows loaded outside a recorded load batch (a hand-made insert) are validated by load time:
+# from this much before the previous passed run started, since a load that began before that
+# run and committed after it carries an earlier _loaded_at. Recorded batches need no margin.
 NEW_ROWS_OVERLAP = timedelta(hours=6)
 
 
 def open_run(wh: Warehouse, run_id: str, as_of: datetime) -> tuple[datetime, datetime]:
-    """This run's row in meta.dq_runs. Returns (started_at, validate_since)."""
+    """This run's row in meta.dq_runs, and the load batches it is to validate in meta.dq_run_batches:
+    those recorded now (so committed: each loader records its batch with, or after, its rows)
+    that no passed run validated with the same record. Returns (started_at, validate_since)."""
     with wh.transaction() as conn:
         started_at, validate_since = conn.execute(
             """
@@ -34,7 +37,27 @@ def open_run(wh: Warehouse, run_id: str, as_of: datetime) -> tuple[datetime, dat
             """,
             (run_id, started_at, as_of, validate_since),
         )
+        conn.execute(
+            f"""
+            insert into meta.dq_run_batches (run_id, batch_id, finished_at)
+            select %s, b.batch_id, b.finished_at from meta.load_batches as b
+            where b.batch_id not in ({VALIDATED_BATCHES})
+            on conflict (run_id, batch_id) do update set finished_at = excluded.finished_at
+            """,
+            (run_id, run_id),
+        )
     return started_at, validate_since
+
+
+# The batches a passed run other than this one (%s) validated, their records unchanged since.
+VALIDATED_BATCHES = """
+    select validated.batch_id
+    from meta.dq_run_batches as validated
+    inner join meta.dq_runs as validating on validating.run_id = validated.run_id and validating.passed
+    inner join meta.load_batches as loaded
+        on loaded.batch_id = validated.batch_id and loaded.finished_at is not distinct from validated.finished_at
+    where validated.run_id <> %s
+"""
 
 
 def store_results(warehouse: Warehouse, result: GateResult) -> int:

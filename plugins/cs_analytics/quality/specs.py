@@ -61,6 +61,7 @@ class SuiteSpec:
     quarantine: bool = True
     description: str = ""
     loaded_at_column: str = "_loaded_at"
+    batch_column: str = "_batch_id"
     source_file: str = field(default="", compare=False)
 
     @property
@@ -136,6 +137,7 @@ def parse_suite(doc: dict[str, Any], where: str = "<suite>") -> SuiteSpec:
         quarantine=bool(doc.get("quarantine", True)),
         description=str(doc.get("description", "")).strip(),
         loaded_at_column=str(doc.get("loaded_at_column", "_loaded_at")),
+        batch_column=str(doc.get("batch_column", "_batch_id")),
         source_file=where,
     )
 

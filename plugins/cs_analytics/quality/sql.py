@@ -4,8 +4,8 @@ tables GX validates.
 Every suite is validated on a table `dq.<suite>` that the gate rebuilds at the start of
 each run (CREATE UNLOGGED TABLE AS SELECT ...): `_dq_key` (the row key, for GX's unexpected indexes and the
 quarantine), then the columns to check — typed columns as they are, JSON payload fields
-extracted with SQL — restricted, for `new_rows` suites, to the rows loaded since the
-last passed gate run. GX reads these tables through a SQL data source, so every
+extracted with SQL — restricted, for `new_rows` suites, to the load batches no passed gate run
+has validated. GX reads these tables through a SQL data source, so every
 expectation is a query run by PostgreSQL.
 """
 
@@ -74,8 +74,11 @@ def key_expression(spec: SuiteSpec, alias: str) -> sql.Composable:
     return sql.SQL("concat_ws('|', {})").format(sql.SQL(", ").join(parts))
 
 
-def suite_select(spec: SuiteSpec, validate_since: datetime, as_of: datetime) -> sql.Composable:
-    """The SELECT behind dq.<suite>. `{as_of}` in a suite's SQL is the run's reference instant."""
+def suite_select(spec: SuiteSpec, validate_since: datetime, as_of: datetime, run_id: str = "") -> sql.Composable:
+    """The SELECT behind dq.<suite>. `{as_of}` in a suite's SQL is the run's reference instant.
+    A new_rows suite reads the rows of the batches this run listed to validate
+    (meta.dq_run_batches, see history.open_run), and rows of no recorded batch loaded since
+    `validate_since`."""
 
     def fill(text: str) -> sql.Composable:
         # Plain text substitution: suite SQL may hold braces (regex quantifiers) that
@@ -88,8 +91,14 @@ def suite_select(spec: SuiteSpec, validate_since: datetime, as_of: datetime) -> 
         )
     where = sql.SQL("")
     if spec.scope == "new_rows":
-        where = sql.SQL("\nwhere t.{} >= {}::timestamptz").format(
-            sql.Identifier(spec.loaded_at_column), sql.Literal(validate_since.isoformat())
+        where = sql.SQL(
+            "\nwhere t.{batch} in (select batch_id from meta.dq_run_batches where run_id = {run})"
+            "\n   or (t.{batch} not in (select batch_id from meta.load_batches) and t.{loaded} >= {since}::timestamptz)"
+        ).format(
+            batch=sql.Identifier(spec.batch_column),
+            run=sql.Literal(run_id),
+            loaded=sql.Identifier(spec.loaded_at_column),
+            since=sql.Literal(validate_since.isoformat()),
         )
     return sql.SQL("select {key} as _dq_key, {cols}\nfrom {schema}.{table} t{where}").format(
         key=key_expression(spec, "t"),
@@ -100,13 +109,13 @@ def suite_select(spec: SuiteSpec, validate_since: datetime, as_of: datetime) -> 
     )
 
 
-def materialise(spec: SuiteSpec, validate_since: datetime, as_of: datetime) -> sql.Composable:
+def materialise(spec: SuiteSpec, validate_since: datetime, as_of: datetime, run_id: str = "") -> sql.Composable:
     """dq.<suite> as an UNLOGGED table, rebuilt each run: JSON fields are extracted and
     parsed once, then every expectation scans a plain table (a view would redo the
     extraction in each of the suite's queries). It also keeps what the gate saw."""
     name = sql.Identifier(DQ_SCHEMA, spec.name)
     return sql.SQL("create unlogged table {name} as\n{body};\nanalyze {name}").format(
-        name=name, body=suite_select(spec, validate_since, as_of)
+        name=name, body=suite_select(spec, validate_since, as_of, run_id)
     )
 
 
