@@ -15,7 +15,7 @@ RUN_SPECIFIC = frozenset(
         "applied_at", "last_seen_at", "seen_at", "held_at", "resolved_at", "resolved_by", "updated_at",
         "created_at", "scored_at", "trained_at", "computed_at", "checked_at", "validated_at", "published_at",
         "built_at", "generated_at", "recorded_at", "run_at", "detail", "duration_s", "duration_seconds",
-        "dbt_scd_id", "dbt_updated_at", "dbt_valid_from", "dbt_valid_to", "attempts", "sent_at", "delivered_at", "queued_at", "last_error", "last_attempt_at", "planned_at",
+        "dbt_scd_id", "dbt_updated_at", "dbt_valid_from", "dbt_valid_to", "merged_at", "attempts", "sent_at", "delivered_at", "queued_at", "last_error", "last_attempt_at", "planned_at",
     }
 )  # fmt: skip
 # Run logs: one row per load and interval, whose counts describe what that attempt read and changed
@@ -28,6 +28,8 @@ RUN_LOG_COLUMNS = {
     "meta.source_reconciliation": ["source", "object", "scope", "rule", "matches"],
     "meta.dq_runs": ["as_of", "passed", "suites", "expectations", "critical_failures", "warnings"],
     "meta.dq_results": ["suite", "table_name", "expectation", "column_name", "kwargs", "severity", "success"],
+    # the batches each gate run listed: all run-specific (run, batch, record time); compared on presence
+    "meta.dq_run_batches": [],
 }
 # Values inside a column that measure the run itself (a solver's wall time), left out of the checksum.
 RUN_SPECIFIC_EXPRESSIONS = {("ml.model_runs", "metrics"): "(\"metrics\" - 'solve_seconds')"}
