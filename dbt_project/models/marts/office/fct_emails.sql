@@ -8,44 +8,43 @@
 -- and how long that took in business and calendar hours.
 -- The CTEs the ticket match joins are materialized: inlined, the planner misjudged the identity
 -- views at one row and rescanned them in nested loops (11 minutes at scale 1 against 4 s).
--- Incremental (merge on message_id): a run rebuilds the conversations of the messages of load
--- batches not yet absorbed, and of the messages an e-mail ticket merged since the last run may
--- have opened (a ticket loaded a day after its message), whole, so a thread's ticket stays one.
-with all_messages as (
-    select * from {{ ref('stg_mailbox__messages') }}
-),
-
+-- Incremental (merge on message_id): a run rebuilds the threads of the messages of load batches
+-- not yet absorbed, and of the messages an e-mail ticket merged since the last run may have
+-- opened (a ticket loaded a day after its message), whole, so a thread's ticket stays one. The
+-- staging view is read where each filter applies, not through one CTE: a filter then reaches the
+-- raw scan, and only the rows kept have their JSON parsed.
 -- the e-mail tickets merged into fct_tickets since this fact's last build (none on a full build)
-new_email_tickets as materialized (
+with new_email_tickets as materialized (
     select tickets.created_at
     from {{ ref('fct_tickets') }} as tickets
     where tickets.channel_code = 'email' and {{ merged_since_last_build('tickets.merged_at') }}
 ),
 
-touched as materialized (
-    select
-        message_id,
-        conversation_id
-    from all_messages
+-- a thread: its conversation, or the message alone when it has none
+touched_threads as materialized (
+    select coalesce(conversation_id, 'message:' || message_id) as thread_key
+    from {{ ref('stg_mailbox__messages') }}
     where {{ incremental_window() }}
     union
-    select
-        all_messages.message_id,
-        all_messages.conversation_id
-    from all_messages
-    inner join new_email_tickets
-        on all_messages.received_at
-            between new_email_tickets.created_at - interval '2 minutes'
-            and new_email_tickets.created_at + interval '2 minutes'
+    -- the messages received within the minutes around one: a hash lookup on the minute, where a
+    -- range join compared every message with every ticket (the planner misjudges the count)
+    select coalesce(near.conversation_id, 'message:' || near.message_id) as thread_key
+    from {{ ref('stg_mailbox__messages') }} as near
+    where date_trunc('minute', near.received_at) in (
+            select near_minute.minute_start
+            from new_email_tickets
+            cross join lateral generate_series(
+                date_trunc('minute', new_email_tickets.created_at) - interval '3 minutes',
+                date_trunc('minute', new_email_tickets.created_at) + interval '2 minutes',
+                interval '1 minute'
+            ) as near_minute (minute_start)
+        )
 ),
 
-messages as (
-    select * from all_messages
-    where
-        message_id in (select touched.message_id from touched)
-        or conversation_id in (
-            select touched.conversation_id from touched
-            where touched.conversation_id is not null
+messages as materialized (
+    select * from {{ ref('stg_mailbox__messages') }}
+    where coalesce(conversation_id, 'message:' || message_id) in (
+            select touched_threads.thread_key from touched_threads
         )
 ),
 

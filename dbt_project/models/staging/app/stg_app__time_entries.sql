@@ -2,8 +2,11 @@ with source as (
     select * from {{ source('app', 'time_entries') }}
 ),
 
+-- No DISTINCT ON: the raw table holds one row per id (its primary key; the loader keeps the
+-- latest version), and without it a filter on the view (the incremental facts' batch window)
+-- reaches the raw scan instead of waiting for every row's JSON to be parsed and sorted.
 renamed as (
-    select distinct on (id)
+    select
         -- ids
         id as time_entry_id,
         nullif(payload ->> 'technician_id', '') as technician_id,
@@ -33,7 +36,6 @@ renamed as (
         _batch_id as batch_id,
         _loaded_at as loaded_at
     from source
-    order by id, source_updated_at desc, _loaded_at desc
 )
 
 select * from renamed
