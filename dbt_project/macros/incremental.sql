@@ -13,7 +13,7 @@
     a full refresh reads everything. `batch_columns`: the row's batch columns, named as in the fact
     (a survey has its invitation's and its answer's); `prefix`: the relation they are read from. -#}
 {% macro incremental_window(batch_columns=['batch_id'], prefix='') -%}
-    {%- if is_incremental() -%}
+    {%- if is_incremental() and has_columns(this, batch_columns + ['merged_at']) -%}
         (
         {%- for column in batch_columns %}
             {% if not loop.first %}or {% endif -%}
@@ -32,10 +32,20 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- Whether `relation` has these columns: a fact built before they existed (an upgrade) is read
+    whole once, and the merge adds them (on_schema_change: append_new_columns). -#}
+{% macro has_columns(relation, names) -%}
+    {%- if not execute -%}
+        {{ return(true) }}
+    {%- endif -%}
+    {%- set present = adapter.get_columns_in_relation(relation) | map(attribute='name') | list -%}
+    {{ return(names | reject('in', present) | list | length == 0) }}
+{%- endmacro %}
+
 {#- Rows another fact merged since this one's last build (`merged_at_column` is theirs): what an
     incremental run must look at again because of them; nothing on a full build. -#}
 {% macro merged_since_last_build(merged_at_column) -%}
-    {%- if is_incremental() -%}
+    {%- if is_incremental() and has_columns(this, ['merged_at']) -%}
         {{ merged_at_column }} >= (select max(existing.merged_at) from {{ this }} as existing)
     {%- else -%}
         false

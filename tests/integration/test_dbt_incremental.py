@@ -183,3 +183,16 @@ def test_fct_emails_after_a_late_ticket_and_a_reply_equals_a_full_rebuild(dbt_wo
         wh.execute("delete from raw_mailbox.messages where id in (%s, %s)", (message_id, reply_id))
         wh.execute("delete from marts_build.fct_tickets where ticket_id = %s", (ticket_id,))
         dbt_world.dbt("run", "--select", "fct_emails", "--full-refresh")
+
+
+def test_a_fact_built_before_the_batch_columns_existed_is_read_whole_once(dbt_world: DbtWorld):
+    # a warehouse upgraded from a version without them: fct_emails was a table, fct_calls had only loaded_at
+    counts = {}
+    for fact in ("fct_calls", "fct_emails"):
+        counts[fact] = dbt_world.query(f"select count(*) from marts_build.{fact}")[0][0]
+        dbt_world.warehouse.execute(f"alter table marts_build.{fact} drop column batch_id, drop column merged_at")
+    dbt_world.dbt("run", "--select", "fct_calls", "fct_emails")
+    for fact, count in counts.items():
+        assert dbt_world.query(f"select count(*), count(batch_id), count(merged_at) from marts_build.{fact}") == [
+            (count, count, count)
+        ], fact
