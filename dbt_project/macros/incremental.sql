@@ -11,7 +11,7 @@
     merged) and `merged_at` (when: now() of the build, the start of its transaction, before its
     snapshot). A fact whose merged_at is empty (built before it existed) re-reads everything once;
     a full refresh reads everything. `batch_columns`: the row's batch columns, named as in the fact
-    (a survey has its invitation's and its answer's); `prefix`: the relation they are read from. -#}
+    (several when a row joins two sources); `prefix`: the relation they are read from. -#}
 {% macro incremental_window(batch_columns=['batch_id'], prefix='') -%}
     {%- if is_incremental() and has_columns(this, batch_columns + ['merged_at']) -%}
         (
@@ -54,8 +54,8 @@
 
 {#- Rows archived at the source since the fact merged them: the model leaves archived rows out, so
     a merge alone would keep them. Pre-hook of the incremental facts, run before the merge in its
-    transaction. It reads the raw table (one row per id, an `archived` column) rather than the
-    staging view, whose DISTINCT ON would sort the whole history again for a handful of rows. -#}
+    transaction. It reads the raw table's `archived` column (one row per id) rather than the
+    staging view, so no JSON is parsed to find a handful of rows. -#}
 {% macro delete_archived(key_column, source_name, table_name) -%}
     {%- if is_incremental() -%}
         delete from {{ this }}
