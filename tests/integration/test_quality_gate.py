@@ -363,25 +363,31 @@ def record_batch(wh: Warehouse, batch_id: str) -> None:
 
 
 def test_new_rows_scope_validates_each_recorded_batch_once_however_recent(gate, world: Warehouse):
-    assert gate(["raw_cti__calls"]).passed
-    batch = "cti.calls:ingest_cti:scheduled__2026-03-11"
+    def day(n: int) -> datetime:  # the run of the n-th interval after AS_OF's
+        return AS_OF + timedelta(days=n)
+
+    assert gate(["raw_cti__calls"], as_of=day(0)).passed
+    batch = "cti.calls:ingest_cti:scheduled__2026-03-12"
     insert_calls(world, [call_row(60 + i, _batch_id=batch) for i in range(3)])
     record_batch(world, batch)
-    first = gate(["raw_cti__calls"])
+    first = gate(["raw_cti__calls"], as_of=day(1))
     assert first.passed
     listed = world.query("select batch_id from meta.dq_run_batches where run_id = %s", (first.run_id,))
     assert (batch,) in listed
-    # a bad row in that batch, loaded now, but the batch's record unchanged: validated, not re-read
-    # (a load-time window would read it: the first daily after a backfill re-read the backfill)
+    # a bad row in that batch, loaded now, but the batch's record unchanged: the next interval's run
+    # does not read it again (a load-time window would: the first daily after a backfill re-read it)
     insert_calls(world, [call_row(63, outcome="exploded", _batch_id=batch)])
-    assert gate(["raw_cti__calls"]).passed
-    # the load retried: its record written again, so the batch is validated again, bad row included
+    assert gate(["raw_cti__calls"], as_of=day(2)).passed
+    # a re-run of the interval that validated it reads it again, as its first run did
+    rerun = gate(["raw_cti__calls"], as_of=day(1))
+    assert failures(rerun) == {("raw_cti__calls", "expect_column_values_to_be_in_set", "outcome", "critical")}
+    # the load retried: its record written again, so a later run validates the batch again
     record_batch(world, batch)
-    result = gate(["raw_cti__calls"])
+    result = gate(["raw_cti__calls"], as_of=day(3))
     assert failures(result) == {("raw_cti__calls", "expect_column_values_to_be_in_set", "outcome", "critical")}
     assert result.critical_failures[0].unexpected_count == 1
     # a failed run validates nothing: the next run lists the batch again
-    again = gate(["raw_cti__calls"])
+    again = gate(["raw_cti__calls"], as_of=day(4))
     assert not again.passed
     assert (batch,) in world.query("select batch_id from meta.dq_run_batches where run_id = %s", (again.run_id,))
 

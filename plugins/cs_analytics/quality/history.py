@@ -19,7 +19,8 @@ NEW_ROWS_OVERLAP = timedelta(hours=6)
 def open_run(wh: Warehouse, run_id: str, as_of: datetime) -> tuple[datetime, datetime]:
     """This run's row in meta.dq_runs, and the load batches it is to validate in meta.dq_run_batches:
     those recorded now (so committed: each loader records its batch with, or after, its rows)
-    that no passed run validated with the same record. Returns (started_at, validate_since)."""
+    that no passed run of an earlier interval validated with the same record. Returns
+    (started_at, validate_since)."""
     with wh.transaction() as conn:
         started_at, validate_since = conn.execute(
             """
@@ -44,19 +45,21 @@ def open_run(wh: Warehouse, run_id: str, as_of: datetime) -> tuple[datetime, dat
             where b.batch_id not in ({VALIDATED_BATCHES})
             on conflict (run_id, batch_id) do update set finished_at = excluded.finished_at
             """,
-            (run_id, run_id),
+            (run_id, run_id, as_of),
         )
     return started_at, validate_since
 
 
-# The batches a passed run other than this one (%s) validated, their records unchanged since.
+# The batches a passed run of an earlier interval (as_of before this run's) validated, their records
+# unchanged since. A re-run of an interval validates again what its first run did, so it reaches
+# the same verdict and sends the same warnings (tests/reliability/test_idempotence.py).
 VALIDATED_BATCHES = """
     select validated.batch_id
     from meta.dq_run_batches as validated
     inner join meta.dq_runs as validating on validating.run_id = validated.run_id and validating.passed
     inner join meta.load_batches as loaded
         on loaded.batch_id = validated.batch_id and loaded.finished_at is not distinct from validated.finished_at
-    where validated.run_id <> %s
+    where validated.run_id <> %s and validating.as_of < %s
 """
 
 
