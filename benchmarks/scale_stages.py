@@ -377,7 +377,9 @@ def release_mailbox() -> int:
     return len(rows)
 
 
-def measure_world(scale: float, years: int, end: date, runs: int) -> dict:
+def measure_world(scale: float, years: int, end: date, runs: int, checkpoint=lambda world: None) -> dict:
+    """One world's FULL and DAILY phases; `checkpoint(world)` is called with the FULL phase done, so
+    a long world (scale 100) that fails or is stopped in its daily runs keeps its backfill figures."""
     name = f"scale {scale:g}, {years} year{'s' if years > 1 else ''}"
     log(f"\n===== {name}, end date {end}")
     world: dict = {
@@ -390,6 +392,7 @@ def measure_world(scale: float, years: int, end: date, runs: int) -> dict:
     world["mailbox_messages_held_back_for_full"] = hold_back_mailbox(full_after)
     log(f"\n=== {name}: FULL backfill (interval ending {full_after})")
     world["full"] = run_phase(full_after, demo.latest_report_runs(full_after), LOGS / f"s{scale:g}_y{years}" / "full")
+    checkpoint(world)
     release_mailbox()
     reruns = []
     for i in range(runs):
@@ -555,7 +558,13 @@ def main() -> int:
     for years in sorted(args.years):
         key = world_key(args.scale, years)
         try:
-            results["worlds"][key] = measure_world(args.scale, years, end, args.runs)
+            results["worlds"][key] = measure_world(
+                args.scale,
+                years,
+                end,
+                args.runs,
+                lambda world, key=key: (results["worlds"].update({key: world}), save(results)),
+            )
         except (SystemExit, subprocess.CalledProcessError) as exc:
             failed = True
             log(f"{key}: FAILED: {exc}")

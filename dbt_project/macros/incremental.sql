@@ -10,22 +10,18 @@
     exact and needs no safety margin. Each fact keeps `batch_id` (the batch of the row's version it
     merged) and `merged_at` (when: now() of the build, the start of its transaction, before its
     snapshot). A fact whose merged_at is empty (built before it existed) re-reads everything once;
-    a full refresh reads everything. `batch_columns`: the row's batch columns, named as in the fact
-    (several when a row joins two sources); `prefix`: the relation they are read from. -#}
-{% macro incremental_window(batch_columns=['batch_id'], prefix='') -%}
-    {%- if is_incremental() and has_columns(this, batch_columns + ['merged_at']) -%}
+    a full refresh reads everything. -#}
+{% macro incremental_window() -%}
+    {%- if is_incremental() and has_columns(this, ['batch_id', 'merged_at']) -%}
         (
-        {%- for column in batch_columns %}
-            {% if not loop.first %}or {% endif -%}
-            {{ prefix }}{{ column }} not in (
-                select distinct existing.{{ column }} from {{ this }} as existing
-                where existing.{{ column }} is not null
+            batch_id not in (
+                select distinct existing.batch_id from {{ this }} as existing
+                where existing.batch_id is not null
             )
-            or {{ prefix }}{{ column }} not in (
+            or batch_id not in (
                 select batches.batch_id from {{ source('loads', 'load_batches') }} as batches
                 where batches.finished_at < (select max(existing.merged_at) from {{ this }} as existing)
             )
-        {%- endfor %}
         )
     {%- else -%}
         true
