@@ -119,13 +119,25 @@ def scale_stages_rows(scale: dict | None) -> list[str]:
     m = scale["machine"]
     lines = []
     worlds = [w for w in scale["worlds"].values() if "daily" in w]
+    for w in scale["worlds"].values():
+        if "full" in w and "daily" not in w:  # the backfill measured, its daily run failed or was stopped
+            when = w.get("measured_at", scale["measured_at"])[:10]
+            lines.append(
+                f"| scale {w['scale']:g}, {w['years']} y of history: full backfill | {w['full']['total_s']:.0f} s "
+                f"({w['full']['peak_rss_mb']} MB); the daily run not measured: {w.get('error', 'stopped')} "
+                f"| scale_stages ({when}) |"
+            )
     for w in worlds:
         full, daily = w["full"], w["daily"]
         when = w.get("measured_at", scale["measured_at"])[:10]
         where = f"scale_stages ({when}, {m['cores']} cores, load {w.get('load_1m_before', m['load_1m'])} at start)"
+        # ml_training runs weekly (Mondays) in production; the benchmark runs it in every phase
+        ordinary = daily["total_s"] - (daily["stages"]["ML training"]["wall_s"] or 0)
+        target = f"; target <= 600 s: {'met' if ordinary <= 600 else 'not met'}" if w["scale"] >= 100 else ""
         lines.append(
             f"| scale {w['scale']:g}, {w['years']} y of history: full backfill / one daily run (peak RSS, Postgres excluded) "
-            f"| {full['total_s']:.0f} s ({full['peak_rss_mb']} MB) / {daily['total_s']:.0f} s ({daily['peak_rss_mb']} MB): "
+            f"| {full['total_s']:.0f} s ({full['peak_rss_mb']} MB) / {daily['total_s']:.0f} s ({daily['peak_rss_mb']} MB), "
+            f"{ordinary:.0f} s on a day without the weekly ML training{target}: "
             f"daily/full {w['daily_vs_full']['total']:.1%} (target at 100x <= 10%) | {where} |"
         )
         per_stage = ", ".join(

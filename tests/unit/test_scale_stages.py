@@ -91,3 +91,42 @@ def test_ratios_per_stage_and_in_total():
         {"extract+load": 200.0, "  dbt": 80.0, "alerts": 0.0}, {"extract+load": 11.0, "  dbt": 8.0, "alerts": 6.0}
     )
     assert history_doubling(one_year, two_years) == {"extract+load": 1.1, "  dbt": 1.0, "alerts": 1.2, "total": 1.133}
+
+
+def _summary_world(scale: float, full_s: float, daily: dict[str, float] | None) -> dict:
+    world = {"scale": scale, "years": 1, "measured_at": "2026-12-04T04:00:00+00:00", "load_1m_before": 0.5}
+    world["full"] = {"total_s": full_s, "peak_rss_mb": 900, "stages": {}}
+    if daily is not None:
+        world["daily"] = {"total_s": sum(daily.values()), "peak_rss_mb": 800, "stages": {
+            k: {"wall_s": v} for k, v in daily.items()}}  # fmt: skip
+        world["daily_vs_full"] = {"total": round(world["daily"]["total_s"] / full_s, 3)}
+    else:
+        world["error"] = "ml_scoring failed"
+    return world
+
+
+def test_the_summary_judges_the_100x_daily_without_the_weekly_training_and_keeps_a_lone_backfill():
+    from benchmarks.run_all import scale_stages_rows
+
+    results = {
+        "machine": {"cores": 2, "load_1m": 0.5},
+        "measured_at": "2026-12-04T04:00:00+00:00",
+        "not_measured_why": "too long",
+        "worlds": {
+            "scale 10, 1y": _summary_world(10, 1000.0, None),
+            "scale 100, 1y": _summary_world(
+                100, 6000.0, {"extract+load": 300.0, "ML training": 200.0, "alerts": 250.0}
+            ),
+        },
+    }
+    rows = scale_stages_rows(results)
+    lone = next(r for r in rows if r.startswith("| scale 10, 1 y of history: full backfill |"))
+    assert "1000 s (900 MB)" in lone and "ml_scoring failed" in lone
+    hundred = next(r for r in rows if r.startswith("| scale 100, 1 y of history:"))
+    assert "/ 750 s (800 MB), 550 s on a day without the weekly ML training; target <= 600 s: met" in hundred
+    assert "daily/full 12.5%" in hundred
+    results["worlds"]["scale 100, 1y"]["daily"]["stages"]["ML training"]["wall_s"] = 100.0
+    assert "650 s on a day without the weekly ML training; target <= 600 s: not met" in "".join(
+        scale_stages_rows(results)
+    )
+    assert any("not measured" in r and "scale 1, 10" in r for r in rows)  # 10 has no daily run
