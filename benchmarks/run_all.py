@@ -111,6 +111,11 @@ def summary_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _one_line(text: str) -> str:
+    """An error as one table cell: its first line, without the cell separator."""
+    return text.strip().splitlines()[0].replace("|", "/") if text.strip() else text
+
+
 def scale_stages_rows(scale: dict | None) -> list[str]:
     """Full backfill against one daily run per world measured, daily/full per stage, the
     history-doubling ratio, the scales not measured (scale_stages.json)."""
@@ -124,7 +129,7 @@ def scale_stages_rows(scale: dict | None) -> list[str]:
             when = w.get("measured_at", scale["measured_at"])[:10]
             lines.append(
                 f"| scale {w['scale']:g}, {w['years']} y of history: full backfill | {w['full']['total_s']:.0f} s "
-                f"({w['full']['peak_rss_mb']} MB); the daily run not measured: {w.get('error', 'stopped')} "
+                f"({w['full']['peak_rss_mb']} MB); the daily run not measured: {_one_line(w.get('error', 'stopped'))} "
                 f"| scale_stages ({when}) |"
             )
     for w in worlds:

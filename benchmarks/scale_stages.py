@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import re
@@ -555,20 +556,23 @@ def main() -> int:
     }
     start = time.time()
     failed = False
+    partial: dict[str, dict] = {}  # this run's worlds as far as measured: the FULL phase once done
+
+    def checkpoint(key: str, world: dict) -> None:
+        partial[key] = results["worlds"][key] = world
+        save(results)
+
     for years in sorted(args.years):
         key = world_key(args.scale, years)
         try:
             results["worlds"][key] = measure_world(
-                args.scale,
-                years,
-                end,
-                args.runs,
-                lambda world, key=key: (results["worlds"].update({key: world}), save(results)),
+                args.scale, years, end, args.runs, functools.partial(checkpoint, key)
             )
         except (SystemExit, subprocess.CalledProcessError) as exc:
             failed = True
-            log(f"{key}: FAILED: {exc}")
-            results["worlds"][key] = {"scale": args.scale, "years": years, "error": str(exc)[-2000:]}
+            log(f"{key}: FAILED: {exc}")  # a failed daily run keeps its world's FULL figures
+            world = partial.get(key, {"scale": args.scale, "years": years})
+            results["worlds"][key] = {**world, "error": str(exc)[-2000:]}
         save(results)
     results["benchmark_wall_s"] = round(time.time() - start, 1)
     save(results)
