@@ -23,7 +23,7 @@ select
     as_of.as_of_date,
     quotes.origin,
     quotes.customer_id,
-    coalesce(customers.customer_name, 'client ' || quotes.customer_id) as customer_name,
+    {{ customer_label('customers.customer_name', 'quotes.customer_id', 'quotes.customer_code') }} as customer_name,
     customers.crm_contact_id,
     customers.owner_id,
     customers.phone_masked,

@@ -18,7 +18,8 @@ select
     quotes.origin,
     (case quotes.origin when 'field' then 'Terrain' else 'Bureau' end)::text as origin_label,
     quotes.customer_id,
-    customers.customer_name::text as customer_name,
+    ({{ customer_label('customers.customer_name', 'quotes.customer_id', 'quotes.customer_code') }})::text
+        as customer_name,
     customers.phone_masked::text as customer_phone,
     customers.city::text as city,
     quotes.technician_id,
