@@ -300,6 +300,7 @@ def reset_stack(env: dict[str, str]) -> None:
             f"WAREHOUSE_URL is not this checkout's local cluster (port {env['LOCAL_PG_PORT']}): not resetting it"
         )
     _run("scripts/stack.py", "services-down")
+    _run("scripts/stack.py", "pg-up")  # a fresh checkout's cluster is not running yet
     # every database of the cluster is closed to PUBLIC: drop from the ERP one, which the owner reaches
     server = env["ERP_DATABASE_URL"]
     for key in ("WAREHOUSE_URL", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "MLFLOW_TRACKING_URI"):
