@@ -330,6 +330,39 @@ def test_graph_message_changed_during_a_round_is_kept_once_in_its_latest_version
     assert count == N_MESSAGES and categories == '["Traité"]'
 
 
+class DeletingSession(requests.Session):
+    """Deletes a message the first delta page already served, then serves the rest of the round."""
+
+    def __init__(self, url: str):
+        super().__init__()
+        self.url, self.pages = url, 0
+
+    def request(self, method, url, *args, **kwargs):
+        resp = super().request(method, url, *args, **kwargs)
+        if "/messages/delta" in url:
+            self.pages += 1
+            if self.pages == 1:
+                served = [m["id"] for m in resp.json()["value"]]
+                sim(self.url, "messages/move", {"ids": served[:1], "folder": "deleteditems"})
+        return resp
+
+
+def test_graph_message_deleted_during_a_round_is_not_loaded(warehouse, graph):
+    # The round is streamed to the warehouse page by page: a removal served after the message's new
+    # version in the same round must still win over it.
+    server, url = graph
+    mailbox.load_messages(warehouse, mail_client(server, url), mail_ctx("r1"), SETTINGS)
+    changed = [f"AAMkADmsg{i:04d}" for i in range(25)]
+    sim(url, "messages/update", {"ids": changed, "set": {"categories": ["Traité"]}})
+    result = mailbox.load_messages(
+        warehouse, mail_client(server, url, http=DeletingSession(url)), mail_ctx("r2"), SETTINGS
+    )
+    gone = warehouse.query(f"select id from {mailbox.TABLE} where is_removed")
+    assert [g[0] for g in gone] == changed[:1] and result.detail["removed"] == 1
+    assert result.rows_read == len(changed) + 1 and result.rows_updated == len(changed)  # 24 new versions + 1 removal
+    assert result.detail["inbox_total_items"] == result.detail["loaded_live_messages"] == N_MESSAGES - 1
+
+
 def test_graph_throttling_waits_what_retry_after_says(warehouse, graph):
     server, url = graph
     server.faults.update({"rate_limit_per_10min": 3})
