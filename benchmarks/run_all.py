@@ -34,6 +34,8 @@ BENCHMARKS = [
     ("loaders_vs_dlt.py", [], None),  # needs .venv-dlt: `make install-dlt` (make bench-dlt runs it alone)
     ("simulator_timings.py", [], None),
     ("crm_list_paging.py", [], ["--tickets", "35300"]),
+    # mailbox_full_round.py is run by hand on a generated world (the scale-100 one: README); its
+    # results file keeps one entry per scale and the summary shows them
     ("dbt_build_time.py", [], None),
     ("ml_eval/forecast.py", [], None),
     ("ml_eval/routing.py", [], None),
@@ -106,6 +108,13 @@ def summary_markdown() -> str:
             f"{with_ix['page_ms_median']} / {without['page_ms_median']} ms a page; a backfill's page queries "
             f"{with_ix['backfill_page_queries_s_estimated']} / {without['backfill_page_queries_s_estimated']} s (estimated) "
             f"| crm_list_paging ({paging['measured_at'][:10]}) |"
+        )
+    mailbox = _load("mailbox_full_round.json")
+    for scale, m in sorted((mailbox or {}).get("by_scale", {}).items(), key=lambda kv: float(kv[0])):
+        loads = " / ".join(f"{x['code']}: {x['wall_s']} s, {x['peak_rss_mb']:,} MB" for x in m["loads"])
+        lines.append(
+            f"| mailbox full delta round, scale {scale} ({m['loads'][0]['messages']:,} messages) | {loads} "
+            f"| mailbox_full_round ({m['measured_at'][:10]}, {m['machine']['cores']} cores) |"
         )
     lines += scale_stages_rows(_load("scale_stages.json"))
     return "\n".join(lines) + "\n"
