@@ -303,48 +303,35 @@ def test_graph_delta_applies_handling_moves_and_deletions_keeping_the_last_versi
     assert rows["AAMkADmsg0900"] == (False, None, "Demande n°900", "notFlagged")
 
 
-class TouchingSession(requests.Session):
-    """Marks a message handled on the server after the first delta page is served."""
+class FirstPageSession(requests.Session):
+    """Calls `act(first_page_response)` once the first delta page is served: a change on the server
+    while the round is paging."""
 
-    def __init__(self, url: str):
+    def __init__(self, act):
         super().__init__()
-        self.url, self.pages = url, 0
+        self.act, self.pages = act, 0
 
     def request(self, method, url, *args, **kwargs):
         resp = super().request(method, url, *args, **kwargs)
         if "/messages/delta" in url:
             self.pages += 1
             if self.pages == 1:
-                sim(self.url, "messages/update", {"ids": ["AAMkADmsg0004"], "set": {"categories": ["Traité"]}})
+                self.act(resp)
         return resp
 
 
 def test_graph_message_changed_during_a_round_is_kept_once_in_its_latest_version(warehouse, graph):
     server, url = graph
-    client = mail_client(server, url, http=TouchingSession(url))
+    handled = FirstPageSession(
+        lambda _: sim(url, "messages/update", {"ids": ["AAMkADmsg0004"], "set": {"categories": ["Traité"]}})
+    )
+    client = mail_client(server, url, http=handled)
     result = mailbox.load_messages(warehouse, client, mail_ctx("r1"), SETTINGS)
     assert result.rows_read == N_MESSAGES + 1  # served twice in the round
     count, categories = warehouse.query(
         f"select count(*), max(payload ->> 'categories') filter (where id = 'AAMkADmsg0004') from {mailbox.TABLE}"
     )[0]
     assert count == N_MESSAGES and categories == '["Traité"]'
-
-
-class DeletingSession(requests.Session):
-    """Deletes a message the first delta page already served, then serves the rest of the round."""
-
-    def __init__(self, url: str):
-        super().__init__()
-        self.url, self.pages = url, 0
-
-    def request(self, method, url, *args, **kwargs):
-        resp = super().request(method, url, *args, **kwargs)
-        if "/messages/delta" in url:
-            self.pages += 1
-            if self.pages == 1:
-                served = [m["id"] for m in resp.json()["value"]]
-                sim(self.url, "messages/move", {"ids": served[:1], "folder": "deleteditems"})
-        return resp
 
 
 def test_graph_message_deleted_during_a_round_is_not_loaded(warehouse, graph):
@@ -354,9 +341,10 @@ def test_graph_message_deleted_during_a_round_is_not_loaded(warehouse, graph):
     mailbox.load_messages(warehouse, mail_client(server, url), mail_ctx("r1"), SETTINGS)
     changed = [f"AAMkADmsg{i:04d}" for i in range(25)]
     sim(url, "messages/update", {"ids": changed, "set": {"categories": ["Traité"]}})
-    result = mailbox.load_messages(
-        warehouse, mail_client(server, url, http=DeletingSession(url)), mail_ctx("r2"), SETTINGS
+    deleting = FirstPageSession(  # deletes a message the first page already served
+        lambda resp: sim(url, "messages/move", {"ids": [resp.json()["value"][0]["id"]], "folder": "deleteditems"})
     )
+    result = mailbox.load_messages(warehouse, mail_client(server, url, http=deleting), mail_ctx("r2"), SETTINGS)
     gone = warehouse.query(f"select id from {mailbox.TABLE} where is_removed")
     assert [g[0] for g in gone] == changed[:1] and result.detail["removed"] == 1
     assert result.rows_read == len(changed) + 1 and result.rows_updated == len(changed)  # 24 new versions + 1 removal
