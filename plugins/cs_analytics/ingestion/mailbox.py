@@ -255,9 +255,12 @@ def load_messages(
     return result
 
 
-ROUND_COLUMNS = (
-    "seq", "id", "removed_reason", "received_at", "last_modified_at", "payload", "_record_hash", "invalid_reason", "raw"
-)  # fmt: skip
+# `_mail_round`: one row per delta item, in the order served (the columns `_checked` returns after seq)
+ROUND_TABLE = {
+    "seq": "bigint not null", "id": "text", "removed_reason": "text", "received_at": "timestamptz",
+    "last_modified_at": "timestamptz", "payload": "text", "_record_hash": "text", "invalid_reason": "text",
+    "raw": "text",
+}  # fmt: skip
 
 
 class _RoundWriter:
@@ -271,11 +274,8 @@ class _RoundWriter:
 
     def start(self) -> None:
         self.seq = 0
-        self.conn.execute(
-            "create temp table if not exists _mail_round (seq bigint not null, id text, removed_reason text, "
-            "received_at timestamptz, last_modified_at timestamptz, payload text, _record_hash text, "
-            "invalid_reason text, raw text) on commit drop"
-        )
+        columns = ", ".join(f"{name} {kind}" for name, kind in ROUND_TABLE.items())
+        self.conn.execute(f"create temp table if not exists _mail_round ({columns}) on commit drop")
         self.conn.execute("truncate _mail_round")
 
     def __call__(self, items: list[dict[str, Any]]) -> None:
@@ -284,7 +284,7 @@ class _RoundWriter:
             self.seq += 1
             rows.append((self.seq, *_checked(item)))
         with self.conn.cursor() as cur:
-            copy_rows(cur, "_mail_round", ROUND_COLUMNS, rows)
+            copy_rows(cur, "_mail_round", tuple(ROUND_TABLE), rows)
 
 
 def _checked(item: dict[str, Any]) -> tuple:
