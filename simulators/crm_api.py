@@ -68,6 +68,9 @@ _PROPERTY_NAME = re.compile(r"[A-Za-z0-9_]+")
 _CANONICAL_INSTANT = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z"
 
 
+_MODIFIED_COLUMN = "updated_at"
+
+
 def _hubspot_error(status: int, message: str, category: str = "VALIDATION_ERROR", **extra: Any) -> ApiError:
     body = {"status": "error", "message": message, "correlationId": str(uuid.uuid4()), "category": category}
     return json_error(status, {**body, **extra})
@@ -122,6 +125,14 @@ LIST_PAGE_SQL = (
     "where object_type = ? and archived = ? and cast(id as integer) > ? "
     "order by cast(id as integer) limit ?"
 )
+
+
+def search_page_sql(where: str, order: str) -> str:
+    """One search page; the window count gives the total in the same pass."""
+    return (
+        "select id, properties, created_at, updated_at, archived, count(*) over () as total "
+        f"from objects where {where} order by {order} limit ? offset ?"
+    )
 
 
 def _id_cursor(after: str | None) -> int:
@@ -252,11 +263,8 @@ class CrmServer(SimServer):
             query = _SearchQuery(object_type, _property_types(conn, object_type))
             where, params = query.where(spec.get("filterGroups") or [])
             order = query.order_by(spec.get("sorts") or [])
-            # The window count gives the total in the same pass as the page.
             rows = conn.execute(
-                f"select id, properties, created_at, updated_at, archived, count(*) over () as total "
-                f"from objects where {where} order by {order} limit ? offset ?",
-                [*params, min(limit, SEARCH_MAX_RESULTS - offset_n), offset_n],
+                search_page_sql(where, order), [*params, min(limit, SEARCH_MAX_RESULTS - offset_n), offset_n]
             ).fetchall()
             if rows:
                 total = rows[0]["total"]
@@ -433,7 +441,14 @@ class _SearchQuery:
     def _column(self, name: Any) -> str:
         if not isinstance(name, str) or not _PROPERTY_NAME.fullmatch(name):
             raise _hubspot_error(400, f"Invalid propertyName {name!r}")
-        return "id" if name == "hs_object_id" else f"json_extract(properties, '$.\"{name}\"')"
+        if name == "hs_object_id":
+            return "id"
+        if name == modified_property(self.object_type):
+            # HubSpot's system timestamp, searched through its index: the store's `updated_at` column
+            # (canonical, indexed, written with the property by every writer). Reading it from the JSON
+            # scanned every object of the type: 3-6 s a search page over 1.77 M tickets at scale 100.
+            return _MODIFIED_COLUMN
+        return f"json_extract(properties, '$.\"{name}\"')"
 
     def _kind(self, name: str, operator: str, values: list[Any]) -> str:
         declared = self.declared_types.get(name) or _guess_type(name)
@@ -448,6 +463,8 @@ class _SearchQuery:
 
     @staticmethod
     def _typed(kind: str, sql: str) -> str:
+        if sql == _MODIFIED_COLUMN:  # canonical already: compared as is, so the index serves the range
+            return sql
         if kind == "date":  # canonical values are compared in SQL; only the others go through Python
             return f"(case when {sql} glob '{_CANONICAL_INSTANT}' then {sql} else instant_text({sql}) end)"
         return f"num({sql})" if kind == "number" else f"lower({sql})"

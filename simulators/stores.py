@@ -28,7 +28,7 @@ create table if not exists objects (
     id          text not null,
     properties  text not null,          -- JSON object, every value a string or null (HubSpot style)
     created_at  text not null,
-    updated_at  text not null,
+    updated_at  text not null,          -- canonical (canonical_instant): the search's modified-date index
     archived    integer not null default 0,
     primary key (object_type, id)
 );
@@ -82,6 +82,13 @@ def iso_utc(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
 
 
+def canonical_instant(value: str) -> str:
+    """An ISO-8601 instant in the store's format (the CRM search compares `updated_at` as text)."""
+    if len(value) == 24 and value[10] == "T" and value[19] == "." and value.endswith("Z"):
+        return value
+    return iso_utc(datetime.fromisoformat(value))
+
+
 def now_iso() -> str:
     return iso_utc(datetime.now(UTC))
 
@@ -126,7 +133,7 @@ def upsert_crm_objects(conn: sqlite3.Connection, object_type: str, rows: Iterabl
             str(r["id"]),
             _str_props(r["properties"]),
             r["created_at"],
-            r["updated_at"],
+            canonical_instant(r["updated_at"]),
             int(bool(r.get("archived", False))),
         )
         for r in rows
@@ -184,7 +191,7 @@ def upsert_crm_owners(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]
             r["last_name"],
             int(r["user_id"]),
             r["created_at"],
-            r["updated_at"],
+            canonical_instant(r["updated_at"]),
             int(bool(r.get("archived", False))),
         )
         for r in rows

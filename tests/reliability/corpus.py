@@ -167,10 +167,14 @@ def _run_crm(case: Case, warehouse: Warehouse, _src: str, tmp: Path) -> Outcome:
     path = tmp / "crm.sqlite"
     conn = stores.connect_crm(path)
     # Inserted as given (not through the simulator's writer, which makes every value a string):
-    # the corpus holds what a misbehaving source would serve.
+    # the corpus holds what a misbehaving source would serve. Only the store's own modification
+    # column is kept in its format: it is the system timestamp the search index reads.
     conn.executemany(
         "insert into objects (object_type, id, properties, created_at, updated_at) values ('contacts', ?, ?, ?, ?)",
-        [(r["id"], json.dumps(r["properties"]), r["created_at"], r["updated_at"]) for r in companions + records],
+        [
+            (r["id"], json.dumps(r["properties"]), r["created_at"], stores.canonical_instant(r["updated_at"]))
+            for r in companions + records
+        ],
     )
     names = {p for r in companions + records for p in r["properties"]} | {"hs_lastmodifieddate"}
     conn.executemany(
