@@ -62,6 +62,20 @@ def test_forecast_learns_the_weekly_pattern_and_covers_30_days(world):
     assert fc["lead_days"].notna().sum() == 15  # the run issued at the origin reaches 15 days ahead
 
 
+def test_a_rerun_gives_the_same_interval_and_leaves_numpy_random_alone(world):
+    """Prophet samples its interval: unseeded, a re-run of the same day changed coverage_95 (idempotence)."""
+    days, runs = world
+    history, future = F.origin_inputs(days, runs, days["ds"].iloc[DAYS - 1])
+    np.random.seed(5)
+    expected_next = np.random.random()
+    np.random.seed(5)
+    first = F.forecast_calls(history, future, runs, calibrate=False).forecast
+    assert np.random.random() == expected_next  # the caller's generator is where it was
+    np.random.seed(6)
+    second = F.forecast_calls(history, future, runs, calibrate=False).forecast
+    pd.testing.assert_frame_equal(first, second)
+
+
 def test_a_forecast_cold_spell_raises_the_forecast(world):
     """The same history; the weather forecast issued at the origin announces a cold spell on
     days 4-8 or does not: the spell's business days get more calls, other days do not move."""
