@@ -191,7 +191,7 @@ def upsert_crm_owners(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]
             r["last_name"],
             int(r["user_id"]),
             r["created_at"],
-            canonical_instant(r["updated_at"]),
+            r["updated_at"],
             int(bool(r.get("archived", False))),
         )
         for r in rows
